@@ -1,0 +1,9 @@
+"""One module per command (group). Each exports click commands; COMMANDS lists them all."""
+
+from __future__ import annotations
+
+import click
+
+from .doctor import doctor
+
+COMMANDS: list[click.Command] = [doctor]
