@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import sys
 import traceback
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -12,18 +11,8 @@ import click
 
 from . import __version__
 from .commands import COMMANDS
+from .commands.context import AppContext
 from .errors import GitopsGenError
-from .gitrepo import find_root
-
-
-@dataclass
-class AppContext:
-    repo_option: Path | None
-    debug: bool
-
-    def root(self) -> Path:
-        """The GitOps repository: --repo, else the git work tree around the cwd."""
-        return find_root(self.repo_option or Path.cwd())
 
 
 class GitopsGenGroup(click.Group):

