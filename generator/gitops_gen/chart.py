@@ -178,19 +178,11 @@ def render(
         raise ChartError(clean_message(str(exc))) from exc
     out: list[Rendered] = []
     for key in sorted(manifests):
-        source = _chart_relative(key)
-        if PurePosixPath(source).name == "NOTES.txt":
-            continue
-        if source.startswith(TESTS_DIR) and not include_tests:
-            continue
-        out.extend(_documents(source, manifests[key]))
+        source = key.split("/", 1)[-1]  # Helm's "<chart>/templates/x.yaml" -> "templates/x.yaml"
+        skip = source.startswith(TESTS_DIR) and not include_tests
+        if not skip and PurePosixPath(source).name != "NOTES.txt":
+            out.extend(_documents(source, manifests[key]))
     return out
-
-
-def _chart_relative(key: str) -> str:
-    """Helm names outputs "<chart>/templates/x.yaml"; keep "templates/x.yaml"."""
-    parts = PurePosixPath(key).parts
-    return str(PurePosixPath(*parts[1:])) if len(parts) > 1 else key
 
 
 def _documents(source: str, text: str) -> list[Rendered]:
@@ -223,21 +215,13 @@ def lint(
 ) -> list[LintMessage]:
     """`helm lint` of the chart with these values: every message, errors included."""
     try:
-        report = helm_python.lint(
-            str(chart_dir),
-            _plain(values),
-            strict=strict,
-            namespace=namespace,
-            kube_version=kube_version,
-        )
+        report = helm_python.lint(str(chart_dir), _plain(values), strict=strict,
+                                  namespace=namespace, kube_version=kube_version)
     except helm_python.HelmError as exc:
         raise ChartError(clean_message(str(exc)), "fix the chart") from exc
     messages = [
-        LintMessage(
-            _SEVERITIES.get(int(m.get("severity", 0)), "unknown"),
-            str(m.get("path", "")),
-            clean_message(str(m.get("error", ""))),
-        )
+        LintMessage(_SEVERITIES.get(int(m.get("severity", 0)), "unknown"), str(m.get("path", "")),
+                    clean_message(str(m.get("error", ""))))
         for m in report.get("messages") or []
     ]
     known = {m.message for m in messages}
@@ -255,12 +239,9 @@ _SCHEMA_HEAD = "values don't meet the specifications of the schema"
 def clean_message(detail: str) -> str:
     """Helm's error text reduced to the line(s) a person needs, on one line."""
     text = detail.strip()
-    if _SCHEMA_HEAD in text:
-        problems = [
-            ln.strip()[2:].replace(": false schema", ": not allowed here")
-            for ln in text.splitlines()
-            if ln.startswith("- ")
-        ]
+    if _SCHEMA_HEAD in text or re.search(r"^- at '", text, re.M):
+        problems = [ln[2:].strip().replace(": false schema", ": not allowed here")
+                    for ln in text.splitlines() if ln.startswith("- ")]
         return "values do not match the chart's schema: " + "; ".join(problems or [text])
     found = list(_EXECUTION.finditer(text))
     if found:
