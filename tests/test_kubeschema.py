@@ -454,3 +454,16 @@ def test_batch_lines_up_with_input_and_is_fast() -> None:
     assert len(results) == len(objs)
     assert all(r == [] for r in results[:-1]) and results[-1]
     assert elapsed < 2.0, f"{len(objs)} objects took {elapsed:.2f}s"
+
+
+def test_benchmark_objects_are_valid_for_both_validators() -> None:
+    from benchmarks import schema_stage
+
+    distinct = schema_stage.distinct_objects()
+    assert len(distinct) == 30
+    assert kubeschema.validate_objects(distinct, schema_stage.VERSION) == [[]] * len(distinct)
+    for obj in distinct:
+        assert reference(obj, schema_stage.VERSION) == (True, None)
+    figures = schema_stage.run(count=90, sample=6)
+    assert figures["problems_found"] == 0
+    assert figures["ratio"]["warm"] > 1

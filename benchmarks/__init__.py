@@ -1,0 +1,1 @@
+"""Benchmarks of the validation engine: `python -m benchmarks.run`."""
