@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -46,6 +47,10 @@ def identity_problem(root: Path | None = None) -> str | None:
         key
         for key in ("name", "email")
         if not reader.get_value("user", key, default="")  # type: ignore[no-untyped-call]
+        and not (
+            os.environ.get(f"GIT_AUTHOR_{key.upper()}")
+            and os.environ.get(f"GIT_COMMITTER_{key.upper()}")
+        )
     ]
     if missing:
         return "git user." + " and user.".join(missing) + " not set"
@@ -128,3 +133,16 @@ def locked(root: Path) -> Iterator[None]:
         yield
     finally:
         lock.unlink(missing_ok=True)
+
+
+def merge_base(root: Path, branch: str) -> str:
+    """The merge-base of HEAD with branch (or origin/branch), else HEAD itself."""
+    repo = open_repo(root)
+    for ref in (branch, f"origin/{branch}"):
+        try:
+            bases = repo.merge_base(ref, "HEAD")
+        except git.GitCommandError:
+            continue
+        if bases:
+            return str(bases[0].hexsha)
+    return str(repo.head.commit.hexsha)

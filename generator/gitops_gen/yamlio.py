@@ -89,4 +89,10 @@ def to_plain(node: Any) -> Any:
         return {str(k): to_plain(v) for k, v in node.items()}
     if isinstance(node, list):
         return [to_plain(v) for v in node]
+    if type(node) in (bool, int, float, str) or node is None:
+        return node
+    # ruamel's scalar subclasses (quoted strings, ints with a format) become plain values.
+    for plain in (bool, int, float, str):
+        if isinstance(node, plain) and type(node) is not plain:
+            return plain(node)
     return node

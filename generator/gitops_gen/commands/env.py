@@ -7,6 +7,7 @@ import json
 import click
 
 from .. import environments as core
+from ..validate import env_errors
 from .context import AppContext
 from .common import echo_changes, echo_notes
 
@@ -49,7 +50,8 @@ def add(obj: AppContext, name: str, recipients: tuple[str, ...], namespace: str 
         click.echo("dry run: nothing written")
         echo_notes(plan.notes)
         return
-    sha = core.apply(root, name, plan.changes, f"env: add {name}", commit=not no_commit)
+    sha = core.apply(root, name, plan.changes, f"env: add {name}", commit=not no_commit,
+                     check=env_errors)
     if not plan.pending:
         click.echo(f"{name}: already up to date, nothing to commit")
     elif sha:

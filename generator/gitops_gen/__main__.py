@@ -1,0 +1,7 @@
+"""python -m gitops_gen: the same as the gitops-gen command."""
+
+from __future__ import annotations
+
+from .cli import main
+
+main()

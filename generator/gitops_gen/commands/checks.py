@@ -1,0 +1,102 @@
+"""gitops-gen validate | render | plan | diff."""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+
+import click
+from rich.console import Console
+
+from .. import changes, gitrepo, layout, manifestdiff, rendering, report, syncplan
+from .. import config as settings_mod
+from ..validate import validate_repo
+from .context import AppContext
+
+
+@click.command()
+@click.argument("envs", nargs=-1)
+@click.option("--format", "fmt", type=click.Choice(["text", "json", "junit", "github"]),
+              default="text", show_default=True)
+@click.option("--kube-version", help="Kubernetes version to check against (default: .gitops-gen.yaml).")
+@click.pass_obj
+def validate(obj: AppContext, envs: tuple[str, ...], fmt: str, kube_version: str | None) -> None:
+    """Run every check (all environments, or the ones named). Exit 1 on any error."""
+    result = validate_repo(obj.root(), list(envs) or None, kube_version)
+    if fmt == "json":
+        click.echo(report.as_json(result))
+    elif fmt == "junit":
+        click.echo(report.as_junit(result))
+    elif fmt == "github":
+        click.echo(report.as_github(result))
+    else:
+        console = Console()
+        if not console.is_terminal:
+            console = Console(width=140)
+        console.print(report.as_rich_table(result))
+    sys.exit(0 if result.ok else 1)
+
+
+@click.command()
+@click.argument("env")
+@click.option("--output", type=click.Path(file_okay=False, path_type=Path),
+              help="Write one file per object here instead of a stream on stdout.")
+@click.option("--decrypt", is_flag=True,
+              help="Render real secret values (needs the age key; stdout only).")
+@click.pass_obj
+def render(obj: AppContext, env: str, output: Path | None, decrypt: bool) -> None:
+    """Render ENV's manifests as Argo CD would (secrets as ENC placeholders by default)."""
+    if decrypt and output is not None:
+        raise click.UsageError("--decrypt writes to stdout only: plaintext secrets never go to disk")
+    rendered = rendering.render_environment(obj.root(), env, decrypt=decrypt)
+    if output is None:
+        click.echo(rendering.to_stream(rendered), nl=False)
+        return
+    output.mkdir(parents=True, exist_ok=True)
+    planned = changes.plan(output, dict(rendering.to_files(rendered)))
+    changes.apply(output, planned)
+    click.echo(f"wrote {len(planned)} objects to {output}")
+
+
+@click.command()
+@click.argument("env")
+@click.pass_obj
+def plan(obj: AppContext, env: str) -> None:
+    """Show ENV's sync plan: objects in Argo CD's order, by wave, and what each wave waits for."""
+    rendered = rendering.render_environment(obj.root(), env)
+    sync = syncplan.plan_sync([r.obj for r in rendered])
+    click.echo(syncplan.render_plan_text(sync))
+    issues = syncplan.check_plan(sync)
+    for issue in issues:
+        colour = "red" if issue.severity == "error" else "yellow"
+        click.secho(f"{issue.severity}: {issue.message}", fg=colour)
+    sys.exit(1 if any(i.severity == "error" for i in issues) else 0)
+
+
+@click.command()
+@click.argument("env")
+@click.option("--base", help="Base git ref (default: merge-base with the target revision).")
+@click.option("--head", help="Head git ref (default: the work tree).")
+@click.pass_obj
+def diff(obj: AppContext, env: str, base: str | None, head: str | None) -> None:
+    """Rendered-manifest diff of ENV between two git refs; secret values masked."""
+    root = obj.root()
+    base_ref = base or gitrepo.merge_base(root, settings_mod.load(root).target_revision)
+    with rendering.checkout(root, base_ref) as base_tree:
+        old = rendering.render_environment(base_tree, env) if _has_env(base_tree, env) else []
+    if head is None:
+        new = rendering.render_environment(root, env)
+    else:
+        with rendering.checkout(root, head) as head_tree:
+            new = rendering.render_environment(head_tree, env) if _has_env(head_tree, env) else []
+    diffs = manifestdiff.diff_objects(old, new)
+    if not diffs:
+        click.echo(f"{env}: no changes to rendered manifests")
+        return
+    for d in diffs:
+        click.secho(f"{d.status}: {d.key}", bold=True)
+        click.echo(d.text, nl=False)
+
+
+def _has_env(tree: Path, env: str) -> bool:
+    return (tree / layout.values_path(env)).is_file()
