@@ -14,6 +14,8 @@ from collections.abc import Iterable, Mapping
 from pathlib import Path
 from typing import Any
 
+import pyrage
+
 from . import agekeys, proc, yamlio
 from .errors import InputError, KeyError_, ToolError
 
@@ -26,6 +28,7 @@ GENERATED_KEYS: tuple[str, ...] = (DB_PASSWORD, SECRET_KEY)
 GEMINI_ENV = "GEMINI_API_KEY"
 GEMINI_PLACEHOLDER = "PLACEHOLDER-set-me-with-gitops-gen-secrets-set"
 
+_SOPS_NO_KEY = 128  # sops: no master key could open the data key
 _ENC = re.compile(r"^ENC\[AES256_GCM,data:[^,]*,iv:[^,]+,tag:[^,]+,type:\w+\]$")
 
 
@@ -72,7 +75,9 @@ def _sops_env() -> dict[str, str]:
     return env
 
 
-def encrypt(flat_values: Mapping[str, str], recipients: Iterable[str], repo_path: str, root: Path) -> str:
+def encrypt(
+    flat_values: Mapping[str, str], recipients: Iterable[str], repo_path: str, root: Path
+) -> str:
     """Encrypt {dotted key: value} to recipients with sops; returns the encrypted YAML text.
 
     The plaintext goes to sops on its standard input; repo_path names the file for sops.
@@ -103,22 +108,123 @@ def encrypt(flat_values: Mapping[str, str], recipients: Iterable[str], repo_path
 
 def decrypt(path: Path, root: Path) -> dict[str, Any]:
     """Decrypt a sops file into memory: {dotted key: value}. Needs a local identity."""
-    text = path.read_text()
-    try:
-        result = proc.run(
-            ["sops", "decrypt", "--input-type", "yaml", "--output-type", "yaml", "/dev/stdin"],
-            stdin=text.encode(),
-            env=_sops_env(),
-            cwd=str(root),
-        )
-    except ToolError as exc:
-        can = ", ".join(file_recipients(text)) or "nobody listed"
-        raise KeyError_(
-            f"cannot decrypt {path.relative_to(root)} with {agekeys.identity_path()}",
-            f"it is encrypted to: {can}; set SOPS_AGE_KEY_FILE to one of their identities",
-        ) from exc
-    data = yamlio.load_all_fast(result.stdout.decode())
+    return decrypt_text(path.read_text(), path.relative_to(root).as_posix(), root)
+
+
+def decrypt_text(text: str, name: str, root: Path) -> dict[str, Any]:
+    """Decrypt encrypted text (named name in errors) into memory: {dotted key: value}."""
+    out = _sops(
+        ["decrypt", "--input-type", "yaml", "--output-type", "yaml", "/dev/stdin"],
+        stdin=text, name=name, root=root,
+    )
+    data = yamlio.load_all_fast(out)
     return flatten(next(iter(data), None) or {})
+
+
+def rotate_data_key(text: str, name: str, root: Path) -> str:
+    """The same file under a fresh data key (sops rotate), same recipients; text in, text out."""
+    return _sops(
+        ["rotate", "--input-type", "yaml", "--output-type", "yaml", "/dev/stdin"],
+        stdin=text, name=name, root=root,
+    )
+
+
+def update_keys(text: str, recipients: Iterable[str], name: str, root: Path) -> str:
+    """The file re-keyed to exactly recipients by 'sops updatekeys' (same data key).
+
+    updatekeys rewrites its file in place and follows a config's creation rule, so it runs on
+    a copy in a private temp dir with a config whose single rule names the recipients; the
+    repository's file is only replaced later, atomically, by the caller.
+    """
+    wanted = sorted(set(recipients))
+    if not wanted:
+        raise InputError("no age recipient to encrypt to", "keep at least one recipient")
+    with tempfile.TemporaryDirectory(prefix="gitops-gen-sops-") as tmp:
+        config = Path(tmp) / "sops.yaml"
+        config.write_text(yamlio.dump({"creation_rules": [{"age": ",".join(wanted)}]}))
+        copy = Path(tmp) / Path(name).name
+        copy.write_text(text)
+        _sops(["--config", str(config), "updatekeys", "--yes", str(copy)],
+              stdin=None, name=name, root=root, encrypted=text)
+        out = copy.read_text()
+    if file_recipients(out) != wanted:
+        raise ToolError(
+            f"sops updatekeys left {name} encrypted to {', '.join(file_recipients(out))}",
+            f"expected {', '.join(wanted)}; nothing was changed",
+        )
+    return out
+
+
+def _sops(args: list[str], *, stdin: str | None, name: str, root: Path,
+          encrypted: str | None = None) -> str:
+    """Run sops on encrypted input; a data key no local identity opens is a KeyError_."""
+    proc.which("sops")  # a missing binary is a ToolError of its own, not a key problem
+    result = proc.run(
+        ["sops", *args],
+        stdin=stdin.encode() if stdin is not None else None,
+        env=_sops_env(),
+        cwd=str(root),
+        check=False,
+    )
+    if result.returncode == _SOPS_NO_KEY:
+        raise _key_error(encrypted if encrypted is not None else stdin or "", name)
+    if result.returncode != 0:
+        stderr = result.stderr.decode(errors="replace").strip()
+        last = stderr.splitlines()[-1] if stderr else "no error output"
+        raise ToolError(
+            f"'sops {' '.join(args)}' failed with exit code {result.returncode}: {last}",
+            f"check sops and {name}; nothing was changed",
+        )
+    return result.stdout.decode()
+
+
+def _key_error(text: str, name: str) -> KeyError_:
+    can = ", ".join(file_recipients(text)) or "nobody listed"
+    ident = agekeys.identity_path()
+    why = f"with {ident}" if ident.is_file() else f"(no age identity at {ident})"
+    return KeyError_(
+        f"cannot decrypt {name} {why}",
+        f"it is encrypted to: {can}; set SOPS_AGE_KEY_FILE to one of their identities",
+    )
+
+
+def data_key(text: str) -> bytes | None:
+    """The file's data key, opened with the local identities; None when none of them can.
+
+    Only used to check that a rotation really changed the key; it never leaves memory.
+    """
+    path = agekeys.identity_path()
+    if not path.is_file():
+        return None
+    identities = []
+    for line in path.read_text().splitlines():
+        if line.strip().startswith("AGE-SECRET-KEY-"):
+            try:
+                identities.append(pyrage.x25519.Identity.from_str(line.strip()))
+            except pyrage.IdentityError:
+                continue
+    for entry in metadata(text).get("age") or []:
+        enc = entry.get("enc") if isinstance(entry, dict) else None
+        if not identities or not isinstance(enc, str):
+            continue
+        try:
+            return bytes(pyrage.decrypt(enc.encode(), identities))
+        except pyrage.DecryptError:
+            continue
+    return None
+
+
+def check_new_data_key(old: str, new: str, name: str) -> None:
+    """Refuse a re-encryption that kept the old data key (a removed key could still read it)."""
+    before = data_key(old)
+    if before is not None and before == data_key(new):
+        raise ToolError(f"sops kept the data key of {name}", "nothing was changed; report this")
+
+
+def clear_keys(text: str) -> list[str]:
+    """The dotted keys of an encrypted file, read without any key (sops keeps keys clear)."""
+    docs = list(yamlio.load_all_fast(text))
+    return list(flatten(docs[0])) if docs and isinstance(docs[0], dict) else []
 
 
 def metadata(text: str) -> dict[str, Any]:
@@ -133,4 +239,6 @@ def metadata(text: str) -> dict[str, Any]:
 def file_recipients(text: str) -> list[str]:
     """The age recipients a sops file is encrypted to, read from its metadata."""
     age = metadata(text).get("age") or []
-    return sorted(str(entry["recipient"]) for entry in age if isinstance(entry, dict) and "recipient" in entry)
+    return sorted(
+        str(entry["recipient"]) for entry in age if isinstance(entry, dict) and "recipient" in entry
+    )

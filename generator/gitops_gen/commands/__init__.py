@@ -7,5 +7,6 @@ import click
 from .doctor import doctor
 from .env import env
 from .init import init
+from .secrets import secrets
 
-COMMANDS: list[click.Command] = [init, env, doctor]
+COMMANDS: list[click.Command] = [init, env, secrets, doctor]
