@@ -1,0 +1,275 @@
+"""The validation engine: each rule fires on a mutation (with its file and line) and stays quiet
+on a clean repository made by the tool itself; no output format ever shows a secret."""
+
+from __future__ import annotations
+
+import json
+import shutil
+import xml.etree.ElementTree as ET
+from collections.abc import Callable, Iterator
+from pathlib import Path
+
+import git
+import pytest
+import yaml
+
+from ruamel.yaml.comments import CommentedMap
+
+from gitops_gen import layout, scaffold, secrets, yamlio
+from gitops_gen.demo_key import DEMO_RECIPIENT
+from gitops_gen.findings import Finding
+from gitops_gen.validate import validate_repo
+
+from .conftest import make_age_key
+from .helpers import cli, snapshot
+
+URL = "https://git.example.com/org/todo-gitops.git"
+GEMINI = "AIzaTestOnly-not-a-real-key-000000000000"
+
+
+@pytest.fixture(scope="module")
+def template_repo(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Path]:
+    base = tmp_path_factory.mktemp("template")
+    key = make_age_key(base / "age")
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setenv("HOME", str(base))
+        (base / ".gitconfig").write_text("[user]\n\tname = T\n\temail = t@example.invalid\n")
+        mp.setenv("SOPS_AGE_KEY_FILE", str(key.path))
+        mp.delenv("GEMINI_API_KEY", raising=False)
+        root = base / "repo"
+        scaffold.init(root, URL)
+        assert cli("env", "add", "dev", repo=root).exit_code == 0
+        for args in (["staging", "--host", "staging.example.com", "--backend-tag", "1.2.0"],
+                     ["prod", "--from", "staging", "--host", "todo.example.com"]):
+            result = cli("env", "add", *args, repo=root, env={"GEMINI_API_KEY": GEMINI})
+            assert result.exit_code == 0, result.output
+    yield root
+
+
+@pytest.fixture
+def repo(template_repo: Path, tmp_path: Path) -> Path:
+    root = tmp_path / "repo"
+    shutil.copytree(template_repo, root, symlinks=True)
+    return root
+
+
+def edit(root: Path, path: str, change: Callable[[str], str]) -> None:
+    target = root / path
+    target.write_text(change(target.read_text()))
+
+
+def set_value(root: Path, path: str, keys: list[str], value: object) -> int:
+    """Set a value in a YAML file round-trip (comments kept); returns its 1-based line."""
+    data = yamlio.load((root / path).read_text(), path)
+    node = data
+    for key in keys[:-1]:
+        node = node.setdefault(key, CommentedMap())
+    node[keys[-1]] = value
+    text = yamlio.dump(data)
+    (root / path).write_text(text)
+    line = yamlio.line_of(yamlio.load(text, path), keys)
+    assert line is not None
+    return line
+
+
+def findings(root: Path, rule: str, envs: list[str] | None = None) -> list[Finding]:
+    return [f for f in validate_repo(root, envs).findings if f.rule == rule]
+
+
+def test_clean_repository_has_no_errors(repo: Path) -> None:
+    report = validate_repo(repo)
+    assert report.ok, [f.to_dict() for f in report.errors]
+    assert report.environments == ["dev", "staging", "prod"]
+    assert [(f.rule, f.env) for f in report.warnings] == [("placeholder-secret", "dev")]
+
+
+def test_yaml_syntax_and_duplicate_keys(repo: Path) -> None:
+    edit(repo, layout.values_path("dev"), lambda t: t + "backend: [1\n")
+    edit(repo, layout.app_path("prod"), lambda t: t.replace("kind: Application",
+                                                            "kind: Application\nkind: Other"))
+    found = {(f.env, f.file, f.line) for f in findings(repo, "yaml-syntax")}
+    dev_lines = len((repo / layout.values_path("dev")).read_text().splitlines())
+    assert ("dev", layout.values_path("dev"), dev_lines + 1) in found
+    assert ("prod", layout.app_path("prod"), 3) in found  # the duplicate's line
+
+
+def test_values_schema_points_at_the_line(repo: Path) -> None:
+    line = set_value(repo, layout.values_path("staging"), ["frontend", "replicaCount"], "two")
+    found = findings(repo, "values-schema")
+    assert [(f.env, f.file, f.line) for f in found] == [("staging", layout.values_path("staging"), line)]
+    assert "frontend.replicaCount" in found[0].message
+
+
+def test_plaintext_secret_is_reported_without_its_value(repo: Path) -> None:
+    leaked = "hunter2-Plaintext-Value"
+    set_value(repo, layout.values_path("prod"), ["postgresql", "auth", "password"], leaked)
+    set_value(repo, layout.values_path("dev"), ["backend", "config", "API_TOKEN"], leaked)
+    found = findings(repo, "plaintext-secret")
+    assert {(f.env, f.file) for f in found} == {("prod", layout.values_path("prod")),
+                                               ("dev", layout.values_path("dev"))}
+    assert all(f.line is not None for f in found)
+    for fmt in ("text", "json", "junit", "github"):
+        out = cli("validate", "--format", fmt, repo=repo)
+        assert out.exit_code == 1
+        assert leaked not in out.output
+
+
+@pytest.mark.parametrize(
+    ("mutate", "rule"),
+    [
+        (lambda t: t.replace("geminiApiKey: ENC[", "geminiApiKey: plain-text-now #ENC["), "sops-encrypted"),
+        (lambda t: t.split("sops:")[0], "sops-metadata"),
+        (lambda t: t.replace("    secretKey:", "    otherKey:"), "sops-keys"),
+    ],
+)
+def test_sops_file_structure(repo: Path, mutate: Callable[[str], str], rule: str) -> None:
+    edit(repo, layout.secrets_path("staging"), mutate)
+    found = findings(repo, rule)
+    assert found and all(f.env == "staging" and f.file == layout.secrets_path("staging")
+                         for f in found)
+
+
+def test_sops_recipients_must_match_rule(repo: Path, tmp_path: Path) -> None:
+    other = make_age_key(tmp_path / "other")
+    edit(repo, ".sops.yaml", lambda t: t.replace(
+        "secrets\\.sops\\.yaml$\n    age: ", f"secrets\\.sops\\.yaml$\n    age: {other.recipient},", 1))
+    found = findings(repo, "sops-recipients")
+    assert [(f.env, f.file) for f in found] == [("dev", layout.secrets_path("dev"))]
+    assert other.recipient in found[0].message and "secrets rekey dev" in found[0].message
+
+
+def test_placeholder_and_demo_recipient_warnings(repo: Path) -> None:
+    result = cli("env", "add", "qa", "--age-recipient", DEMO_RECIPIENT, repo=repo,
+                 env={"GEMINI_API_KEY": GEMINI})
+    assert result.exit_code == 0, result.output
+    cli("env", "add", "dev-2", "--age-recipient", DEMO_RECIPIENT, repo=repo)
+    demo = findings(repo, "demo-recipient")
+    assert [(f.env, f.severity) for f in demo] == [("qa", "warning")]
+    placeholders = {f.env for f in findings(repo, "placeholder-secret")}
+    assert placeholders == {"dev", "dev-2"}
+
+
+def test_helm_render_failure(repo: Path) -> None:
+    set_value(repo, layout.values_path("staging"), ["postgresql", "auth", "existingSecret"],
+              "db-creds")
+    found = findings(repo, "helm-render")
+    assert [f.env for f in found] == ["staging"]
+    assert "backend.secrets.existingSecret" in found[0].message
+
+
+def test_kubernetes_schema_of_rendered_objects(repo: Path) -> None:
+    edit(repo, "chart/templates/backend/service.yaml",
+         lambda t: t.replace("spec:\n", "spec:\n  sessionAffinityy: None\n", 1))
+    found = findings(repo, "k8s-schema", ["dev"])
+    assert found and found[0].file == "chart/templates/backend/service.yaml"
+    assert "sessionAffinityy" in found[0].message
+
+
+def test_argocd_schema_with_line(repo: Path) -> None:
+    edit(repo, layout.app_path("dev"), lambda t: t.replace("  project: todo-dev",
+                                                          "  project: todo-dev\n  projekt: x"))
+    found = findings(repo, "argocd-schema")
+    lines = (repo / layout.app_path("dev")).read_text().splitlines()
+    assert [(f.env, f.file) for f in found] == [("dev", layout.app_path("dev"))]
+    assert lines[found[0].line - 1].strip() == "projekt: x"
+
+
+@pytest.mark.parametrize(
+    ("old", "new", "rule"),
+    [
+        (URL, "https://git.example.com/elsewhere.git", "app-source"),
+        ("../overlays/prod/values.yaml", "../overlays/staging/values.yaml", "app-values"),
+        ("project: todo-prod", "project: todo-staging", "app-source"),
+        ("namespace: todo-prod\n  syncPolicy", "namespace: kube-system\n  syncPolicy", "app-destination"),
+    ],
+)
+def test_application_semantics(repo: Path, old: str, new: str, rule: str) -> None:
+    path = layout.app_path("prod")
+    assert old in (repo / path).read_text()
+    edit(repo, path, lambda t: t.replace(old, new, 1))
+    found = [f for f in findings(repo, rule) if f.env == "prod"]
+    assert found and found[0].file == path and found[0].line is not None
+
+
+def test_missing_value_file_and_root_app(repo: Path) -> None:
+    (repo / layout.values_path("staging")).unlink()
+    edit(repo, layout.ROOT_APP, lambda t: t.replace(URL, "https://git.example.com/x.git"))
+    assert any(f.env == "staging" for f in findings(repo, "env-files"))
+    assert any(f.env == "staging" for f in findings(repo, "app-values"))
+    assert [f.file for f in findings(repo, "root-app")] == [layout.ROOT_APP]
+
+
+def test_sync_order_broken_by_overlay(repo: Path) -> None:
+    set_value(repo, layout.values_path("staging"), ["syncWaves", "backend"], 0)
+    report = validate_repo(repo, ["staging"])
+    rules = {f.rule for f in report.errors}
+    assert rules & {"sync-component-order", "helm-render"}, rules
+
+
+@pytest.mark.parametrize(
+    ("env", "keys", "value", "rule"),
+    [
+        ("staging", ["backend", "replicaCount"], 1, "policy-replicas"),
+        ("prod", ["frontend", "image", "tag"], "latest", "policy-image-tag"),
+    ],
+)
+def test_policy_outside_dev(repo: Path, env: str, keys: list[str], value: object,
+                            rule: str) -> None:
+    line = set_value(repo, layout.values_path(env), keys, value)
+    found = findings(repo, rule)
+    assert [(f.env, f.file, f.line) for f in found] == [(env, layout.values_path(env), line)]
+    set_value(repo, layout.values_path("dev"), keys, value)
+    assert not [f for f in findings(repo, rule) if f.env == "dev"]
+
+
+def test_policy_resources_probes_security(repo: Path) -> None:
+    edit(repo, "chart/templates/frontend/deployment.yaml",
+         lambda t: t.replace("livenessProbe:", "livenessProbeX:", 1))
+    edit(repo, "chart/templates/_helpers.tpl",
+         lambda t: t.replace("allowPrivilegeEscalation: false", "allowPrivilegeEscalation: true"))
+    rules = {f.rule for f in validate_repo(repo, ["dev"]).errors}
+    assert {"policy-security-context", "policy-probes", "k8s-schema"} <= rules
+
+
+def test_formats_parse_back(repo: Path) -> None:
+    set_value(repo, layout.values_path("staging"), ["frontend", "replicaCount"], -1)
+    out = cli("validate", "--format", "json", repo=repo)
+    assert out.exit_code == 1
+    data = json.loads(out.output)
+    assert data["ok"] is False
+    assert {"rule", "severity", "env", "file", "line", "message"} <= set(data["findings"][0])
+    junit = ET.fromstring(cli("validate", "--format", "junit", repo=repo).output)
+    failures = junit.findall(".//testcase/failure")
+    assert failures
+    github = cli("validate", "--format", "github", repo=repo).output.splitlines()
+    assert any(line.startswith("::error file=overlays/staging/values.yaml,line=") for line in github)
+    text = cli("validate", repo=repo)
+    assert text.exit_code == 1 and "values-schema" in text.output
+
+
+def test_no_secret_value_in_any_output(repo: Path) -> None:
+    encrypted = (repo / layout.secrets_path("prod")).read_text()
+    enc_values = [v for v in secrets.flatten(yaml.safe_load(encrypted)).values()]
+    for fmt in ("text", "json", "junit", "github"):
+        out = cli("validate", "--format", fmt, repo=repo).output
+        assert GEMINI not in out
+        assert not any(v in out for v in enc_values)
+
+
+def test_kube_version_option(repo: Path) -> None:
+    assert cli("validate", "--kube-version", "1.37", "dev", repo=repo).exit_code == 0
+    bad = cli("validate", "--kube-version", "1.9", repo=repo)
+    assert bad.exit_code == 2 and "--kube-version" in bad.output
+    unknown = cli("validate", "nowhere", repo=repo)
+    assert unknown.exit_code == 2 and "nowhere" in unknown.output
+
+
+def test_env_add_refuses_to_commit_what_does_not_validate(repo: Path, age_key: object) -> None:
+    edit(repo, "chart/templates/backend/service.yaml",
+         lambda t: t.replace("spec:\n", "spec:\n  sessionAffinityy: None\n", 1))
+    git.Repo(repo).git.commit("-qam", "break the chart")
+    before = snapshot(repo)
+    result = cli("env", "add", "qa", repo=repo)
+    assert result.exit_code == 1, result.output
+    assert "sessionAffinityy" in result.output
+    assert snapshot(repo) == before
