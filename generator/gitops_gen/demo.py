@@ -44,7 +44,7 @@ def main() -> int:
         for title, args in STEPS:
             console.print(Rule(f"gitops-gen {title}" if args else title))
             if args is None:
-                cmd = ["git", "-C", str(repo), "log", "--stat", "--format=%h %s"]
+                cmd = ["git", "-C", str(repo), "log", "--format=%h %s"]
             else:
                 cmd = [sys.executable, "-m", "gitops_gen",
                        *(a.format(repo=repo) for a in args)]

@@ -4,9 +4,10 @@ from __future__ import annotations
 
 import click
 
+from .checks import diff, plan, render, validate
 from .doctor import doctor
 from .env import env
 from .init import init
 from .secrets import secrets
 
-COMMANDS: list[click.Command] = [init, env, secrets, doctor]
+COMMANDS: list[click.Command] = [init, env, secrets, validate, render, plan, diff, doctor]
