@@ -26,6 +26,7 @@ lint: $(STAMP)
 
 docs: $(STAMP)
 	$(PY) -m gitops_gen.chartdoc --write
+	$(PY) -m gitops_gen.clidoc --write
 
 clean:
 	rm -rf $(VENV) .pytest_cache build dist

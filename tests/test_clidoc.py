@@ -1,0 +1,27 @@
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from gitops_gen import clidoc
+
+
+def test_command_reference_is_current() -> None:
+    assert clidoc.main_(["--check"]) == 0, "run: python -m gitops_gen.clidoc --write"
+
+
+def test_reference_covers_every_command() -> None:
+    text = clidoc.render()
+    for command in ("init", "env add", "env list", "secrets set", "secrets rekey", "validate",
+                    "render", "plan", "diff", "doctor"):
+        assert f"`gitops-gen {command}`" in text
+
+
+def test_stale_reference_is_reported(tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
+                                     capsys: pytest.CaptureFixture[str]) -> None:
+    stale = tmp_path / "commands.md"
+    stale.write_text(clidoc.render().replace("Rendered-manifest diff", "Old words"))
+    monkeypatch.setattr(clidoc, "DOC", stale)
+    assert clidoc.main_(["--check"]) == 1
+    assert "is stale" in capsys.readouterr().err
