@@ -15,7 +15,9 @@ CRDS = SHARED / "reference" / "argocd-crds"
 
 
 @pytest.fixture(autouse=True)
-def isolated_home(tmp_path_factory: pytest.TempPathFactory, monkeypatch: pytest.MonkeyPatch) -> Path:
+def isolated_home(
+    tmp_path_factory: pytest.TempPathFactory, monkeypatch: pytest.MonkeyPatch
+) -> Path:
     """No test reads or writes the real home directory, git config or age key."""
     home = tmp_path_factory.mktemp("home")
     (home / ".gitconfig").write_text(

@@ -12,7 +12,6 @@ from pathlib import Path
 import git
 import pytest
 import yaml
-
 from ruamel.yaml.comments import CommentedMap
 
 from gitops_gen import layout, scaffold, secrets, yamlio
@@ -96,7 +95,8 @@ def test_yaml_syntax_and_duplicate_keys(repo: Path) -> None:
 def test_values_schema_points_at_the_line(repo: Path) -> None:
     line = set_value(repo, layout.values_path("staging"), ["frontend", "replicaCount"], "two")
     found = findings(repo, "values-schema")
-    assert [(f.env, f.file, f.line) for f in found] == [("staging", layout.values_path("staging"), line)]
+    where = [(f.env, f.file, f.line) for f in found]
+    assert where == [("staging", layout.values_path("staging"), line)]
     assert "frontend.replicaCount" in found[0].message
 
 
@@ -117,7 +117,8 @@ def test_plaintext_secret_is_reported_without_its_value(repo: Path) -> None:
 @pytest.mark.parametrize(
     ("mutate", "rule"),
     [
-        (lambda t: t.replace("geminiApiKey: ENC[", "geminiApiKey: plain-text-now #ENC["), "sops-encrypted"),
+        (lambda t: t.replace("geminiApiKey: ENC[", "geminiApiKey: plain-text #ENC["),
+         "sops-encrypted"),
         (lambda t: t.split("sops:")[0], "sops-metadata"),
         (lambda t: t.replace("    secretKey:", "    otherKey:"), "sops-keys"),
     ],
@@ -132,7 +133,8 @@ def test_sops_file_structure(repo: Path, mutate: Callable[[str], str], rule: str
 def test_sops_recipients_must_match_rule(repo: Path, tmp_path: Path) -> None:
     other = make_age_key(tmp_path / "other")
     edit(repo, ".sops.yaml", lambda t: t.replace(
-        "secrets\\.sops\\.yaml$\n    age: ", f"secrets\\.sops\\.yaml$\n    age: {other.recipient},", 1))
+        "secrets\\.sops\\.yaml$\n    age: ",
+        f"secrets\\.sops\\.yaml$\n    age: {other.recipient},", 1))
     found = findings(repo, "sops-recipients")
     assert [(f.env, f.file) for f in found] == [("dev", layout.secrets_path("dev"))]
     assert other.recipient in found[0].message and "secrets rekey dev" in found[0].message
@@ -180,7 +182,8 @@ def test_argocd_schema_with_line(repo: Path) -> None:
         (URL, "https://git.example.com/elsewhere.git", "app-source"),
         ("../overlays/prod/values.yaml", "../overlays/staging/values.yaml", "app-values"),
         ("project: todo-prod", "project: todo-staging", "app-source"),
-        ("namespace: todo-prod\n  syncPolicy", "namespace: kube-system\n  syncPolicy", "app-destination"),
+        ("namespace: todo-prod\n  syncPolicy", "namespace: kube-system\n  syncPolicy",
+         "app-destination"),
     ],
 )
 def test_application_semantics(repo: Path, old: str, new: str, rule: str) -> None:
@@ -242,7 +245,8 @@ def test_formats_parse_back(repo: Path) -> None:
     failures = junit.findall(".//testcase/failure")
     assert failures
     github = cli("validate", "--format", "github", repo=repo).output.splitlines()
-    assert any(line.startswith("::error file=overlays/staging/values.yaml,line=") for line in github)
+    prefix = "::error file=overlays/staging/values.yaml,line="
+    assert any(line.startswith(prefix) for line in github)
     text = cli("validate", repo=repo)
     assert text.exit_code == 1 and "values-schema" in text.output
 

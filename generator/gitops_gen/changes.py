@@ -12,13 +12,13 @@ import os
 import tempfile
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
-from enum import Enum
+from enum import StrEnum
 from pathlib import Path
 
 from .errors import MissingError
 
 
-class Action(str, Enum):
+class Action(StrEnum):
     CREATE = "create"
     UPDATE = "update"
     DELETE = "delete"
@@ -60,6 +60,16 @@ def pending(changes: Sequence[FileChange]) -> list[FileChange]:
     return [c for c in changes if c.action is not Action.UNCHANGED]
 
 
+def _stage(target: Path, text: str, mode: int) -> Path:
+    """Write text to a temp file beside target (same filesystem, so the rename is atomic)."""
+    fd, name = tempfile.mkstemp(dir=target.parent, prefix=f".{target.name}.", suffix=".tmp")
+    staged = Path(name)
+    with os.fdopen(fd, "w") as fh:
+        fh.write(text)
+    staged.chmod(mode)
+    return staged
+
+
 def apply(root: Path, changes: Sequence[FileChange]) -> None:
     """Write every pending change atomically; on any failure put everything back."""
     todo = pending(changes)
@@ -71,33 +81,26 @@ def apply(root: Path, changes: Sequence[FileChange]) -> None:
             if change.new is None:
                 staged.append((change, None))
                 continue
-            missing = [p for p in reversed(target.parents) if not p.exists()]
+            created_dirs.extend(p for p in reversed(target.parents) if not p.exists())
             target.parent.mkdir(parents=True, exist_ok=True)
-            created_dirs.extend(missing)
-            fd, tmp = tempfile.mkstemp(dir=target.parent, prefix=f".{target.name}.", suffix=".tmp")
-            with os.fdopen(fd, "w") as fh:
-                fh.write(change.new)
-            if change.old is not None:
-                os.chmod(tmp, target.stat().st_mode & 0o777)
-            else:
-                os.chmod(tmp, 0o644)
-            staged.append((change, Path(tmp)))
+            mode = target.stat().st_mode & 0o777 if change.old is not None else 0o644
+            staged.append((change, _stage(target, change.new, mode)))
         done: list[FileChange] = []
         try:
-            for change, tmp in staged:
+            for change, temp in staged:
                 target = root / change.path
-                if tmp is None:
+                if temp is None:
                     target.unlink()
                 else:
-                    os.replace(tmp, target)
+                    temp.replace(target)
                 done.append(change)
         except OSError:
             restore(root, done)
             raise
     except OSError as exc:
-        for _, tmp in staged:
-            if tmp is not None:
-                tmp.unlink(missing_ok=True)
+        for _, temp in staged:
+            if temp is not None:
+                temp.unlink(missing_ok=True)
         for d in reversed(created_dirs):
             if d.is_dir() and not any(d.iterdir()):
                 d.rmdir()

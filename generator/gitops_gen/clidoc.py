@@ -34,7 +34,8 @@ def _walk(command: click.Command, path: list[str]) -> list[tuple[list[str], clic
 def render() -> str:
     parts = [HEADER]
     for path, command in _walk(main, ["gitops-gen"]):
-        with click.Context(command, info_name=" ".join(path), terminal_width=100) as ctx:
+        with click.Context(command, info_name=" ".join(path), terminal_width=100,
+                           help_option_names=["-h", "--help"]) as ctx:
             help_text = command.get_help(ctx)
         level = "#" * min(len(path) + 1, 4)
         parts.append(f"\n{level} `{' '.join(path)}`\n\n```\n{help_text}\n```\n")

@@ -66,7 +66,9 @@ def load(root: Path) -> Settings:
         )
     data = yamlio.load(path.read_text(), SETTINGS) or {}
     if not isinstance(data, dict) or "repoURL" not in data:
-        raise InputError(f"{SETTINGS}: repoURL is missing", f"add 'repoURL: <git URL>' to {SETTINGS}")
+        raise InputError(
+            f"{SETTINGS}: repoURL is missing", f"add 'repoURL: <git URL>' to {SETTINGS}"
+        )
     envs = data.get("environments") or []
     return Settings(
         repo_url=str(data["repoURL"]),

@@ -19,7 +19,9 @@ SECRET_NAME = re.compile(
     r"(?i)(password|passwd|secret|token|api[-_]?key|private[-_]?key|credential|dsn|connection[-_]?string)"
 )
 NOT_SECRET_NAME = re.compile(r"(?i)(existingsecret|secretname|secretref|keyref|secrets$)")
-SECRET_VALUE = re.compile(r"AGE-SECRET-KEY-1|-----BEGIN [A-Z ]*PRIVATE KEY-----|AIza[0-9A-Za-z_-]{35}")
+SECRET_VALUE = re.compile(
+    r"AGE-SECRET-KEY-1|-----BEGIN [A-Z ]*PRIVATE KEY-----|AIza[0-9A-Za-z_-]{35}"
+)
 SOPS_META = ("age", "lastmodified", "mac")
 
 
@@ -162,7 +164,8 @@ def check_application(repo: RepoFiles, ef: EnvFiles) -> Iterator[Finding]:
                  f"{layout.SETTINGS}; align them unless this environment pins a release")
     files = _get(src, "helm", "valueFiles")
     if files != apps.value_files(env):
-        yield _f("app-values", "error", env, app, app.line(["spec", "source", "helm", "valueFiles"]),
+        yield _f("app-values", "error", env, app,
+                 app.line(["spec", "source", "helm", "valueFiles"]),
                  f"helm.valueFiles must be exactly {apps.value_files(env)}; other paths escape the "
                  f"environment's overlay. Run 'gitops-gen env add {env}'")
     for vf in files if isinstance(files, list) else []:

@@ -46,7 +46,7 @@ def identity_problem(root: Path | None = None) -> str | None:
     missing = [
         key
         for key in ("name", "email")
-        if not reader.get_value("user", key, default="")  # type: ignore[no-untyped-call]
+        if not reader.get_value("user", key, default="")
         and not (
             os.environ.get(f"GIT_AUTHOR_{key.upper()}")
             and os.environ.get(f"GIT_COMMITTER_{key.upper()}")

@@ -114,7 +114,7 @@ def plan_findings(ef: EnvFiles, rendered: Sequence[chart.Rendered]) -> list[Find
     sources = {(r.kind, r.name): r.source for r in rendered}
     out = []
     for issue in syncplan.check_plan(plan):
-        source = sources.get((issue.kind, issue.name)) if issue.kind else None
+        source = sources.get((issue.kind, issue.name)) if issue.kind and issue.name else None
         out.append(Finding(issue.rule, issue.severity, ef.env,
                            f"{layout.CHART_DIR}/{source}" if source else ef.values.path, None,
                            issue.message))

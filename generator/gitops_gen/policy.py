@@ -53,6 +53,24 @@ def _containers(pod: dict[str, Any]) -> Iterator[tuple[dict[str, Any], bool]]:
         yield c, False
 
 
+def restricted_problems(sc: dict[str, Any], psc: dict[str, Any]) -> list[str]:
+    """What a container lacks for the "restricted" Pod Security level, as settings to make."""
+    problems = []
+    if sc.get("allowPrivilegeEscalation") is not False:
+        problems.append("allowPrivilegeEscalation: false")
+    if "ALL" not in ((sc.get("capabilities") or {}).get("drop") or []):
+        problems.append("capabilities.drop: [ALL]")
+    if sc.get("privileged"):
+        problems.append("privileged: false")
+    non_root = sc.get("runAsNonRoot", psc.get("runAsNonRoot"))
+    if non_root is not True:
+        problems.append("runAsNonRoot: true")
+    seccomp = (sc.get("seccompProfile") or psc.get("seccompProfile") or {}).get("type")
+    if seccomp not in ("RuntimeDefault", "Localhost"):
+        problems.append("seccompProfile.type: RuntimeDefault")
+    return problems
+
+
 def _check_container(ctx: _Ctx, pod: dict[str, Any], c: dict[str, Any], init: bool,
                      strict: bool) -> Iterator[Finding]:
     name = c.get("name", "?")
@@ -75,20 +93,8 @@ def _check_container(ctx: _Ctx, pod: dict[str, Any], c: dict[str, Any], init: bo
                           f"container {name} runs image {c.get('image')!r} without a pinned tag; "
                           f"set {comp}.image.tag to a release tag",
                           [comp, "image", "tag"] if comp in SCALED else None)
-    sc = c.get("securityContext") or {}
-    psc = pod.get("securityContext") or {}
-    problems = []
-    if sc.get("allowPrivilegeEscalation") is not False:
-        problems.append("allowPrivilegeEscalation: false")
-    if "ALL" not in ((sc.get("capabilities") or {}).get("drop") or []):
-        problems.append("capabilities.drop: [ALL]")
-    if sc.get("privileged"):
-        problems.append("privileged: false")
-    if not (sc.get("runAsNonRoot") or (psc.get("runAsNonRoot") and sc.get("runAsNonRoot") is not False)):
-        problems.append("runAsNonRoot: true")
-    seccomp = (sc.get("seccompProfile") or psc.get("seccompProfile") or {}).get("type")
-    if seccomp not in ("RuntimeDefault", "Localhost"):
-        problems.append("seccompProfile.type: RuntimeDefault")
+    problems = restricted_problems(c.get("securityContext") or {},
+                                   pod.get("securityContext") or {})
     if problems:
         yield ctx.finding("policy-security-context", "error",
                           f"container {name} is not at the 'restricted' Pod Security level; "

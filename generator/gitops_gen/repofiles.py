@@ -6,6 +6,7 @@ data None, so one broken file does not hide the other findings.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -28,7 +29,7 @@ class Loaded:
     def exists(self) -> bool:
         return self.text is not None
 
-    def line(self, keys: list[str | int]) -> int | None:
+    def line(self, keys: Sequence[str | int]) -> int | None:
         return yamlio.line_of(self.data, keys) if self.data is not None else None
 
 

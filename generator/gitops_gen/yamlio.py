@@ -7,7 +7,7 @@ numbers); rendered manifests, which nobody edits, go through PyYAML's C loader f
 from __future__ import annotations
 
 import io
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from typing import Any
 
 import yaml as pyyaml
@@ -64,7 +64,7 @@ def load_all_fast(text: str) -> Iterator[Any]:
     return pyyaml.load_all(text, Loader=_FAST_LOADER)  # noqa: S506 - a safe loader
 
 
-def line_of(node: Any, path: list[str | int]) -> int | None:
+def line_of(node: Any, path: Sequence[str | int]) -> int | None:
     """1-based line of the value at path inside round-trip data, or of its nearest parent."""
     line: int | None = None
     current = node

@@ -19,7 +19,7 @@ def echo_changes(planned: Sequence[FileChange], *, diff: bool = False) -> None:
         click.secho(f"  {change.action.value:<9}  {change.path}", fg=_COLOURS[change.action])
         if diff:
             for line in change.diff().splitlines():
-                colour = "green" if line.startswith("+") else "red" if line.startswith("-") else None
+                colour = {"+": "green", "-": "red"}.get(line[:1])
                 click.secho(f"    {line}", fg=colour)
 
 

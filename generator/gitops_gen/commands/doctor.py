@@ -10,8 +10,7 @@ from .. import doctor as core
 
 
 @click.command()
-@click.pass_obj
-def doctor(obj: object) -> None:
+def doctor() -> None:
     """Check sops, the age key, git identity and the Helm SDK."""
     checks = core.run_checks()
     for check in checks:

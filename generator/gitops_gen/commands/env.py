@@ -8,8 +8,8 @@ import click
 
 from .. import environments as core
 from ..validate import env_errors
-from .context import AppContext
 from .common import echo_changes, echo_notes
+from .context import AppContext
 
 
 @click.group()
