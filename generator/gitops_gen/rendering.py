@@ -46,14 +46,16 @@ def object_filename(item: chart.Rendered) -> str:
     return f"{item.kind.lower()}-{item.name}.yaml"
 
 
+def _document(item: chart.Rendered) -> str:
+    return f"# Source: {layout.CHART_DIR}/{item.source}\n{yamlio.dump(item.obj)}"
+
+
 def to_stream(rendered: Sequence[chart.Rendered]) -> str:
-    parts = [f"---\n# Source: {layout.CHART_DIR}/{r.source}\n{yamlio.dump(r.obj)}" for r in rendered]
-    return "".join(parts)
+    return "".join(f"---\n{_document(r)}" for r in rendered)
 
 
 def to_files(rendered: Sequence[chart.Rendered]) -> dict[str, str]:
-    return {object_filename(r): f"# Source: {layout.CHART_DIR}/{r.source}\n{yamlio.dump(r.obj)}"
-            for r in rendered}
+    return {object_filename(r): _document(r) for r in rendered}
 
 
 @contextmanager

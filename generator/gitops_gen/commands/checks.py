@@ -8,8 +8,9 @@ from pathlib import Path
 import click
 from rich.console import Console
 
-from .. import changes, gitrepo, layout, manifestdiff, rendering, report, syncplan
+from .. import changes, chart, gitrepo, layout, manifestdiff, rendering, report, syncplan
 from .. import config as settings_mod
+from ..errors import InputError
 from ..validate import validate_repo
 from .context import AppContext
 
@@ -47,7 +48,8 @@ def validate(obj: AppContext, envs: tuple[str, ...], fmt: str, kube_version: str
 def render(obj: AppContext, env: str, output: Path | None, decrypt: bool) -> None:
     """Render ENV's manifests as Argo CD would (secrets as ENC placeholders by default)."""
     if decrypt and output is not None:
-        raise click.UsageError("--decrypt writes to stdout only: plaintext secrets never go to disk")
+        raise click.UsageError(
+            "--decrypt writes to stdout only: plaintext secrets never go to disk")
     rendered = rendering.render_environment(obj.root(), env, decrypt=decrypt)
     if output is None:
         click.echo(rendering.to_stream(rendered), nl=False)
@@ -65,7 +67,7 @@ def plan(obj: AppContext, env: str) -> None:
     """Show ENV's sync plan: objects in Argo CD's order, by wave, and what each wave waits for."""
     rendered = rendering.render_environment(obj.root(), env)
     sync = syncplan.plan_sync([r.obj for r in rendered])
-    click.echo(syncplan.render_plan_text(sync))
+    click.echo(syncplan.render_plan_text(sync), nl=False)
     issues = syncplan.check_plan(sync)
     for issue in issues:
         colour = "red" if issue.severity == "error" else "yellow"
@@ -81,15 +83,22 @@ def plan(obj: AppContext, env: str) -> None:
 def diff(obj: AppContext, env: str, base: str | None, head: str | None) -> None:
     """Rendered-manifest diff of ENV between two git refs; secret values masked."""
     root = obj.root()
-    base_ref = base or gitrepo.merge_base(root, settings_mod.load(root).target_revision)
+    # An empty --base is a bad ref like any other, not a request for the default.
+    base_ref = base if base is not None else gitrepo.merge_base(
+        root, settings_mod.load(root).target_revision)
     with rendering.checkout(root, base_ref) as base_tree:
-        old = rendering.render_environment(base_tree, env) if _has_env(base_tree, env) else []
+        old = _render_if_present(base_tree, env)
     if head is None:
-        new = rendering.render_environment(root, env)
+        new = _render_if_present(root, env)
     else:
         with rendering.checkout(root, head) as head_tree:
-            new = rendering.render_environment(head_tree, env) if _has_env(head_tree, env) else []
-    diffs = manifestdiff.diff_objects(old, new)
+            new = _render_if_present(head_tree, env)
+    if old is None and new is None:
+        raise InputError(
+            f"no environment {env!r} at {base if base is not None else 'the merge-base'} "
+            f"({base_ref[:12]}) nor in {head or 'the work tree'}",
+            "see 'gitops-gen env list', or name other refs with --base/--head")
+    diffs = manifestdiff.diff_objects(old or [], new or [])
     if not diffs:
         click.echo(f"{env}: no changes to rendered manifests")
         return
@@ -98,5 +107,8 @@ def diff(obj: AppContext, env: str, base: str | None, head: str | None) -> None:
         click.echo(d.text, nl=False)
 
 
-def _has_env(tree: Path, env: str) -> bool:
-    return (tree / layout.values_path(env)).is_file()
+def _render_if_present(tree: Path, env: str) -> list[chart.Rendered] | None:
+    """env's objects in tree, or None when the tree has no overlay for env (added/removed)."""
+    if not (tree / layout.values_path(env)).is_file():
+        return None
+    return rendering.render_environment(tree, env)
