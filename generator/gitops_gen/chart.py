@@ -132,6 +132,7 @@ def _plain(node: Any) -> Any:
 
 _CACHE: dict[Path, tuple[tuple[int, int], helm_python.Chart]] = {}
 _CACHE_LOCK = threading.Lock()
+_CACHE_SIZE = 8
 
 
 def _stamp(chart_dir: Path) -> tuple[int, int]:
@@ -155,6 +156,10 @@ def load(chart_dir: Path) -> helm_python.Chart:
         except helm_python.HelmError as exc:
             raise ChartError(clean_message(str(exc)), "fix the chart") from exc
         # A replaced handle is freed when the last caller drops it (weakref finalizer).
+        # Bounded: a long-running service renders many temporary checkouts.
+        _CACHE.pop(key, None)
+        while len(_CACHE) >= _CACHE_SIZE:
+            _CACHE.pop(next(iter(_CACHE)))
         _CACHE[key] = (stamp, handle)
         return handle
 

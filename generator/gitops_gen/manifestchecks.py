@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Iterator, Sequence
-from functools import cache
+from functools import lru_cache
 from pathlib import Path
 from typing import Any
 
@@ -18,12 +18,12 @@ from .repofiles import EnvFiles, Loaded, RepoFiles
 ARGO_KINDS = ("Application", "AppProject", "ApplicationSet")
 
 
-@cache
+@lru_cache(maxsize=8)
 def _values_validator(schema_path: Path, mtime_ns: int) -> Any:  # noqa: ARG001 - cache key
     return jsonschema_rs.Draft7Validator(json.loads(schema_path.read_text()))
 
 
-@cache
+@lru_cache(maxsize=8)
 def _chart_defaults(values_path: Path, mtime_ns: int) -> dict[str, Any]:  # noqa: ARG001
     return next(iter(yamlio.load_all_fast(values_path.read_text())), None) or {}
 
