@@ -4,10 +4,13 @@ from __future__ import annotations
 
 import click
 
+from .bootstrap import bootstrap
 from .checks import diff, plan, render, validate
 from .doctor import doctor
 from .env import env
 from .init import init
 from .secrets import secrets
 
-COMMANDS: list[click.Command] = [init, env, secrets, validate, render, plan, diff, doctor]
+COMMANDS: list[click.Command] = [
+    init, env, secrets, validate, render, plan, diff, bootstrap, doctor,
+]

@@ -19,7 +19,8 @@ from .context import AppContext
 @click.argument("envs", nargs=-1)
 @click.option("--format", "fmt", type=click.Choice(["text", "json", "junit", "github"]),
               default="text", show_default=True)
-@click.option("--kube-version", help="Kubernetes version to check against (default: .gitops-gen.yaml).")
+@click.option("--kube-version",
+              help="Kubernetes version to check against (default: .gitops-gen.yaml).")
 @click.pass_obj
 def validate(obj: AppContext, envs: tuple[str, ...], fmt: str, kube_version: str | None) -> None:
     """Run every check (all environments, or the ones named). Exit 1 on any error."""
