@@ -12,6 +12,8 @@ people ("spec.template.spec.containers[0]: unknown field 'foo'").
 from __future__ import annotations
 
 import difflib
+import importlib.metadata
+import importlib.util
 import json
 import os
 import re
@@ -24,9 +26,8 @@ from pathlib import Path
 from typing import Any
 
 import jsonschema_rs
-import kubernetes_validate
 
-from .errors import InputError
+from .errors import InputError, MissingError
 
 RULE = "k8s-schema"
 RULE_NO_SCHEMA = "k8s-schema-unknown-kind"
@@ -63,8 +64,23 @@ class SchemaProblem:
 
 
 @cache
+def _package_dir() -> Path:
+    """kubernetes-validate's folder, found without importing it (it pulls in jsonschema)."""
+    spec = importlib.util.find_spec("kubernetes_validate")
+    if spec is None or spec.origin is None:
+        raise MissingError("kubernetes-validate is not installed",
+                           "pip install kubernetes-validate")
+    return Path(spec.origin).resolve().parent
+
+
+@cache
+def _kv_version() -> str:
+    return importlib.metadata.version("kubernetes-validate")
+
+
+@cache
 def _bundles() -> dict[tuple[int, int], Path]:
-    root = Path(kubernetes_validate.__file__).resolve().parent / "kubernetes-json-schema"
+    root = _package_dir() / "kubernetes-json-schema"
     out: dict[tuple[int, int], Path] = {}
     for entry in root.iterdir():
         m = _BUNDLE_DIR.match(entry.name)
@@ -105,7 +121,7 @@ def resolve_version(version: str) -> str:
 def cache_dir() -> Path:
     """Where built schemas are kept: $XDG_CACHE_HOME/gitops-gen, else ~/.cache/gitops-gen."""
     base = os.environ.get("XDG_CACHE_HOME") or str(Path.home() / ".cache")
-    kv = kubernetes_validate.__version__
+    kv = _kv_version()
     return Path(base) / "gitops-gen" / f"kubeschema-kv{kv}-f{_FORMAT}"
 
 
@@ -183,7 +199,7 @@ def build_schema(version: str, filename: str) -> dict[str, Any] | None:
 
 def _marker(version: str, filename: str) -> dict[str, Any]:
     return {
-        "kubernetes-validate": kubernetes_validate.__version__,
+        "kubernetes-validate": _kv_version(),
         "kubernetes": version,
         "source": filename,
         "format": _FORMAT,

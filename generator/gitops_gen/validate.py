@@ -11,13 +11,14 @@ from .findings import Finding, Report
 from .repofiles import EnvFiles, RepoFiles, load_repo
 
 RULES = (
-    "yaml-syntax", "settings", "env-files", "values-schema", "plaintext-secret", "sops-metadata",
-    "sops-encrypted", "sops-keys", "sops-recipients", "placeholder-secret", "demo-recipient",
-    "helm-render", "k8s-schema", "k8s-schema-unknown-kind", "argocd-schema", "app-source", "app-values", "app-project",
-    "app-destination", "app-sync", "root-app", "sync-wave-invalid", "sync-pvc-wave",
-    "sync-final-wave", "sync-component-order", "sync-reads-later-wave", "sync-hpa-replicas",
-    "sync-wave-not-gated", "sync-hook-before-database", "policy-resources",
-    "policy-probes", "policy-image-tag", "policy-replicas", "policy-security-context",
+    "yaml-syntax", "settings", "env-files", "values-schema", "plaintext-secret",
+    "sops-metadata", "sops-encrypted", "sops-keys", "sops-recipients", "placeholder-secret",
+    "demo-recipient", "helm-render", "k8s-schema", "k8s-schema-unknown-kind", "argocd-schema",
+    "app-source", "app-values", "app-project", "app-destination", "app-sync", "root-app",
+    "sync-wave-invalid", "sync-pvc-wave", "sync-final-wave", "sync-component-order",
+    "sync-reads-later-wave", "sync-hpa-replicas", "sync-wave-not-gated",
+    "sync-hook-before-database", "policy-resources", "policy-probes", "policy-image-tag",
+    "policy-replicas", "policy-security-context",
 )
 
 
@@ -43,9 +44,8 @@ def validate_repo(root: Path, envs: list[str] | None = None,
     if kube_version is not None:
         kube_version = config.check_kube_version(kube_version)
     repo = load_repo(root, envs)
-    version = kubeschema.resolve_version(
-        kube_version or (repo.settings.kube_version if repo.settings else config.DEFAULT_KUBE_VERSION)
-    )
+    default = repo.settings.kube_version if repo.settings else config.DEFAULT_KUBE_VERSION
+    version = kubeschema.resolve_version(kube_version or default)
     report = Report(environments=list(repo.envs), checked_rules=list(RULES))
     report.extend(repo.findings)
     report.extend(file_findings(repo))
