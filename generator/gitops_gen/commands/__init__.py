@@ -10,7 +10,8 @@ from .doctor import doctor
 from .env import env
 from .init import init
 from .secrets import secrets
+from .serve import serve
 
 COMMANDS: list[click.Command] = [
-    init, env, secrets, validate, render, plan, diff, bootstrap, doctor,
+    init, env, secrets, validate, render, plan, diff, serve, bootstrap, doctor,
 ]

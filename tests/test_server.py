@@ -1,0 +1,440 @@
+"""The validation service: a real uvicorn server on loopback, real git and sops, real Helm.
+
+The one stand-in is the forge: a small HTTP server on loopback in place of GitHub's API.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import json
+import logging
+import os
+import shutil
+import socket
+import subprocess
+import sys
+import threading
+import time
+from collections.abc import Callable, Iterator
+from concurrent.futures import ThreadPoolExecutor
+from contextlib import ExitStack
+from dataclasses import dataclass, field
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
+from typing import Any
+
+import anyio
+import git
+import httpx
+import pytest
+import uvicorn
+from fastapi import FastAPI
+
+from gitops_gen import __version__, layout, scaffold, yamlio
+from gitops_gen.server import STATUS_CONTEXT, ForgeSettings, Gate, Refused, create_app
+
+from .conftest import make_age_key
+from .helpers import cli
+
+URL = "https://git.example.com/org/todo-gitops.git"
+GEMINI = "AIzaTestOnly-not-a-real-key-000000000000"
+TOKEN = "ghp_TestOnlyToken0123456789abcdefABCDEF"
+SECRET = "webhook-secret-for-tests-only"
+FULL_NAME = "org/todo-gitops"
+TIMEOUT = httpx.Timeout(30.0, connect=5.0)
+STAGING = layout.values_path("staging")
+
+
+# ---- a repository: staging passes at HEAD~1 and fails at HEAD -----------------------------
+
+
+def set_value(root: Path, path: str, keys: list[str], value: object) -> None:
+    data = yamlio.load((root / path).read_text(), path)
+    node = data
+    for key in keys[:-1]:
+        node = node[key]
+    node[keys[-1]] = value
+    (root / path).write_text(yamlio.dump(data))
+
+
+@pytest.fixture(scope="module")
+def template_repo(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Path]:
+    base = tmp_path_factory.mktemp("server")
+    key = make_age_key(base / "age")
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setenv("HOME", str(base))
+        (base / ".gitconfig").write_text("[user]\n\tname = T\n\temail = t@example.invalid\n")
+        mp.setenv("SOPS_AGE_KEY_FILE", str(key.path))
+        mp.delenv("GEMINI_API_KEY", raising=False)
+        root = base / "repo"
+        scaffold.init(root, URL)
+        assert cli("env", "add", "dev", repo=root).exit_code == 0
+        result = cli("env", "add", "staging", "--host", "staging.example.com",
+                     "--backend-tag", "1.2.0", repo=root, env={"GEMINI_API_KEY": GEMINI})
+        assert result.exit_code == 0, result.output
+        set_value(root, STAGING, ["frontend", "replicaCount"], -1)
+        git.Repo(root).git.commit("-q", "-am", "staging: frontend replicas -1")
+    yield root
+
+
+@pytest.fixture
+def repo(template_repo: Path, tmp_path: Path) -> Path:
+    root = tmp_path / "repo"
+    shutil.copytree(template_repo, root, symlinks=True)
+    return root
+
+
+def sha_of(root: Path, ref: str) -> str:
+    return str(git.Repo(root).commit(ref).hexsha)
+
+
+# ---- a real server in a thread, and a stand-in for GitHub's API ----------------------------
+
+
+@pytest.fixture
+def serve() -> Iterator[Callable[[FastAPI], str]]:
+    """Start an app under uvicorn on 127.0.0.1 (a free port); returns its base URL."""
+    with ExitStack() as stack:
+
+        def start(app: FastAPI) -> str:
+            server = uvicorn.Server(uvicorn.Config(
+                app, host="127.0.0.1", port=0, log_config=None, log_level="info",
+                lifespan="off"))
+            thread = threading.Thread(target=server.run, daemon=True)
+            thread.start()
+            deadline = time.monotonic() + 10
+            while not server.started:
+                assert thread.is_alive() and time.monotonic() < deadline, "server did not start"
+                time.sleep(0.02)
+
+            def stop() -> None:
+                server.should_exit = True
+                thread.join(10)
+                assert not thread.is_alive()
+
+            stack.callback(stop)
+            port = server.servers[0].sockets[0].getsockname()[1]
+            return f"http://127.0.0.1:{port}"
+
+        yield start
+
+
+@dataclass
+class FakeForge:
+    """Records every request; answers `status` (and `location`, for a redirect)."""
+
+    status: int = 201
+    location: str | None = None
+    requests: list[dict[str, Any]] = field(default_factory=list)
+    url: str = ""
+
+
+@pytest.fixture
+def forge_factory() -> Iterator[Callable[..., FakeForge]]:
+    servers: list[ThreadingHTTPServer] = []
+
+    def make(status: int = 201, location: str | None = None) -> FakeForge:
+        forge = FakeForge(status, location)
+
+        class Handler(BaseHTTPRequestHandler):
+            def do_POST(self) -> None:  # noqa: N802 - the http.server API
+                body = self.rfile.read(int(self.headers.get("Content-Length", "0")))
+                forge.requests.append({"path": self.path, "headers": dict(self.headers),
+                                       "body": json.loads(body)})
+                self.send_response(forge.status)
+                if forge.location:
+                    self.send_header("Location", forge.location)
+                self.send_header("Content-Type", "application/json")
+                self.end_headers()
+                self.wfile.write(b'{"id": 1}')
+
+            def log_message(self, *_args: Any) -> None:
+                pass
+
+        server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        threading.Thread(target=server.serve_forever, args=(0.05,), daemon=True).start()
+        servers.append(server)
+        forge.url = f"http://127.0.0.1:{server.server_address[1]}"
+        return forge
+
+    yield make
+    for server in servers:
+        server.shutdown()
+        server.server_close()
+
+
+def post_validate(url: str, body: object) -> httpx.Response:
+    return httpx.post(f"{url}/validate", json=body, timeout=TIMEOUT)
+
+
+def deliver(url: str, payload: object, *, event: str = "pull_request",
+            secret: str | None = SECRET, signature: str | None = None) -> httpx.Response:
+    body = json.dumps(payload).encode()
+    headers = {"X-GitHub-Event": event, "Content-Type": "application/json"}
+    if signature is None and secret is not None:
+        signature = "sha256=" + hmac.new(secret.encode(), body, hashlib.sha256).hexdigest()
+    if signature is not None:
+        headers["X-Hub-Signature-256"] = signature
+    return httpx.post(f"{url}/webhook/github", content=body, headers=headers, timeout=TIMEOUT)
+
+
+def pull_request(sha: str, action: str = "synchronize", number: int = 7) -> dict[str, Any]:
+    return {"action": action, "number": number, "pull_request": {"head": {"sha": sha}},
+            "repository": {"full_name": FULL_NAME}}
+
+
+def assert_one_line_error(response: httpx.Response, status: int) -> str:
+    assert response.status_code == status, response.text
+    data = response.json()
+    assert list(data) == ["error"] and data["error"] and "\n" not in data["error"]
+    return str(data["error"])
+
+
+# ---- /healthz and /validate ----------------------------------------------------------------
+
+
+def test_healthz(repo: Path, serve: Callable[[FastAPI], str]) -> None:
+    url = serve(create_app(repo, webhook_secret=None, github=None))
+    response = httpx.get(f"{url}/healthz", timeout=TIMEOUT)
+    assert response.status_code == 200
+    assert response.json() == {"ok": True, "version": __version__}
+    assert_one_line_error(httpx.get(f"{url}/validate", timeout=TIMEOUT), 405)
+    assert_one_line_error(httpx.get(f"{url}/nowhere", timeout=TIMEOUT), 404)
+
+
+def test_validate_head_is_what_the_cli_prints(repo: Path, serve: Callable[[FastAPI], str]) -> None:
+    url = serve(create_app(repo, webhook_secret=None, github=None))
+    response = post_validate(url, {})
+    assert response.status_code == 200
+    assert response.headers["x-gitops-gen-commit"] == sha_of(repo, "HEAD")
+    printed = cli("validate", "--format", "json", repo=repo)
+    assert printed.exit_code == 1
+    assert response.json() == json.loads(printed.output)
+    assert response.json()["ok"] is False
+    assert httpx.post(f"{url}/validate", timeout=TIMEOUT).json() == response.json()  # no body
+
+
+def test_validate_at_an_older_ref_and_never_the_work_tree(
+        repo: Path, serve: Callable[[FastAPI], str]) -> None:
+    url = serve(create_app(repo, webhook_secret=None, github=None))
+    (repo / STAGING).write_text("frontend: [unfinished edit\n")  # someone is editing
+    head = post_validate(url, {"ref": "HEAD"}).json()
+    assert head["ok"] is False
+    assert [(f["rule"], f["env"], f["file"]) for f in head["findings"] if f["severity"] == "error"
+            ] == [("values-schema", "staging", STAGING)]
+    older = post_validate(url, {"ref": "HEAD~1", "kubeVersion": "1.30"})
+    assert older.status_code == 200 and older.json()["ok"] is True
+    assert older.headers["x-gitops-gen-commit"] == sha_of(repo, "HEAD~1")
+    assert older.json()["environments"] == ["dev", "staging"]
+    dev_only = post_validate(url, {"ref": sha_of(repo, "HEAD"), "environments": ["dev"]}).json()
+    assert dev_only["ok"] is True and dev_only["environments"] == ["dev"]
+
+
+@pytest.mark.parametrize(("body", "words"), [
+    ({"ref": "no-such-branch"}, "no-such-branch"),
+    ({"ref": "--output=/tmp/x"}, "ref"),
+    ({"ref": ""}, "ref"),
+    ({"environments": ["nowhere"]}, "nowhere"),
+    ({"kubeVersion": "1.9"}, "not supported"),
+    ({"kubeVersion": "latest"}, "kubeVersion"),
+    ({"kubeVersion": 1.3}, "kubeVersion"),
+    ({"environments": "dev-SENTINEL-VALUE"}, "environments"),
+    ({"ref": "HEAD", "token": "SENTINEL-VALUE"}, "token"),
+    ("SENTINEL-VALUE", "body"),
+])
+def test_bad_input_is_400_in_one_line(repo: Path, serve: Callable[[FastAPI], str],
+                                      body: object, words: str) -> None:
+    url = serve(create_app(repo, webhook_secret=None, github=None))
+    error = assert_one_line_error(post_validate(url, body), 400)
+    assert words in error
+    assert "SENTINEL" not in error  # what was sent is not echoed
+    assert "gitops-gen-ref-" not in error  # nor the temporary checkout's path
+    raw = httpx.post(f"{url}/validate", content=b"{not json SENTINEL", timeout=TIMEOUT)
+    assert "SENTINEL" not in assert_one_line_error(raw, 400)
+
+
+def test_burst_of_requests_is_bounded(repo: Path, serve: Callable[[FastAPI], str]) -> None:
+    app = create_app(repo, webhook_secret=None, github=None, max_concurrent=2)
+    url = serve(app)
+    refs = ["HEAD", "HEAD~1"] * 3
+    with ThreadPoolExecutor(max_workers=len(refs)) as pool:
+        responses = list(pool.map(lambda ref: post_validate(url, {"ref": ref}), refs))
+    assert [r.status_code for r in responses] == [200] * len(refs)
+    assert [r.json()["ok"] for r in responses] == [False, True] * 3
+    assert 1 <= app.state.gate.peak <= 2
+    assert app.state.gate.admitted == 0
+
+
+def test_the_gate_refuses_work_beyond_its_queue() -> None:
+    gate = Gate(limit=1, queue=1)
+    release = threading.Event()
+
+    async def main() -> list[object]:
+        results: list[object] = []
+
+        async def attempt() -> None:
+            try:
+                results.append(await gate.run(lambda: release.wait(10)))
+            except Refused as exc:
+                results.append(exc.status)
+                release.set()  # the third was refused: let the first two finish
+
+        async with anyio.create_task_group() as tasks:
+            for _ in range(3):
+                tasks.start_soon(attempt)
+                await anyio.sleep(0.05)
+        return results
+
+    assert anyio.run(main) == [503, True, True]
+    assert (gate.peak, gate.admitted, gate.running) == (1, 0, 0)
+
+
+# ---- /webhook/github -------------------------------------------------------------------------
+
+
+def test_webhook_validates_the_head_and_posts_a_status(
+        repo: Path, serve: Callable[[FastAPI], str], forge_factory: Callable[..., FakeForge],
+        caplog: pytest.LogCaptureFixture) -> None:
+    caplog.set_level(logging.DEBUG)
+    forge = forge_factory()
+    url = serve(create_app(repo, webhook_secret=SECRET, github=ForgeSettings(TOKEN, forge.url)))
+    assert deliver(url, {"zen": "hi", "hook_id": 1}, event="ping").status_code == 200
+    head, older = sha_of(repo, "HEAD"), sha_of(repo, "HEAD~1")
+
+    failing = deliver(url, pull_request(head))
+    assert failing.status_code == 200
+    assert failing.headers["x-gitops-gen-status"] == "posted"
+    assert failing.json() == post_validate(url, {"ref": head}).json()
+    passing = deliver(url, pull_request(older, action="opened"))
+    assert passing.status_code == 200 and passing.json()["ok"] is True
+    assert deliver(url, pull_request(older, action="closed")).status_code == 202
+    assert deliver(url, {"ref": "refs/heads/main"}, event="push").status_code == 202
+
+    assert failing.json()["summary"] == {"errors": 1, "warnings": 1}
+    assert [(r["path"], r["body"]) for r in forge.requests] == [
+        (f"/repos/{FULL_NAME}/statuses/{head}",
+         {"state": "failure", "context": STATUS_CONTEXT, "description": "1 error, 1 warning"}),
+        (f"/repos/{FULL_NAME}/statuses/{older}",
+         {"state": "success", "context": STATUS_CONTEXT, "description": "0 errors, 1 warning"}),
+    ]
+    assert forge.requests[0]["headers"]["Authorization"] == f"Bearer {TOKEN}"
+    for response in (failing, passing):
+        assert TOKEN not in response.text and TOKEN not in str(response.headers)
+    assert f"commit status failure for {head[:12]} on {FULL_NAME}" in caplog.text
+    assert TOKEN not in caplog.text and SECRET not in caplog.text
+
+
+@pytest.mark.parametrize("signature", ["", "sha256=" + "0" * 64, "sha1=abc", "other"])
+def test_webhook_with_a_bad_signature_is_401(
+        repo: Path, serve: Callable[[FastAPI], str], forge_factory: Callable[..., FakeForge],
+        signature: str) -> None:
+    forge = forge_factory()
+    url = serve(create_app(repo, webhook_secret=SECRET, github=ForgeSettings(TOKEN, forge.url)))
+    payload = pull_request(sha_of(repo, "HEAD"))
+    bad = deliver(url, payload, signature=signature) if signature else deliver(
+        url, payload, secret=None)
+    assert "X-Hub-Signature-256" in assert_one_line_error(bad, 401)
+    assert assert_one_line_error(deliver(url, payload, secret="not-the-secret"), 401)
+    assert forge.requests == []
+
+
+def test_webhook_without_a_secret_refuses(repo: Path, serve: Callable[[FastAPI], str]) -> None:
+    url = serve(create_app(repo, webhook_secret=None, github=None))
+    error = assert_one_line_error(deliver(url, pull_request(sha_of(repo, "HEAD"))), 503)
+    assert "GITOPS_GEN_WEBHOOK_SECRET" in error
+
+
+def test_webhook_fetches_a_commit_the_clone_lacks(
+        repo: Path, tmp_path: Path, serve: Callable[[FastAPI], str],
+        forge_factory: Callable[..., FakeForge]) -> None:
+    origin = tmp_path / "origin.git"
+    git.Repo.clone_from(str(repo), str(origin), bare=True)
+    git.Repo(repo).create_remote("origin", str(origin))
+    work = git.Repo.clone_from(str(origin), str(tmp_path / "work"))
+    shas = []
+    for replicas, refspec in ((3, "HEAD:refs/heads/feature"), (4, "HEAD:refs/pull/9/head")):
+        set_value(Path(work.working_dir), STAGING, ["frontend", "replicaCount"], replicas)
+        work.git.commit("-q", "-am", f"staging: frontend replicas {replicas}")
+        work.git.push("-q", "origin", refspec)
+        shas.append(work.head.commit.hexsha)
+    forge = forge_factory()
+    url = serve(create_app(repo, webhook_secret=SECRET, github=ForgeSettings(TOKEN, forge.url)))
+    for sha in shas:  # a branch (git fetch origin), then a PR head only under refs/pull/
+        response = deliver(url, pull_request(sha, number=9))
+        assert response.status_code == 200 and response.json()["ok"] is True, response.text
+    missing = deliver(url, pull_request("ab" * 20))
+    assert "not in the repository" in assert_one_line_error(missing, 422)
+    assert [r["body"]["state"] for r in forge.requests] == ["success", "success"]
+
+
+def test_a_failed_status_post_is_logged_without_the_token(
+        repo: Path, serve: Callable[[FastAPI], str], forge_factory: Callable[..., FakeForge],
+        caplog: pytest.LogCaptureFixture) -> None:
+    caplog.set_level(logging.DEBUG)
+    elsewhere = forge_factory()
+    redirecting = forge_factory(status=307, location=f"{elsewhere.url}/collect")
+    broken = forge_factory(status=502)
+    sha = sha_of(repo, "HEAD~1")
+    for forge in (redirecting, broken):
+        url = serve(create_app(repo, webhook_secret=SECRET,
+                               github=ForgeSettings(TOKEN, forge.url)))
+        response = deliver(url, pull_request(sha))
+        assert response.status_code == 200 and response.json()["ok"] is True
+        assert response.headers["x-gitops-gen-status"] == "failed"
+        assert len(forge.requests) == 1
+    assert elsewhere.requests == []  # a redirect never carries the token elsewhere
+    assert "not posted" in caplog.text
+    assert TOKEN not in caplog.text
+
+
+# ---- the serve command -----------------------------------------------------------------------
+
+
+def test_serve_refuses_a_remote_host_without_allow_remote(repo: Path) -> None:
+    result = cli("serve", "--host", "0.0.0.0", repo=repo)
+    assert result.exit_code == 2 and "--allow-remote" in result.output
+
+
+def test_the_cli_does_not_load_the_web_stack() -> None:
+    code = ("import sys, gitops_gen.cli; "
+            "print([m for m in ('fastapi', 'uvicorn', 'starlette') if m in sys.modules])")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                         check=True, timeout=60)
+    assert out.stdout.strip() == "[]"
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+def test_serve_command_runs_the_service(repo: Path, tmp_path: Path) -> None:
+    port = free_port()
+    env = {**os.environ, "GITOPS_GEN_WEBHOOK_SECRET": SECRET, "GITHUB_TOKEN": TOKEN,
+           "GITHUB_API_URL": "http://127.0.0.1:9"}
+    log_file = tmp_path / "serve.log"
+    with log_file.open("wb") as log:
+        process = subprocess.Popen(
+            [sys.executable, "-m", "gitops_gen", "--repo", str(repo), "serve", "--port",
+             str(port)], stdout=log, stderr=subprocess.STDOUT, env=env)
+        try:
+            deadline = time.monotonic() + 30
+            while True:
+                assert process.poll() is None, log_file.read_text()
+                assert time.monotonic() < deadline, log_file.read_text()
+                try:
+                    health = httpx.get(f"http://127.0.0.1:{port}/healthz", timeout=2)
+                    break
+                except httpx.TransportError:
+                    time.sleep(0.1)
+            assert health.json()["ok"] is True
+            response = deliver(f"http://127.0.0.1:{port}", pull_request(sha_of(repo, "HEAD")))
+            assert response.status_code == 200 and response.json()["ok"] is False
+        finally:
+            process.terminate()
+            process.wait(timeout=15)
+    output = log_file.read_text()
+    assert "POST /webhook/github" in output
+    assert TOKEN not in output and SECRET not in output
