@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import os
+import re
+import tempfile
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -146,3 +148,102 @@ def merge_base(root: Path, branch: str) -> str:
         if bases:
             return str(bases[0].hexsha)
     return str(repo.head.commit.hexsha)
+
+
+# ---- branches and pushes (promote) ---------------------------------------------------
+
+_URL_USERINFO = re.compile(r"(://)[^/@\s]+@")
+
+
+def head_commit(root: Path) -> str:
+    repo = open_repo(root)
+    if not repo.head.is_valid():
+        raise MissingError(f"{root} has no commits yet", "commit something first")
+    return str(repo.head.commit.hexsha)
+
+
+def branch_commit(root: Path, name: str) -> str | None:
+    """The sha a local branch points at, or None when there is no such branch."""
+    try:
+        return str(open_repo(root).git.rev_parse("--verify", "--quiet", f"refs/heads/{name}"))
+    except git.GitCommandError:
+        return None
+
+
+def commit_file(root: Path, parent: str, path: str, text: str, message: str) -> str:
+    """A new commit on parent whose one change is path's text. Returns its sha.
+
+    Built in a throw-away index: HEAD, the index, the work tree and every ref stay as they are.
+    """
+    problem = identity_problem(root)
+    if problem:
+        raise MissingError(problem, "run 'git config --global user.name NAME' and user.email")
+    repo = open_repo(root)
+    try:
+        with tempfile.TemporaryDirectory(prefix="gitops-gen-index-") as tmp:
+            blob_file = Path(tmp) / "blob"
+            blob_file.write_bytes(text.encode())
+            with repo.git.custom_environment(GIT_INDEX_FILE=str(Path(tmp) / "index")):
+                repo.git.read_tree(parent)
+                blob = repo.git.hash_object("-w", f"--path={path}", str(blob_file))
+                mode = (repo.git.ls_tree(parent, "--", path).split() or ["100644"])[0]
+                repo.git.update_index("--add", "--cacheinfo", f"{mode},{blob},{path}")
+                tree = repo.git.write_tree()
+            return str(repo.git.commit_tree(tree, "-p", parent, "-m", message))
+    except git.GitCommandError as exc:
+        raise ToolError(f"git could not make the commit: {exc.stderr.strip()}",
+                        "see git's message") from exc
+
+
+def create_branch(root: Path, name: str, sha: str) -> None:
+    """Point a new branch at sha; refused when the branch already exists."""
+    try:
+        open_repo(root).git.update_ref(f"refs/heads/{name}", sha, "")
+    except git.GitCommandError as exc:
+        raise ConflictError(f"could not create branch {name}: {exc.stderr.strip()}",
+                            f"delete it with 'git branch -D {name}' and run again") from exc
+
+
+def delete_branch(root: Path, name: str) -> None:
+    open_repo(root).git.update_ref("-d", f"refs/heads/{name}")
+
+
+def remote_url(root: Path, remote: str = "origin") -> str | None:
+    try:
+        return str(open_repo(root).remote(remote).url)
+    except ValueError:
+        return None
+
+
+def redact_url(text: str) -> str:
+    """text with credentials embedded in URLs (https://user:token@host) removed."""
+    return _URL_USERINFO.sub(r"\1<redacted>@", text)
+
+
+def push_branch(root: Path, name: str, remote: str = "origin", timeout: int = 120) -> None:
+    """Push a local branch to remote under the same name; git's reason on failure."""
+    repo = open_repo(root)
+    refspec = f"refs/heads/{name}:refs/heads/{name}"
+    try:
+        with repo.git.custom_environment(GIT_TERMINAL_PROMPT="0"):
+            repo.git.push("--porcelain", remote, refspec, kill_after_timeout=timeout)
+    except git.GitCommandError as exc:
+        lines = _output_lines(exc)
+        # porcelain: "!<TAB>from:to<TAB>[rejected] (why)", then the hook's "remote:" lines
+        reasons = [ln.split("\t")[-1] for ln in lines if ln.startswith("!")]
+        reasons += [ln for ln in lines if ln.startswith("remote:")]
+        reasons = reasons or [ln for ln in lines if ln.startswith(("fatal:", "error:"))]
+        reason = "; ".join(reasons) or f"exit {exc.status}"
+        raise ToolError(f"git push to {remote} failed: {redact_url(reason)}",
+                        "check the remote's rules and your access, then run again") from exc
+
+
+def _output_lines(exc: git.GitCommandError) -> list[str]:
+    """git's own output lines, without GitPython's "stdout: '...'" wrapping."""
+    out: list[str] = []
+    for stream in (exc.stdout, exc.stderr):
+        text = str(stream or "").strip()
+        for prefix in ("stdout: '", "stderr: '"):
+            text = text.removeprefix(prefix)
+        out.extend(ln.strip() for ln in text.removesuffix("'").splitlines() if ln.strip())
+    return out

@@ -9,9 +9,10 @@ from .checks import diff, plan, render, validate
 from .doctor import doctor
 from .env import env
 from .init import init
+from .promote import promote
 from .secrets import secrets
 from .serve import serve
 
 COMMANDS: list[click.Command] = [
-    init, env, secrets, validate, render, plan, diff, serve, bootstrap, doctor,
+    init, env, secrets, validate, render, plan, diff, promote, serve, bootstrap, doctor,
 ]
