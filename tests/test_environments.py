@@ -162,6 +162,9 @@ def test_from_copies_values_with_fresh_secrets(repo: Path, age_key: AgeKey) -> N
     assert cli("env", "add", "staging", "--host", "todo.example.com", "--backend-tag", "3.1.0",
                repo=repo).exit_code == 0
     assert cli("env", "add", "prod", "--from", "staging", repo=repo).exit_code == 0
+    prod_text = (repo / layout.values_path("prod")).read_text()
+    assert "staging" not in prod_text.split("\n\n")[0].split("ingress")[0]
+    assert prod_text.count("# Helm values of the") == 1
     prod = load_yaml(repo / layout.values_path("prod"))
     assert prod["ingress"] == {"enabled": True, "host": "todo.example.com"}
     assert prod["backend"]["image"]["tag"] == "3.1.0"

@@ -96,7 +96,7 @@ def build(env: str, opts: OverlayOptions, existing: str | None, template: str | 
     if existing is not None:
         tree = yamlio.load(existing, layout.values_path(env)) or CommentedMap()
     elif template is not None:
-        tree = yamlio.load(template, "--from overlay") or CommentedMap()
+        tree = yamlio.load(_without_header(template), "--from overlay") or CommentedMap()
     else:
         tree = _profile(env)
     if not isinstance(tree, CommentedMap):
@@ -113,6 +113,14 @@ def build(env: str, opts: OverlayOptions, existing: str | None, template: str | 
     if existing is None:
         text = "".join(f"# {line}\n" for line in header(env).splitlines()) + text
     return text
+
+
+def _without_header(text: str) -> str:
+    """Drop the leading comment block (another environment's header and markers)."""
+    lines = text.splitlines(keepends=True)
+    while lines and lines[0].lstrip().startswith("#"):
+        lines.pop(0)
+    return "".join(lines)
 
 
 def placeholder_comment(key: str, env: str) -> str:
