@@ -32,7 +32,9 @@ import uvicorn
 from fastapi import FastAPI
 
 from gitops_gen import __version__, layout, scaffold, yamlio
-from gitops_gen.server import STATUS_CONTEXT, ForgeSettings, Gate, Refused, create_app
+from gitops_gen.errors import InputError
+from gitops_gen.forge import STATUS_CONTEXT, ForgeSettings
+from gitops_gen.server import Gate, Refused, create_app
 
 from .conftest import make_age_key
 from .helpers import cli
@@ -438,3 +440,12 @@ def test_serve_command_runs_the_service(repo: Path, tmp_path: Path) -> None:
     output = log_file.read_text()
     assert "POST /webhook/github" in output
     assert TOKEN not in output and SECRET not in output
+
+
+def test_forge_settings_from_the_environment() -> None:
+    assert ForgeSettings.from_env({}) is None
+    local = ForgeSettings.from_env({"GITHUB_TOKEN": TOKEN, "GITHUB_API_URL": "http://127.0.0.1:9/"})
+    assert local == ForgeSettings(TOKEN, "http://127.0.0.1:9")
+    assert TOKEN not in repr(local)
+    with pytest.raises(InputError, match="https://"):
+        ForgeSettings.from_env({"GITHUB_TOKEN": TOKEN, "GITHUB_API_URL": "http://github.example"})

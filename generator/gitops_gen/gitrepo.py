@@ -150,7 +150,7 @@ def merge_base(root: Path, branch: str) -> str:
     return str(repo.head.commit.hexsha)
 
 
-# ---- branches and pushes (promote) ---------------------------------------------------
+# ---- branches, pushes and fetches (promote, serve) -------------------------------------
 
 _URL_USERINFO = re.compile(r"(://)[^/@\s]+@")
 
@@ -236,6 +236,27 @@ def push_branch(root: Path, name: str, remote: str = "origin", timeout: int = 12
         reason = "; ".join(reasons) or f"exit {exc.status}"
         raise ToolError(f"git push to {remote} failed: {redact_url(reason)}",
                         "check the remote's rules and your access, then run again") from exc
+
+
+def has_commit(root: Path, sha: str) -> bool:
+    """Whether the repository holds the commit sha."""
+    with open_repo(root) as repo:  # the service asks often: free GitPython's resources
+        try:
+            repo.git.cat_file("-e", f"{sha}^{{commit}}")
+        except git.GitCommandError:
+            return False
+        return True
+
+
+def fetch(root: Path, *refspecs: str, remote: str = "origin", timeout: int = 120) -> None:
+    """git fetch remote [refspecs], never asking for credentials; git's reason on failure."""
+    try:
+        with open_repo(root) as repo, repo.git.custom_environment(GIT_TERMINAL_PROMPT="0"):
+            repo.git.fetch("--quiet", remote, *refspecs, kill_after_timeout=timeout)
+    except git.GitCommandError as exc:
+        reason = " ".join(str(exc.stderr or "").split()) or f"exit {exc.status}"
+        raise ToolError(f"git fetch {' '.join([remote, *refspecs])} failed: "
+                        f"{redact_url(reason)}", "check the remote and your access") from exc
 
 
 def _output_lines(exc: git.GitCommandError) -> list[str]:

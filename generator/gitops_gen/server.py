@@ -13,34 +13,28 @@ import json
 import logging
 import re
 import threading
-import urllib.error
-import urllib.parse
-import urllib.request
-from collections.abc import Callable, Mapping
-from dataclasses import dataclass, field
+from collections.abc import Callable
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, TypeVar
 
 import anyio
 import anyio.to_thread
-import git
 from fastapi import FastAPI, Request
 from fastapi.responses import JSONResponse
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 from starlette.exceptions import HTTPException
 
-from . import __version__, config, gitrepo, rendering
+from . import __version__, config, forge, gitrepo, rendering
 from .errors import GitopsGenError, InputError
 from .findings import Report
+from .forge import ForgeSettings
 from .validate import validate_repo
 
 log = logging.getLogger(__name__)
 
 T = TypeVar("T")
 
-DEFAULT_API_URL = "https://api.github.com"
-STATUS_CONTEXT = "gitops-gen/validate"
-STATUS_DESCRIPTION_MAX = 140  # GitHub's limit
 PR_ACTIONS = frozenset({"opened", "synchronize", "reopened"})
 MAX_REQUEST_BYTES = 64 * 1024
 MAX_WEBHOOK_BYTES = 25 * 1024 * 1024  # GitHub caps webhook payloads at 25 MB
@@ -48,7 +42,6 @@ FETCH_TIMEOUT = 120  # seconds
 _SHA = re.compile(r"[0-9a-f]{40}(?:[0-9a-f]{24})?")
 _FULL_NAME = re.compile(r"[A-Za-z0-9_.-]+/[A-Za-z0-9_.-]+")
 _REF_MAX = 256
-_URL_USERINFO = re.compile(r"(://)[^/@\s]+@")
 
 
 class Refused(Exception):
@@ -62,31 +55,6 @@ class Refused(Exception):
 
 def _refusal(exc: GitopsGenError) -> Refused:
     return Refused(400 if isinstance(exc, InputError) else 503, exc.render())
-
-
-@dataclass(frozen=True)
-class ForgeSettings:
-    """Where commit statuses go: the GitHub API and a token that may write statuses."""
-
-    token: str = field(repr=False)
-    api_url: str = DEFAULT_API_URL
-    timeout: float = 10.0
-
-    @classmethod
-    def from_env(cls, environ: Mapping[str, str]) -> ForgeSettings | None:
-        """GITHUB_TOKEN and GITHUB_API_URL; None when no token is set (statuses are off)."""
-        token = environ.get("GITHUB_TOKEN", "").strip()
-        if not token:
-            return None
-        api_url = (environ.get("GITHUB_API_URL", "").strip() or DEFAULT_API_URL).rstrip("/")
-        if urllib.parse.urlsplit(api_url).scheme not in ("http", "https"):
-            raise InputError(f"GITHUB_API_URL {api_url!r} is not an http(s) URL",
-                             f"set it to e.g. {DEFAULT_API_URL}")
-        return cls(token, api_url)
-
-    def clean(self, text: str) -> str:
-        """text with the token and any URL credentials removed (for logs)."""
-        return _URL_USERINFO.sub(r"\1***@", text.replace(self.token, "***"))
 
 
 # --- the core calls, run in worker threads ------------------------------------------------
@@ -115,41 +83,28 @@ def validate_commit(root: Path, sha: str, envs: list[str] | None = None,
             raise Refused(refused.status, refused.message.replace(str(tree), sha[:12])) from exc
 
 
-def _has_commit(repo: git.Repo, sha: str) -> bool:
-    try:
-        repo.git.cat_file("-e", f"{sha}^{{commit}}")
-    except git.GitCommandError:
-        return False
-    return True
-
-
 _FETCH_LOCK = threading.Lock()
 
 
-def ensure_commit(root: Path, sha: str, pull: int | None, forge: ForgeSettings | None) -> None:
+def ensure_commit(root: Path, sha: str, pull: int | None, github: ForgeSettings | None) -> None:
     """Make sure the repository has sha: else `git fetch origin` (and the PR's head ref)."""
-    with gitrepo.open_repo(root) as repo:
-        if _has_commit(repo, sha):
+    if gitrepo.has_commit(root, sha):
+        return
+    with _FETCH_LOCK:  # one fetch at a time; another may have brought sha meanwhile
+        if gitrepo.has_commit(root, sha) or _fetch(root, sha, pull, github):
             return
-        with _FETCH_LOCK:  # one fetch at a time; another may have brought sha meanwhile
-            if _has_commit(repo, sha) or _fetch(repo, sha, pull, forge):
-                return
     raise Refused(422, f"commit {sha} is not in the repository, even after 'git fetch origin'; "
                        "check the service's clone has the webhook's repository as origin")
 
 
-def _fetch(repo: git.Repo, sha: str, pull: int | None, forge: ForgeSettings | None) -> bool:
+def _fetch(root: Path, sha: str, pull: int | None, github: ForgeSettings | None) -> bool:
     """Best effort: fetch origin, then the PR's head ref; True once sha is there."""
-    fetches = [["origin"]] + ([["origin", f"refs/pull/{pull}/head"]] if pull else [])
-    for args in fetches:
+    for refspecs in [()] + ([(f"refs/pull/{pull}/head",)] if pull else []):
         try:
-            with repo.git.custom_environment(GIT_TERMINAL_PROMPT="0"):
-                repo.git.fetch("--quiet", *args, kill_after_timeout=FETCH_TIMEOUT)
-        except git.GitCommandError as exc:
-            message = " ".join(str(exc.stderr or "").split()) or f"exit {exc.status}"
-            message = forge.clean(message) if forge else _URL_USERINFO.sub(r"\1***@", message)
-            log.warning("git fetch %s failed: %s", " ".join(args), message)
-        if _has_commit(repo, sha):
+            gitrepo.fetch(root, *refspecs, timeout=FETCH_TIMEOUT)
+        except GitopsGenError as exc:
+            log.warning("%s", github.clean(exc.message) if github else exc.message)
+        if gitrepo.has_commit(root, sha):
             return True
     return False
 
@@ -159,35 +114,14 @@ def summary(report: Report) -> str:
     return f"{errors} error{'s' * (errors != 1)}, {warnings} warning{'s' * (warnings != 1)}"
 
 
-class _NoRedirect(urllib.request.HTTPRedirectHandler):
-    """A redirect would carry the token to another address: treat it as a failure."""
-
-    def redirect_request(self, *_args: Any, **_kwargs: Any) -> None:
-        return None
-
-
-def post_commit_status(forge: ForgeSettings, full_name: str, sha: str, state: str,
-                       description: str) -> bool:
-    """POST {api}/repos/{owner}/{repo}/statuses/{sha}; False (logged) when it fails."""
-    owner, name = full_name.split("/", 1)
-    url = (f"{forge.api_url}/repos/{urllib.parse.quote(owner)}/{urllib.parse.quote(name)}"
-           f"/statuses/{sha}")
-    if len(description) > STATUS_DESCRIPTION_MAX:
-        description = description[:STATUS_DESCRIPTION_MAX - 3] + "..."
-    body = {"state": state, "context": STATUS_CONTEXT, "description": description}
-    request = urllib.request.Request(url, data=json.dumps(body).encode(), method="POST", headers={
-        "Authorization": f"Bearer {forge.token}",
-        "Accept": "application/vnd.github+json",
-        "Content-Type": "application/json",
-        "X-GitHub-Api-Version": "2022-11-28",
-        "User-Agent": f"gitops-gen/{__version__}",
-    })
+def post_status(github: ForgeSettings, full_name: str, sha: str, state: str,
+                description: str) -> bool:
+    """The commit status posted (logged); False, with the reason logged, when it was not."""
     try:
-        with urllib.request.build_opener(_NoRedirect).open(request, timeout=forge.timeout) as resp:
-            resp.read(64 * 1024)
-    except (OSError, ValueError) as exc:  # URLError and HTTPError are OSErrors
+        forge.post_commit_status(github, full_name, sha, state, description)
+    except GitopsGenError as exc:
         log.warning("commit status for %s on %s not posted: %s", sha[:12], full_name,
-                    forge.clean(str(exc)))
+                    github.clean(exc.render()))
         return False
     log.info("commit status %s for %s on %s: %s", state, sha[:12], full_name, description)
     return True
@@ -374,7 +308,7 @@ class Service:
         if self.github is None:
             return "off"
         ok = await anyio.to_thread.run_sync(
-            post_commit_status, self.github, pr.repository, pr.sha, state, description)
+            post_status, self.github, pr.repository, pr.sha, state, description)
         return "posted" if ok else "failed"
 
 

@@ -8,6 +8,7 @@ import os
 import click
 
 from ..errors import InputError
+from ..forge import ForgeSettings
 from .common import echo_notes
 from .context import AppContext
 
@@ -47,7 +48,7 @@ def serve(obj: AppContext, host: str, port: int, allow_remote: bool) -> None:
     from .. import server  # the web stack loads only for this command
 
     secret = os.environ.get(WEBHOOK_SECRET_VAR, "").strip() or None
-    forge = server.ForgeSettings.from_env(os.environ)
+    forge = ForgeSettings.from_env(os.environ)
     app = server.create_app(obj.root(), webhook_secret=secret, github=forge)
     notes = []
     if secret is None:
