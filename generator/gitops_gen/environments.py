@@ -9,9 +9,20 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from . import agekeys, apps, changes, config, gitrepo, layout, overlays, secrets, sopsconfig, yamlio
+from . import (
+    agekeys,
+    apps,
+    changes,
+    config,
+    layout,
+    overlays,
+    secrets,
+    sopsconfig,
+    transaction,
+    yamlio,
+)
 from .changes import FileChange
-from .errors import ConflictError, InputError, MissingError
+from .errors import InputError, MissingError
 
 _CLUSTER_URL = re.compile(r"^https://[^\s/]+(/\S*)?$")
 _CLUSTER_NAME = re.compile(r"^[A-Za-z0-9]([-A-Za-z0-9_.]*[A-Za-z0-9])?$")
@@ -213,26 +224,14 @@ def apply(
     check(root, env) runs after the files are written and before the commit; it returns
     error lines, and any line undoes the change.
     """
-    todo = changes.pending(planned)
-    if not todo:
-        return None
-    paths = [c.path for c in todo]
-    with gitrepo.locked(root):
-        dirty = gitrepo.dirty_paths(root, paths)
-        if dirty:
-            raise ConflictError(
-                f"uncommitted changes in {', '.join(dirty)}",
-                "commit or stash them first, then run the command again",
-            )
-        changes.apply(root, todo)
-        try:
-            problems = list(check(root, env)) if check else []
-            if problems:
-                raise ValidationFailed(problems)
-            return gitrepo.commit_paths(root, paths, message) if commit else None
-        except BaseException:
-            changes.restore(root, todo)
-            raise
+
+    def validate() -> None:
+        problems = list(check(root, env)) if check else []
+        if problems:
+            raise ValidationFailed(problems)
+
+    return transaction.apply(root, planned, message, commit=commit,
+                             check=validate if check else None)
 
 
 class ValidationFailed(MissingError):

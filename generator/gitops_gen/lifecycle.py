@@ -13,9 +13,20 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from . import agekeys, changes, config, environments, gitrepo, layout, overlays, secrets, sopsconfig
+from . import (
+    agekeys,
+    changes,
+    config,
+    environments,
+    gitrepo,
+    layout,
+    overlays,
+    secrets,
+    sopsconfig,
+    transaction,
+)
 from .changes import FileChange
-from .errors import ConflictError, InputError, MissingError
+from .errors import InputError, MissingError
 
 DB_REMINDER = (
     "the database keeps its old password: PostgreSQL reads POSTGRES_PASSWORD only when it "
@@ -141,13 +152,8 @@ def list_secrets(root: Path, env: str) -> list[SecretInfo]:
 
 def _refuse_dirty(root: Path, paths: Sequence[str]) -> dict[str, str | None]:
     """Refuse uncommitted edits of paths; returns each path's last commit (the plan's base)."""
-    dirty = gitrepo.dirty_paths(root, list(paths))
-    if dirty:
-        raise ConflictError(
-            f"uncommitted changes in {', '.join(dirty)}",
-            "commit or stash them first, then run the command again",
-        )
-    return {p: (c.sha if (c := gitrepo.last_change(root, p)) else None) for p in paths}
+    transaction.refuse_dirty(root, paths)
+    return transaction.last_commits(root, paths)
 
 
 def _reencrypt(root: Path, env: str, text: str, values: dict[str, Any]) -> str:
@@ -342,23 +348,4 @@ def apply(root: Path, plan: SecretsPlan) -> str | None:
     since the plan was made (its re-encrypted text would undo that commit); on any failure
     the files are put back as they were.
     """
-    todo = plan.pending
-    if not todo:
-        return None
-    paths = [c.path for c in todo]
-    with gitrepo.locked(root):
-        for path, sha in plan.base.items():
-            now = gitrepo.last_change(root, path)
-            if (now.sha if now else None) != sha:
-                raise ConflictError(f"{path} was changed by another commit while this ran",
-                                    "run the command again")
-        dirty = gitrepo.dirty_paths(root, paths)
-        if dirty:
-            raise ConflictError(f"uncommitted changes in {', '.join(dirty)}",
-                                "commit or stash them first, then run the command again")
-        changes.apply(root, todo)
-        try:
-            return gitrepo.commit_paths(root, paths, plan.message)
-        except BaseException:
-            changes.restore(root, todo)
-            raise
+    return transaction.apply(root, plan.changes, plan.message, base=plan.base)

@@ -1,0 +1,61 @@
+"""transaction.apply against a real git repository: all or nothing, exactly the planned paths."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import git
+import pytest
+
+from gitops_gen import changes, transaction
+from gitops_gen.errors import ConflictError
+
+from .helpers import commit_files, snapshot
+
+
+@pytest.fixture
+def repo(tmp_path: Path) -> Path:
+    root = tmp_path / "repo"
+    repo = git.Repo.init(root, initial_branch="main")
+    (root / "a.txt").write_text("a\n")
+    (root / "b.txt").write_text("b\n")
+    repo.git.add("--all")
+    repo.git.commit("-q", "-m", "start")
+    return root
+
+
+def test_commits_exactly_the_planned_paths(repo: Path) -> None:
+    (repo / "b.txt").write_text("the user's own edit\n")
+    planned = changes.plan(repo, {"a.txt": "A\n", "new/c.txt": "c\n"})
+    sha = transaction.apply(repo, planned, "change a, add c")
+    assert sha is not None and commit_files(repo, sha) == ["a.txt", "new/c.txt"]
+    assert (repo / "b.txt").read_text() == "the user's own edit\n"
+    assert transaction.apply(repo, changes.plan(repo, {"a.txt": "A\n"}), "again") is None
+
+
+def test_a_failing_check_restores_the_tree(repo: Path) -> None:
+    before = snapshot(repo)
+
+    def check() -> None:
+        assert (repo / "new/c.txt").read_text() == "c\n"  # written when the check runs
+        raise ConflictError("no", "nothing kept")
+
+    planned = changes.plan(repo, {"a.txt": "A\n", "new/c.txt": "c\n"})
+    with pytest.raises(ConflictError, match="nothing kept"):
+        transaction.apply(repo, planned, "m", check=check)
+    assert snapshot(repo) == before and not (repo / "new").exists()
+
+
+def test_dirty_or_stale_targets_are_refused_before_writing(repo: Path) -> None:
+    base = transaction.last_commits(repo, ["a.txt"])
+    planned = changes.plan(repo, {"a.txt": "A\n"})
+    (repo / "a.txt").write_text("edited\n")
+    with pytest.raises(ConflictError, match="uncommitted changes in a.txt"):
+        transaction.apply(repo, planned, "m", base=base)
+    git.Repo(repo).git.commit("-q", "-am", "someone else")
+    before = snapshot(repo)
+    with pytest.raises(ConflictError, match="a.txt was changed by another commit"):
+        transaction.apply(repo, planned, "m", base=base)
+    assert snapshot(repo) == before
+    assert transaction.apply(repo, planned, "m", commit=False) is None
+    assert (repo / "a.txt").read_text() == "A\n"
