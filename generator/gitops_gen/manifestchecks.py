@@ -11,7 +11,7 @@ from typing import Any
 
 import jsonschema_rs
 
-from . import argoschema, chart, kubeschema, layout, secrets, syncplan, yamlio
+from . import argoschema, chart, kubeschema, layout, secrets, syncchecks, syncplan, yamlio
 from .findings import Finding
 from .repofiles import EnvFiles, Loaded, RepoFiles
 
@@ -113,7 +113,7 @@ def plan_findings(ef: EnvFiles, rendered: Sequence[chart.Rendered]) -> list[Find
     plan = syncplan.plan_sync([r.obj for r in rendered])
     sources = {(r.kind, r.name): r.source for r in rendered}
     out = []
-    for issue in syncplan.check_plan(plan):
+    for issue in syncchecks.check_plan(plan):
         source = sources.get((issue.kind, issue.name)) if issue.kind and issue.name else None
         out.append(Finding(issue.rule, issue.severity, ef.env,
                            f"{layout.CHART_DIR}/{source}" if source else ef.values.path, None,

@@ -8,7 +8,17 @@ from pathlib import Path
 import click
 from rich.console import Console
 
-from .. import changes, chart, gitrepo, layout, manifestdiff, rendering, report, syncplan
+from .. import (
+    changes,
+    chart,
+    gitrepo,
+    layout,
+    manifestdiff,
+    rendering,
+    report,
+    syncchecks,
+    syncplan,
+)
 from .. import config as settings_mod
 from ..errors import InputError
 from ..validate import validate_repo
@@ -69,7 +79,7 @@ def plan(obj: AppContext, env: str) -> None:
     rendered = rendering.render_environment(obj.root(), env)
     sync = syncplan.plan_sync([r.obj for r in rendered])
     click.echo(syncplan.render_plan_text(sync), nl=False)
-    issues = syncplan.check_plan(sync)
+    issues = syncchecks.check_plan(sync)
     for issue in issues:
         colour = "red" if issue.severity == "error" else "yellow"
         click.secho(f"{issue.severity}: {issue.message}", fg=colour)
