@@ -1,26 +1,92 @@
-"""Test helpers: run the CLI in-process, snapshot a repository, Argo CD CRD validators."""
+"""Test helpers: run the CLI in-process, build and snapshot repositories, CRD validators."""
 
 from __future__ import annotations
 
 import hashlib
+import shutil
+from collections.abc import Callable, Sequence
 from functools import cache
 from pathlib import Path
 from typing import Any
 
 import git
 import jsonschema_rs
+import pytest
 import yaml
 from click.testing import CliRunner, Result
+from ruamel.yaml.comments import CommentedMap
 
+from gitops_gen import scaffold, yamlio
 from gitops_gen.cli import main
 
-from .conftest import CRDS
+from .conftest import CRDS, make_age_key
+
+REPO_URL = "https://git.example.com/org/todo-gitops.git"
+GEMINI = "AIzaTestOnly-not-a-real-key-000000000000"
 
 
 def cli(*args: str, repo: Path | None = None, input: str | None = None,
         env: dict[str, str] | None = None) -> Result:
     argv = (["--repo", str(repo)] if repo else []) + list(args)
     return CliRunner().invoke(main, argv, input=input, env=env, catch_exceptions=False)
+
+
+def env_add(root: Path, *args: str, env: dict[str, str] | None = None) -> None:
+    """`gitops-gen env add ARGS` in root; it must succeed."""
+    result = cli("env", "add", *args, repo=root, env=env)
+    assert result.exit_code == 0, result.output
+
+
+def new_repo(root: Path, *envs: Sequence[str], url: str = REPO_URL) -> Path:
+    """A GitOps repository made by the tool at root: init, then `env add` with each of envs."""
+    scaffold.init(root, url)
+    for args in envs:
+        env_add(root, *args)
+    return root
+
+
+def template_repo(base: Path, *envs: Sequence[str],
+                  then: Callable[[Path], None] | None = None) -> Path:
+    """A repository at base/repo for a module's tests to copy (copy_repo): dev, whose Gemini
+    key stays a placeholder, then `env add` with each of envs and GEMINI as the Gemini key;
+    then(root) last, to commit further changes.
+
+    Module fixtures run before the per-test isolation, so HOME (with a git identity) and the
+    age key are under base while it is built.
+    """
+    key = make_age_key(base / "age")
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setenv("HOME", str(base))
+        (base / ".gitconfig").write_text("[user]\n\tname = T\n\temail = t@example.invalid\n")
+        mp.setenv("SOPS_AGE_KEY_FILE", str(key.path))
+        mp.delenv("GEMINI_API_KEY", raising=False)
+        root = new_repo(base / "repo", ["dev"])
+        for args in envs:
+            env_add(root, *args, env={"GEMINI_API_KEY": GEMINI})
+        if then is not None:
+            then(root)
+    return root
+
+
+def copy_repo(template: Path, tmp_path: Path) -> Path:
+    """A test's own copy of a template repository (work tree and .git) at tmp_path/repo."""
+    root = tmp_path / "repo"
+    shutil.copytree(template, root, symlinks=True)
+    return root
+
+
+def set_value(root: Path, path: str, keys: list[str], value: object) -> int:
+    """Set a value in a YAML file round-trip (comments kept); returns its 1-based line."""
+    data = yamlio.load((root / path).read_text(), path)
+    node = data
+    for key in keys[:-1]:
+        node = node.setdefault(key, CommentedMap())
+    node[keys[-1]] = value
+    text = yamlio.dump(data)
+    (root / path).write_text(text)
+    line = yamlio.line_of(yamlio.load(text, path), keys)
+    assert line is not None
+    return line
 
 
 def snapshot(root: Path) -> dict[str, Any]:

@@ -12,10 +12,10 @@ from pathlib import Path
 import git
 import pytest
 
-from gitops_gen import layout, proc, scaffold, secrets
+from gitops_gen import layout, proc, secrets
 
 from .conftest import AgeKey, make_age_key
-from .helpers import cli, commit_files, crd_validator, load_yaml, snapshot
+from .helpers import cli, commit_files, crd_validator, load_yaml, new_repo, snapshot
 
 ENV_FILES = lambda env: sorted(  # noqa: E731
     [*layout.env_files(env), layout.SOPS_CONFIG, layout.SETTINGS]
@@ -24,9 +24,7 @@ ENV_FILES = lambda env: sorted(  # noqa: E731
 
 @pytest.fixture
 def repo(tmp_path: Path) -> Path:
-    root = tmp_path / "gitops"
-    scaffold.init(root, "https://git.example.com/org/todo-gitops.git")
-    return root
+    return new_repo(tmp_path / "gitops")
 
 
 def decrypt(root: Path, env: str, key: AgeKey) -> dict[str, str]:

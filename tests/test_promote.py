@@ -15,11 +15,11 @@ import git
 import pytest
 import yaml
 
-from gitops_gen import forge, layout, scaffold
+from gitops_gen import forge, layout
 from gitops_gen.errors import MissingError
 
 from .conftest import AgeKey
-from .helpers import cli, commit_files, snapshot
+from .helpers import cli, commit_files, new_repo, snapshot
 
 ORIGIN = "https://github.com/org/todo-gitops.git"
 TOKEN = "ghp_test0nlyTOKEN0do0not0print"
@@ -32,14 +32,10 @@ BRANCH = "promote/dev-to-staging-"
 @pytest.fixture
 def repo(tmp_path: Path, age_key: AgeKey) -> Path:
     """dev runs 1.4.0, staging 1.3.2, prod was made from staging."""
-    root = tmp_path / "gitops"
-    scaffold.init(root, ORIGIN)
-    for args in (["dev", "--backend-tag", "1.4.0", "--frontend-tag", "1.4.0"],
-                 ["staging", "--backend-tag", "1.3.2", "--frontend-tag", "1.3.2"],
-                 ["prod", "--from", "staging"]):
-        result = cli("env", "add", *args, repo=root)
-        assert result.exit_code == 0, result.output
-    return root
+    return new_repo(tmp_path / "gitops",
+                    ["dev", "--backend-tag", "1.4.0", "--frontend-tag", "1.4.0"],
+                    ["staging", "--backend-tag", "1.3.2", "--frontend-tag", "1.3.2"],
+                    ["prod", "--from", "staging"], url=ORIGIN)
 
 
 @pytest.fixture

@@ -14,12 +14,10 @@ import git
 import pytest
 import yaml
 
-from gitops_gen import layout, proc, scaffold, secrets, yamlio
+from gitops_gen import layout, proc, secrets, yamlio
 
 from .conftest import SHARED, AgeKey
-from .helpers import cli, snapshot
-
-URL = "https://git.example.com/org/todo-gitops.git"
+from .helpers import cli, new_repo, snapshot
 
 # What the chart renders for an environment made by 'env add' (NetworkPolicy on outside dev).
 STAGING_OBJECTS = {
@@ -41,10 +39,7 @@ SECRET_DATA = {"Secret/todo-db": {"password"},
 @pytest.fixture
 def repo(tmp_path: Path, age_key: AgeKey) -> Path:
     """A GitOps repository on main with one committed environment, staging."""
-    root = tmp_path / "gitops"
-    scaffold.init(root, URL)
-    result = cli("env", "add", "staging", repo=root)
-    assert result.exit_code == 0, result.output
+    root = new_repo(tmp_path / "gitops", ["staging"])
     assert git.Repo(root).active_branch.name == "main"
     return root
 

@@ -16,28 +16,25 @@ import pyrage
 import pytest
 import yaml
 
-from gitops_gen import layout, lifecycle, overlays, proc, scaffold, secrets
+from gitops_gen import layout, lifecycle, overlays, proc, secrets
 from gitops_gen.errors import ConflictError
 
 from .conftest import AgeKey, make_age_key
-from .helpers import cli, commit_files, snapshot
+from .helpers import cli, commit_files, env_add, new_repo, snapshot
 
 DEV_SECRETS = layout.secrets_path("dev")
 
 
 @pytest.fixture
 def repo(tmp_path: Path) -> Path:
-    root = tmp_path / "gitops"
-    scaffold.init(root, "https://git.example.com/org/todo-gitops.git")
-    return root
+    return new_repo(tmp_path / "gitops")
 
 
 @pytest.fixture
 def dev(repo: Path, age_key: AgeKey) -> Path:
     """A repository with a dev environment encrypted to the local key (Gemini: placeholder)."""
     assert age_key.path.is_file()
-    result = cli("env", "add", "dev", repo=repo)
-    assert result.exit_code == 0, result.output
+    env_add(repo, "dev")
     return repo
 
 

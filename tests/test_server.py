@@ -10,7 +10,6 @@ import hmac
 import json
 import logging
 import os
-import shutil
 import socket
 import subprocess
 import sys
@@ -31,16 +30,13 @@ import pytest
 import uvicorn
 from fastapi import FastAPI
 
-from gitops_gen import __version__, layout, scaffold, yamlio
+from gitops_gen import __version__, layout
 from gitops_gen.errors import InputError
 from gitops_gen.forge import STATUS_CONTEXT, ForgeSettings
 from gitops_gen.server import Gate, Refused, create_app
 
-from .conftest import make_age_key
-from .helpers import cli
+from .helpers import cli, copy_repo, set_value, template_repo
 
-URL = "https://git.example.com/org/todo-gitops.git"
-GEMINI = "AIzaTestOnly-not-a-real-key-000000000000"
 TOKEN = "ghp_TestOnlyToken0123456789abcdefABCDEF"
 SECRET = "webhook-secret-for-tests-only"
 FULL_NAME = "org/todo-gitops"
@@ -51,40 +47,21 @@ STAGING = layout.values_path("staging")
 # ---- a repository: staging passes at HEAD~1 and fails at HEAD -----------------------------
 
 
-def set_value(root: Path, path: str, keys: list[str], value: object) -> None:
-    data = yamlio.load((root / path).read_text(), path)
-    node = data
-    for key in keys[:-1]:
-        node = node[key]
-    node[keys[-1]] = value
-    (root / path).write_text(yamlio.dump(data))
+def break_staging(root: Path) -> None:
+    set_value(root, STAGING, ["frontend", "replicaCount"], -1)
+    git.Repo(root).git.commit("-q", "-am", "staging: frontend replicas -1")
 
 
 @pytest.fixture(scope="module")
-def template_repo(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Path]:
-    base = tmp_path_factory.mktemp("server")
-    key = make_age_key(base / "age")
-    with pytest.MonkeyPatch.context() as mp:
-        mp.setenv("HOME", str(base))
-        (base / ".gitconfig").write_text("[user]\n\tname = T\n\temail = t@example.invalid\n")
-        mp.setenv("SOPS_AGE_KEY_FILE", str(key.path))
-        mp.delenv("GEMINI_API_KEY", raising=False)
-        root = base / "repo"
-        scaffold.init(root, URL)
-        assert cli("env", "add", "dev", repo=root).exit_code == 0
-        result = cli("env", "add", "staging", "--host", "staging.example.com",
-                     "--backend-tag", "1.2.0", repo=root, env={"GEMINI_API_KEY": GEMINI})
-        assert result.exit_code == 0, result.output
-        set_value(root, STAGING, ["frontend", "replicaCount"], -1)
-        git.Repo(root).git.commit("-q", "-am", "staging: frontend replicas -1")
-    yield root
+def template(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    return template_repo(tmp_path_factory.mktemp("server"),
+                         ["staging", "--host", "staging.example.com", "--backend-tag", "1.2.0"],
+                         then=break_staging)
 
 
 @pytest.fixture
-def repo(template_repo: Path, tmp_path: Path) -> Path:
-    root = tmp_path / "repo"
-    shutil.copytree(template_repo, root, symlinks=True)
-    return root
+def repo(template: Path, tmp_path: Path) -> Path:
+    return copy_repo(template, tmp_path)
 
 
 def sha_of(root: Path, ref: str) -> str:

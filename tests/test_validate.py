@@ -4,71 +4,38 @@ on a clean repository made by the tool itself; no output format ever shows a sec
 from __future__ import annotations
 
 import json
-import shutil
 import xml.etree.ElementTree as ET
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from pathlib import Path
 
 import git
 import pytest
 import yaml
-from ruamel.yaml.comments import CommentedMap
 
-from gitops_gen import layout, scaffold, secrets, yamlio
+from gitops_gen import layout, secrets
 from gitops_gen.demo_key import DEMO_RECIPIENT
 from gitops_gen.findings import Finding
 from gitops_gen.validate import validate_repo
 
 from .conftest import make_age_key
-from .helpers import cli, snapshot
-
-URL = "https://git.example.com/org/todo-gitops.git"
-GEMINI = "AIzaTestOnly-not-a-real-key-000000000000"
+from .helpers import GEMINI, REPO_URL, cli, copy_repo, set_value, snapshot, template_repo
 
 
 @pytest.fixture(scope="module")
-def template_repo(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Path]:
-    base = tmp_path_factory.mktemp("template")
-    key = make_age_key(base / "age")
-    with pytest.MonkeyPatch.context() as mp:
-        mp.setenv("HOME", str(base))
-        (base / ".gitconfig").write_text("[user]\n\tname = T\n\temail = t@example.invalid\n")
-        mp.setenv("SOPS_AGE_KEY_FILE", str(key.path))
-        mp.delenv("GEMINI_API_KEY", raising=False)
-        root = base / "repo"
-        scaffold.init(root, URL)
-        assert cli("env", "add", "dev", repo=root).exit_code == 0
-        for args in (["staging", "--host", "staging.example.com", "--backend-tag", "1.2.0"],
-                     ["prod", "--from", "staging", "--host", "todo.example.com"]):
-            result = cli("env", "add", *args, repo=root, env={"GEMINI_API_KEY": GEMINI})
-            assert result.exit_code == 0, result.output
-    yield root
+def template(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    return template_repo(tmp_path_factory.mktemp("template"),
+                         ["staging", "--host", "staging.example.com", "--backend-tag", "1.2.0"],
+                         ["prod", "--from", "staging", "--host", "todo.example.com"])
 
 
 @pytest.fixture
-def repo(template_repo: Path, tmp_path: Path) -> Path:
-    root = tmp_path / "repo"
-    shutil.copytree(template_repo, root, symlinks=True)
-    return root
+def repo(template: Path, tmp_path: Path) -> Path:
+    return copy_repo(template, tmp_path)
 
 
 def edit(root: Path, path: str, change: Callable[[str], str]) -> None:
     target = root / path
     target.write_text(change(target.read_text()))
-
-
-def set_value(root: Path, path: str, keys: list[str], value: object) -> int:
-    """Set a value in a YAML file round-trip (comments kept); returns its 1-based line."""
-    data = yamlio.load((root / path).read_text(), path)
-    node = data
-    for key in keys[:-1]:
-        node = node.setdefault(key, CommentedMap())
-    node[keys[-1]] = value
-    text = yamlio.dump(data)
-    (root / path).write_text(text)
-    line = yamlio.line_of(yamlio.load(text, path), keys)
-    assert line is not None
-    return line
 
 
 def findings(root: Path, rule: str, envs: list[str] | None = None) -> list[Finding]:
@@ -179,7 +146,7 @@ def test_argocd_schema_with_line(repo: Path) -> None:
 @pytest.mark.parametrize(
     ("old", "new", "rule"),
     [
-        (URL, "https://git.example.com/elsewhere.git", "app-source"),
+        (REPO_URL, "https://git.example.com/elsewhere.git", "app-source"),
         ("../overlays/prod/values.yaml", "../overlays/staging/values.yaml", "app-values"),
         ("project: todo-prod", "project: todo-staging", "app-source"),
         ("namespace: todo-prod\n  syncPolicy", "namespace: kube-system\n  syncPolicy",
@@ -196,7 +163,7 @@ def test_application_semantics(repo: Path, old: str, new: str, rule: str) -> Non
 
 def test_missing_value_file_and_root_app(repo: Path) -> None:
     (repo / layout.values_path("staging")).unlink()
-    edit(repo, layout.ROOT_APP, lambda t: t.replace(URL, "https://git.example.com/x.git"))
+    edit(repo, layout.ROOT_APP, lambda t: t.replace(REPO_URL, "https://git.example.com/x.git"))
     assert any(f.env == "staging" for f in findings(repo, "env-files"))
     assert any(f.env == "staging" for f in findings(repo, "app-values"))
     assert [f.file for f in findings(repo, "root-app")] == [layout.ROOT_APP]
