@@ -89,6 +89,14 @@ def set_value(root: Path, path: str, keys: list[str], value: object) -> int:
     return line
 
 
+def write_executable(path: Path, text: str) -> Path:
+    """A script at path (its folder created), executable: a stand-in program or a git hook."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(text)
+    path.chmod(0o755)
+    return path
+
+
 def snapshot(root: Path) -> dict[str, Any]:
     """Everything that must stay put when a command fails: HEAD, index, work tree bytes."""
     repo = git.Repo(root)

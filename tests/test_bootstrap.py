@@ -15,7 +15,7 @@ import yaml
 from gitops_gen import proc
 
 from .conftest import AgeKey
-from .helpers import cli
+from .helpers import cli, write_executable
 
 RECORDER = """#!/usr/bin/env python3
 import json, sys
@@ -29,11 +29,8 @@ print("secret/helm-secrets-private-keys configured")
 @pytest.fixture
 def kubectl(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
     bin_dir = tmp_path / "bin"
-    bin_dir.mkdir()
     log = tmp_path / "kubectl.json"
-    script = bin_dir / "kubectl"
-    script.write_text(RECORDER.format(log=str(log)))
-    script.chmod(0o755)
+    write_executable(bin_dir / "kubectl", RECORDER.format(log=str(log)))
     monkeypatch.setenv("PATH", f"{bin_dir}:/usr/bin:/bin")
     return log
 
@@ -77,11 +74,8 @@ def test_without_kubectl_exit_3(age_key: AgeKey, tmp_path: Path,
 def test_kubectl_failure_is_redacted(age_key: AgeKey, tmp_path: Path,
                                      monkeypatch: pytest.MonkeyPatch) -> None:
     bin_dir = tmp_path / "failing"
-    bin_dir.mkdir()
-    script = bin_dir / "kubectl"
     # A kubectl that echoes its input in the error, as a confused server might.
-    script.write_text("#!/bin/sh\ncat >&2\nexit 1\n")
-    script.chmod(0o755)
+    write_executable(bin_dir / "kubectl", "#!/bin/sh\ncat >&2\nexit 1\n")
     monkeypatch.setenv("PATH", f"{bin_dir}:/usr/bin:/bin")
     result = cli("bootstrap")
     assert result.exit_code == 3

@@ -15,7 +15,15 @@ import pytest
 from gitops_gen import layout, proc, secrets
 
 from .conftest import AgeKey, make_age_key
-from .helpers import cli, commit_files, crd_validator, load_yaml, new_repo, snapshot
+from .helpers import (
+    cli,
+    commit_files,
+    crd_validator,
+    load_yaml,
+    new_repo,
+    snapshot,
+    write_executable,
+)
 
 ENV_FILES = lambda env: sorted(  # noqa: E731
     [*layout.env_files(env), layout.SOPS_CONFIG, layout.SETTINGS]
@@ -230,10 +238,7 @@ def test_dirty_target_file_is_refused(repo: Path, age_key: AgeKey) -> None:
 def test_failing_sops_leaves_repo_untouched(repo: Path, age_key: AgeKey, tmp_path: Path,
                                             monkeypatch: pytest.MonkeyPatch) -> None:
     bin_dir = tmp_path / "bin"
-    bin_dir.mkdir()
-    fake = bin_dir / "sops"
-    fake.write_text("#!/bin/sh\necho 'sops: simulated failure' >&2\nexit 1\n")
-    fake.chmod(0o755)
+    write_executable(bin_dir / "sops", "#!/bin/sh\necho 'sops: simulated failure' >&2\nexit 1\n")
     monkeypatch.setenv("PATH", f"{bin_dir}:{os.environ['PATH']}")
     before = snapshot(repo)
     result = cli("env", "add", "dev", repo=repo)

@@ -19,7 +19,7 @@ from gitops_gen import forge, layout
 from gitops_gen.errors import MissingError
 
 from .conftest import AgeKey
-from .helpers import cli, commit_files, new_repo, snapshot
+from .helpers import cli, commit_files, new_repo, snapshot, write_executable
 
 ORIGIN = "https://github.com/org/todo-gitops.git"
 TOKEN = "ghp_test0nlyTOKEN0do0not0print"
@@ -288,9 +288,8 @@ def test_push_lands_the_branch_on_the_remote(repo: Path, remote: Path) -> None:
 
 
 def test_refused_push_exits_3_and_leaves_no_branch(repo: Path, remote: Path) -> None:
-    hook = remote / "hooks" / "pre-receive"
-    hook.write_text("#!/bin/sh\necho 'promotions need a review first' >&2\nexit 1\n")
-    hook.chmod(0o755)
+    write_executable(remote / "hooks" / "pre-receive",
+                     "#!/bin/sh\necho 'promotions need a review first' >&2\nexit 1\n")
     before = snapshot(repo)
     result = cli("promote", "dev", "staging", "--push", repo=repo)
     assert result.exit_code == 3, result.output

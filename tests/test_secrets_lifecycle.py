@@ -20,7 +20,7 @@ from gitops_gen import layout, lifecycle, overlays, proc, secrets
 from gitops_gen.errors import ConflictError
 
 from .conftest import AgeKey, make_age_key
-from .helpers import cli, commit_files, env_add, new_repo, snapshot
+from .helpers import cli, commit_files, env_add, new_repo, snapshot, write_executable
 
 DEV_SECRETS = layout.secrets_path("dev")
 
@@ -79,18 +79,16 @@ def fake_sops(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, fail_on: str | No
     """Put a sops first on PATH that fails (always, or only for subcommand fail_on)."""
     real = proc.which("sops")
     bin_dir = tmp_path / "fakebin"
-    bin_dir.mkdir()
-    script = bin_dir / "sops"
     if fail_on is None:
-        script.write_text("#!/bin/sh\necho 'sops: simulated failure' >&2\nexit 1\n")
+        script = "#!/bin/sh\necho 'sops: simulated failure' >&2\nexit 1\n"
     else:
-        script.write_text(
+        script = (
             "#!/bin/sh\n"
             f'for a in "$@"; do [ "$a" = {fail_on} ] && '
             "{ echo 'sops: simulated failure' >&2; exit 1; }; done\n"
             f'exec "{real}" "$@"\n'
         )
-    script.chmod(0o755)
+    write_executable(bin_dir / "sops", script)
     monkeypatch.setenv("PATH", f"{bin_dir}:{os.environ['PATH']}")
 
 
@@ -438,15 +436,14 @@ def test_values_never_in_history_outputs_argv_or_files_given_to_sops(
     # Every sops run is logged: its arguments and the content of every file it is given.
     real, log = proc.which("sops"), tmp_path / "sops.log"
     bin_dir = tmp_path / "logbin"
-    bin_dir.mkdir()
-    (bin_dir / "sops").write_text(
+    write_executable(
+        bin_dir / "sops",
         "#!/bin/sh\n"
         f'printf "%s\\n" "$*" >> "{log}"\n'
         'for a in "$@"; do case "$a" in /dev/*) ;; *) [ -f "$a" ] && '
         f'cat "$a" >> "{log}";; esac; done\n'
-        f'exec "{real}" "$@"\n'
+        f'exec "{real}" "$@"\n',
     )
-    (bin_dir / "sops").chmod(0o755)
     monkeypatch.setenv("PATH", f"{bin_dir}:{os.environ['PATH']}")
     bob = make_age_key(tmp_path / "bob")
 
