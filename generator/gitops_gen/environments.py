@@ -299,14 +299,19 @@ def describe(root: Path, env: str) -> EnvInfo:
     )
 
 
-def list_envs(root: Path) -> list[EnvInfo]:
-    """Environments in promotion order, then any others found on disk."""
+def known_names(root: Path) -> list[str]:
+    """Environment names in promotion order, then any others found on disk."""
     try:
         order = list(config.load(root).environments)
     except MissingError:
         order = []
-    names = order + [e for e in layout.environments_on_disk(root) if e not in order]
-    return [describe(root, e) for e in names if (root / layout.values_path(e)).is_file()]
+    return order + [e for e in layout.environments_on_disk(root) if e not in order]
+
+
+def list_envs(root: Path) -> list[EnvInfo]:
+    """Environments in promotion order, then any others found on disk."""
+    return [describe(root, e) for e in known_names(root)
+            if (root / layout.values_path(e)).is_file()]
 
 
 def plan_remove(root: Path, env: str) -> list[FileChange]:

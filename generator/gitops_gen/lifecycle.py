@@ -16,7 +16,6 @@ from typing import Any
 from . import (
     agekeys,
     changes,
-    config,
     environments,
     gitrepo,
     layout,
@@ -241,12 +240,9 @@ def plan_rotate(root: Path, env: str, keys: Sequence[str] = ()) -> SecretsPlan:
 
 
 def _environments(root: Path) -> list[str]:
-    try:
-        order = list(config.load(root).environments)
-    except MissingError:
-        order = []
-    names = order + [e for e in layout.environments_on_disk(root) if e not in order]
-    return [e for e in names if (root / layout.secrets_path(e)).is_file()]
+    """Environments with a secrets file, in promotion order, then any others on disk."""
+    return [e for e in environments.known_names(root)
+            if (root / layout.secrets_path(e)).is_file()]
 
 
 def _set_rule(rules: Any, env: str, recipients: list[str]) -> Any:
