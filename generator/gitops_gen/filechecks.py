@@ -14,6 +14,7 @@ from . import apps, layout, overlays, secrets, sopsconfig
 from .demo_key import DEMO_RECIPIENT
 from .findings import Finding, Severity
 from .repofiles import EnvFiles, Loaded, RepoFiles
+from .yamlio import lookup
 
 SECRET_NAME = re.compile(
     r"(?i)(password|passwd|secret|token|api[-_]?key|private[-_]?key|credential|dsn|connection[-_]?string)"
@@ -129,19 +130,11 @@ def check_placeholders(ef: EnvFiles) -> Iterator[Finding]:
                  f"{ef.env} {key}' (value from stdin)")
 
 
-def _get(data: Any, *keys: str) -> Any:
-    for key in keys:
-        if not isinstance(data, dict):
-            return None
-        data = data.get(key)
-    return data
-
-
 def check_application(repo: RepoFiles, ef: EnvFiles) -> Iterator[Finding]:
     app, env = ef.app, ef.env
     if app.data is None or repo.settings is None:
         return
-    spec = _get(app.data, "spec") or {}
+    spec = lookup(app.data, "spec") or {}
     src = spec.get("source") or {}
     expect = {
         ("metadata", "name"): layout.app_name(env),
@@ -152,7 +145,7 @@ def check_application(repo: RepoFiles, ef: EnvFiles) -> Iterator[Finding]:
         ("spec", "source", "helm", "releaseName"): layout.RELEASE_NAME,
     }
     for keys, want in expect.items():
-        have = _get(app.data, *keys)
+        have = lookup(app.data, *keys)
         if have != want:
             yield _f("app-source", "error", env, app, app.line(list(keys)),
                      f"{'.'.join(keys)} is {have!r}, expected {want!r}; run 'gitops-gen env add "
@@ -162,7 +155,7 @@ def check_application(repo: RepoFiles, ef: EnvFiles) -> Iterator[Finding]:
         yield _f("app-source", "warning", env, app, app.line(["spec", "source", "targetRevision"]),
                  f"targetRevision {revision!r} differs from {repo.settings.target_revision!r} in "
                  f"{layout.SETTINGS}; align them unless this environment pins a release")
-    files = _get(src, "helm", "valueFiles")
+    files = lookup(src, "helm", "valueFiles")
     if files != apps.value_files(env):
         yield _f("app-values", "error", env, app,
                  app.line(["spec", "source", "helm", "valueFiles"]),
@@ -182,7 +175,7 @@ def check_application(repo: RepoFiles, ef: EnvFiles) -> Iterator[Finding]:
     if "automated" not in (spec.get("syncPolicy") or {}):
         yield _f("app-sync", "warning", env, app, app.line(["spec", "syncPolicy"]),
                  "no syncPolicy.automated: Argo CD will not sync merges by itself; add it")
-    if apps.FINALIZER not in (_get(app.data, "metadata", "finalizers") or []):
+    if apps.FINALIZER not in (lookup(app.data, "metadata", "finalizers") or []):
         yield _f("app-sync", "warning", env, app, app.line(["metadata"]),
                  f"no {apps.FINALIZER}: deleting the Application leaves its resources running")
     yield from _check_project(repo, ef, spec)
@@ -192,12 +185,13 @@ def _check_project(repo: RepoFiles, ef: EnvFiles, spec: dict[str, Any]) -> Itera
     proj, app, env = ef.project, ef.app, ef.env
     if proj.data is None or repo.settings is None:
         return
-    if _get(proj.data, "metadata", "name") != spec.get("project"):
+    project = lookup(proj.data, "metadata", "name")
+    if project != spec.get("project"):
         yield _f("app-project", "error", env, proj, proj.line(["metadata", "name"]),
-                 f"AppProject is named {_get(proj.data, 'metadata', 'name')!r} but the Application "
+                 f"AppProject is named {project!r} but the Application "
                  f"uses project {spec.get('project')!r}; run 'gitops-gen env add {env}'")
-    pspec = _get(proj.data, "spec") or {}
-    repo_url = _get(spec, "source", "repoURL")
+    pspec = lookup(proj.data, "spec") or {}
+    repo_url = lookup(spec, "source", "repoURL")
     if not any(fnmatchcase(str(repo_url), str(p)) for p in pspec.get("sourceRepos") or []):
         yield _f("app-project", "error", env, proj, proj.line(["spec", "sourceRepos"]),
                  f"sourceRepos does not allow {repo_url}; add it or run 'gitops-gen env add {env}'")
@@ -228,7 +222,7 @@ def check_root_app(repo: RepoFiles) -> Iterator[Finding]:
         return
     if root.data is None or repo.settings is None:
         return
-    url = _get(root.data, "spec", "source", "repoURL")
+    url = lookup(root.data, "spec", "source", "repoURL")
     if url != repo.settings.repo_url:
         yield _f("root-app", "error", None, root, root.line(["spec", "source", "repoURL"]),
                  f"repoURL is {url!r}, expected {repo.settings.repo_url!r} from {layout.SETTINGS}")

@@ -30,6 +30,7 @@ from .errors import GitopsGenError, InputError
 from .findings import Report
 from .forge import ForgeSettings
 from .validate import validate_repo
+from .yamlio import lookup
 
 log = logging.getLogger(__name__)
 
@@ -146,15 +147,9 @@ class PullRequestEvent:
     number: int | None
 
 
-def _get(data: Any, *keys: str) -> Any:
-    for key in keys:
-        data = data.get(key) if isinstance(data, dict) else None
-    return data
-
-
 def parse_pull_request(payload: Any) -> PullRequestEvent:
-    action, sha = _get(payload, "action"), _get(payload, "pull_request", "head", "sha")
-    full_name, number = _get(payload, "repository", "full_name"), _get(payload, "number")
+    action, sha = lookup(payload, "action"), lookup(payload, "pull_request", "head", "sha")
+    full_name, number = lookup(payload, "repository", "full_name"), lookup(payload, "number")
     if not isinstance(action, str) or not isinstance(sha, str) or not _SHA.fullmatch(sha):
         raise Refused(400, "not a pull_request payload: action and pull_request.head.sha needed")
     if not isinstance(full_name, str) or not _FULL_NAME.fullmatch(full_name):

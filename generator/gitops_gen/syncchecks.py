@@ -22,8 +22,8 @@ from .syncplan import (
     SyncPlan,
     Wave,
     is_load_balancer,
-    lookup,
 )
+from .yamlio import lookup
 
 
 def _pod_spec(obj: Mapping[str, Any]) -> Mapping[str, Any]:

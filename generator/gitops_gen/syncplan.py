@@ -17,6 +17,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from .findings import Severity
+from .yamlio import lookup
 
 PHASES = ("PreSync", "Sync", "PostSync", "SyncFail")
 HOOK_TYPES = (*PHASES, "Skip")
@@ -174,15 +175,6 @@ def _wave(obj: Mapping[str, Any], ref: str, issues: list[PlanIssue]) -> int:
                 f"{ref}: {key} {text!r} is not an integer, so Argo CD ignores it; write a whole "
                 "number as a string, such as \"1\" or \"-2\"", *ref.split("/", 1)))
     return 0
-
-
-def lookup(node: Any, *keys: str) -> Any:
-    """node[k1][k2]... or None when any level is missing or not a mapping."""
-    for key in keys:
-        if not isinstance(node, Mapping):
-            return None
-        node = node.get(key)
-    return node
 
 
 def _group(obj: Mapping[str, Any]) -> str:

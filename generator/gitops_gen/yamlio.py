@@ -7,7 +7,7 @@ numbers); rendered manifests, which nobody edits, go through PyYAML's C loader f
 from __future__ import annotations
 
 import io
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from typing import Any
 
 import yaml as pyyaml
@@ -62,6 +62,15 @@ def dump(data: Any) -> str:
 def load_all_fast(text: str) -> Iterator[Any]:
     """Every document of a multi-document stream, via the C loader (no line numbers)."""
     return pyyaml.load_all(text, Loader=_FAST_LOADER)  # noqa: S506 - a safe loader
+
+
+def lookup(node: Any, *keys: str) -> Any:
+    """node[k1][k2]... in loaded data, or None when any level is missing or not a mapping."""
+    for key in keys:
+        if not isinstance(node, Mapping):
+            return None
+        node = node.get(key)
+    return node
 
 
 def line_of(node: Any, path: Sequence[str | int]) -> int | None:
