@@ -172,7 +172,7 @@ def test_from_copies_values_with_fresh_secrets(repo: Path, age_key: AgeKey) -> N
     assert "staging" not in prod_text.split("\n\n")[0].split("ingress")[0]
     assert prod_text.count("# Helm values of the") == 1
     prod = load_yaml(repo / layout.values_path("prod"))
-    assert prod["ingress"] == {"enabled": True, "host": "todo.example.com"}
+    assert prod["ingress"] == {"enabled": True, "host": "todo.example.com", "className": "nginx"}
     assert prod["backend"]["image"]["tag"] == "3.1.0"
     a, b = decrypt(repo, "staging", age_key), decrypt(repo, "prod", age_key)
     assert a[secrets.DB_PASSWORD] != b[secrets.DB_PASSWORD]

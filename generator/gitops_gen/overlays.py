@@ -16,6 +16,7 @@ from ruamel.yaml.comments import CommentedMap
 from . import layout, yamlio
 from .errors import InputError
 
+INGRESS_CLASS = "nginx"
 DEV_ENVS = frozenset({"dev", "development", "local"})
 PLACEHOLDER_MARK = "gitops-gen:placeholder"
 _OCI_TAG = re.compile(r"^[A-Za-z0-9_][A-Za-z0-9_.-]{0,127}$")
@@ -108,7 +109,9 @@ def build(env: str, opts: OverlayOptions, existing: str | None, template: str | 
     if opts.host:
         _set(tree, ["ingress", "enabled"], True)
         _set(tree, ["ingress", "host"], opts.host)
-        _set(tree, ["frontend", "service", "type"], "ClusterIP", "the Ingress is the way in")
+        if "className" not in tree["ingress"]:
+            _set(tree, ["ingress", "className"], INGRESS_CLASS,
+                 "must match networkPolicy.ingressController")
     text = yamlio.dump(tree) if len(tree) else "{}\n"
     if existing is None:
         text = "".join(f"# {line}\n" for line in header(env).splitlines()) + text
