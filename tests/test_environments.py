@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import fcntl
 import json
 import os
 import re
@@ -283,9 +284,10 @@ def test_unwritable_target_restores_files(repo: Path, age_key: AgeKey) -> None:
 
 
 def test_concurrent_run_is_locked_out(repo: Path, age_key: AgeKey) -> None:
-    (repo / ".git" / layout.LOCK).write_text("")
     before = snapshot(repo)
-    result = cli("env", "add", "dev", repo=repo)
+    with (repo / ".git" / layout.LOCK).open("w") as held:
+        fcntl.flock(held, fcntl.LOCK_EX)  # what a run in progress holds
+        result = cli("env", "add", "dev", repo=repo)
     assert result.exit_code == 2 and "another gitops-gen run" in result.output
     assert snapshot(repo) == before
 

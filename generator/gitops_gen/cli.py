@@ -2,9 +2,14 @@
 
 from __future__ import annotations
 
+import signal
 import sys
+import threading
 import traceback
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
+from types import FrameType
 from typing import Any
 
 import click
@@ -14,9 +19,49 @@ from .commands import COMMANDS
 from .commands.context import AppContext
 from .errors import GitopsGenError
 
+STOP_SIGNALS = (signal.SIGTERM, signal.SIGHUP)
+
+
+class Stopped(SystemExit):
+    """SIGTERM or SIGHUP, raised where the program is: every cleanup on the way out runs
+    (written files put back, the repository lock freed), as for any other failure."""
+
+    def __init__(self, signum: int) -> None:
+        super().__init__(128 + signum)
+        self.signal_name = signal.Signals(signum).name
+
+
+def _stop(signum: int, _frame: FrameType | None) -> None:
+    for sig in STOP_SIGNALS:  # a second signal must not cut the cleanup short
+        signal.signal(sig, signal.SIG_IGN)
+    raise Stopped(signum)
+
+
+@contextmanager
+def _signals_unwind() -> Iterator[None]:
+    """While the command runs, SIGTERM and SIGHUP unwind it like any failure."""
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+    previous = {sig: signal.signal(sig, _stop) for sig in STOP_SIGNALS}
+    try:
+        yield
+    finally:
+        for sig, handler in previous.items():
+            signal.signal(sig, handler if handler is not None else signal.SIG_DFL)
+
 
 class GitopsGenGroup(click.Group):
     """Maps the error family to exit codes; hides tracebacks unless --debug."""
+
+    def main(self, *args: Any, **kwargs: Any) -> Any:
+        with _signals_unwind():
+            try:
+                return super().main(*args, **kwargs)
+            except Stopped as exc:
+                click.secho(f"error: stopped by {exc.signal_name}; run the command again",
+                            fg="red", err=True)
+                raise
 
     def invoke(self, ctx: click.Context) -> Any:
         try:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import fcntl
 import os
 import re
 import tempfile
@@ -121,20 +122,39 @@ def show_file(root: Path, ref: str, path: str) -> str | None:
 
 @contextmanager
 def locked(root: Path) -> Iterator[None]:
-    """Hold the repository's gitops-gen lock; a second run at once is refused."""
+    """Hold the repository's gitops-gen lock; a second run at once is refused.
+
+    The lock is flock(2) on an open file, so the kernel drops it when the holder ends, however
+    it ends (even killed): a lock file left behind by a dead run never blocks the next one.
+    """
     lock = Path(open_repo(root).git_dir) / LOCK
+    while True:
+        fd = os.open(lock, os.O_RDWR | os.O_CREAT, 0o600)
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError as exc:
+            os.close(fd)
+            raise ConflictError(
+                f"another gitops-gen run holds {lock}",
+                "wait for it to finish, then run the command again",
+            ) from exc
+        except BaseException:
+            os.close(fd)
+            raise
+        # The previous holder removes the file as it lets go: the lock counts only when it
+        # is on the file that is there now, not on one removed since it was opened.
+        try:
+            current = lock.stat().st_ino == os.fstat(fd).st_ino
+        except FileNotFoundError:
+            current = False
+        if current:
+            break
+        os.close(fd)
     try:
-        fd = lock.open("x")
-    except FileExistsError as exc:
-        raise ConflictError(
-            f"another gitops-gen run holds {lock}",
-            "wait for it to finish, or delete the file if no run is active",
-        ) from exc
-    try:
-        fd.close()
         yield
     finally:
         lock.unlink(missing_ok=True)
+        os.close(fd)
 
 
 def merge_base(root: Path, branch: str) -> str:
