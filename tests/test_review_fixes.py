@@ -12,7 +12,7 @@ from pathlib import Path
 
 import pytest
 
-from gitops_gen import layout
+from gitops_gen import layout, rendering
 
 from .conftest import AgeKey
 from .helpers import cli, new_repo, snapshot
@@ -105,3 +105,19 @@ def test_lock_file_of_a_killed_run_does_not_block(repo: Path, tmp_path: Path) ->
     result = cli("env", "add", "dev", repo=repo)
     assert result.exit_code == 0, result.output
     assert not lock.exists()
+
+
+# ---- one-line errors ---------------------------------------------------------------------
+
+
+def test_internal_error_is_one_line(repo: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    def broken(*_args: object, **_kwargs: object) -> None:
+        raise RuntimeError("first line\nsecond line\n\n   third line")
+
+    monkeypatch.setattr(rendering, "render_environment", broken)
+    result = cli("render", "dev", repo=repo)
+    assert result.exit_code == 3
+    assert result.stdout == ""
+    assert result.stderr.splitlines() == [
+        "internal error: RuntimeError: first line second line third line; "
+        "run again with --debug for the traceback, and report it"]

@@ -22,6 +22,11 @@ from .errors import GitopsGenError
 STOP_SIGNALS = (signal.SIGTERM, signal.SIGHUP)
 
 
+def one_line(text: str) -> str:
+    """text with its line breaks and runs of blanks folded into single spaces."""
+    return " ".join(text.split())
+
+
 class Stopped(SystemExit):
     """SIGTERM or SIGHUP, raised where the program is: every cleanup on the way out runs
     (written files put back, the repository lock freed), as for any other failure."""
@@ -67,7 +72,7 @@ class GitopsGenGroup(click.Group):
         try:
             return super().invoke(ctx)
         except GitopsGenError as exc:
-            click.secho(f"error: {exc.render()}", fg="red", err=True)
+            click.secho(f"error: {one_line(exc.render())}", fg="red", err=True)
             sys.exit(exc.exit_code)
         except (click.ClickException, click.exceptions.Exit, click.Abort, SystemExit):
             raise
@@ -77,7 +82,7 @@ class GitopsGenGroup(click.Group):
                 traceback.print_exc()
             else:
                 click.secho(
-                    f"internal error: {type(exc).__name__}: {exc}\n"
+                    f"internal error: {type(exc).__name__}: {one_line(str(exc))}; "
                     "run again with --debug for the traceback, and report it",
                     fg="red",
                     err=True,
