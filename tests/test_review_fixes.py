@@ -10,12 +10,13 @@ import sys
 import time
 from pathlib import Path
 
+import git
 import pytest
 
 from gitops_gen import layout, rendering
 
 from .conftest import AgeKey
-from .helpers import cli, new_repo, snapshot
+from .helpers import cli, new_repo, set_value, snapshot, write_executable
 
 
 @pytest.fixture
@@ -121,3 +122,85 @@ def test_internal_error_is_one_line(repo: Path, monkeypatch: pytest.MonkeyPatch)
     assert result.stderr.splitlines() == [
         "internal error: RuntimeError: first line second line third line; "
         "run again with --debug for the traceback, and report it"]
+
+
+# ---- promote: from the target revision, and only true lines ----------------------------
+
+ORIGIN = "https://github.com/org/todo-gitops.git"
+
+
+@pytest.fixture
+def envs(tmp_path: Path, age_key: AgeKey) -> Path:
+    """dev runs 1.4.0, staging 1.3.2; main is checked out."""
+    return new_repo(tmp_path / "envs",
+                    ["dev", "--backend-tag", "1.4.0", "--frontend-tag", "1.4.0"],
+                    ["staging", "--backend-tag", "1.3.2", "--frontend-tag", "1.3.2"],
+                    url=ORIGIN)
+
+
+def on_feature_branch(root: Path) -> git.Repo:
+    """A feature branch off main with an unrelated commit and a commit moving dev's tag."""
+    repo = git.Repo(root)
+    repo.git.checkout("-q", "-b", "feature/notes")
+    (root / "NOTES.md").write_text("unrelated work\n")
+    repo.git.add("NOTES.md")
+    repo.git.commit("-q", "-m", "unrelated")
+    set_value(root, layout.values_path("dev"), ["backend", "image", "tag"], "9.9.9")
+    repo.git.commit("-q", "-am", "dev tries 9.9.9")
+    return repo
+
+
+def promote_branch_of(repo: git.Repo) -> str:
+    names = [h.name for h in repo.heads if h.name.startswith("promote/")]
+    assert len(names) == 1, names
+    return names[0]
+
+
+def test_promote_from_a_feature_branch_starts_from_the_target_revision(envs: Path) -> None:
+    main = git.Repo(envs).commit("main").hexsha
+    repo = on_feature_branch(envs)
+    before = snapshot(envs)
+
+    result = cli("promote", "dev", "staging", repo=envs)
+
+    assert result.exit_code == 0, result.output
+    assert "backend: 1.3.2 -> 1.4.0" in result.output and "9.9.9" not in result.stdout
+    assert f"promoting from main at {main[:12]}" in result.stderr
+    branch = promote_branch_of(repo)
+    assert branch == f"promote/dev-to-staging-{main[:7]}"
+    commit = repo.commit(branch)
+    assert [p.hexsha for p in commit.parents] == [main]
+    assert repo.git.diff("--name-only", main, branch).split() == [
+        layout.values_path("staging")]
+    assert "NOTES.md" not in repo.git.ls_tree("--name-only", branch).split()
+    assert repo.active_branch.name == "feature/notes" and snapshot(envs) == before
+
+
+def test_promote_uses_origins_target_revision_without_a_local_branch(
+    envs: Path, tmp_path: Path
+) -> None:
+    bare = tmp_path / "remote.git"
+    git.Repo.init(bare, bare=True, initial_branch="main")
+    repo = git.Repo(envs)
+    repo.create_remote("origin", str(bare))
+    repo.git.push("-q", "origin", "main")
+    repo.git.fetch("-q", "origin")
+    main = repo.commit("origin/main").hexsha
+    on_feature_branch(envs)
+    repo.git.branch("-D", "main")
+
+    result = cli("promote", "dev", "staging", repo=envs)
+
+    assert result.exit_code == 0, result.output
+    assert [p.hexsha for p in repo.commit(promote_branch_of(repo)).parents] == [main]
+
+
+def test_promote_without_the_target_revision_exits_3(envs: Path) -> None:
+    repo = git.Repo(envs)
+    repo.git.branch("-m", "main", "trunk")
+    before = snapshot(envs)
+    result = cli("promote", "dev", "staging", repo=envs)
+    assert result.exit_code == 3, result.output
+    assert "neither branch main nor origin/main exists" in result.stderr
+    assert len(result.stderr.splitlines()) == 1
+    assert [h.name for h in repo.heads] == ["trunk"] and snapshot(envs) == before

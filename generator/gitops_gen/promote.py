@@ -1,8 +1,10 @@
 """Promotion: one environment's image tags into the next one's overlay, on a branch of its own.
 
-plan() reads the committed state (HEAD) and says which tags move; apply() makes the commit in
-a throw-away index, validates exactly that commit's tree, and only then creates the branch,
-so the user's branch, index and work tree never change. push() and open_pull_request()
+plan() reads the target revision (the branch Argo CD follows: the local branch, else
+origin's), never HEAD, so commits of the branch checked out never ride along, and says which
+tags move; apply() makes the commit on the target revision in a throw-away index, validates
+exactly that commit's tree, and only then creates the branch, so the user's branch, index and
+work tree never change. push() and open_pull_request()
 publish it. Only image tags move: never secrets, replicas or hosts.
 """
 
@@ -12,6 +14,8 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
+
+import git
 
 from . import (
     config,
@@ -48,7 +52,7 @@ class TagMove:
 class PromotePlan:
     src: str
     dst: str
-    base: str  # the commit promoted from (HEAD when planned)
+    base: str  # the target revision's commit when planned: read from, and the parent
     branch: str
     target_revision: str
     moves: list[TagMove]
@@ -131,27 +135,48 @@ def _tag_of(values: Any, component: str, where: str) -> str | None:
     return overlays.check_tag(tag, f"{where}: {component}.image.tag")
 
 
-def _committed(root: Path, base: str, path: str) -> Any:
+def target_commit(root: Path, revision: str) -> str:
+    """The commit of the target revision: the local branch, else origin's; exit 3 if neither."""
+    repo = gitrepo.open_repo(root)
+    for ref in (f"refs/heads/{revision}", f"refs/remotes/origin/{revision}"):
+        try:
+            return str(repo.git.rev_parse("--verify", "--quiet", f"{ref}^{{commit}}"))
+        except git.GitCommandError:
+            continue
+    raise MissingError(
+        f"neither branch {revision} nor origin/{revision} exists here: promotions start "
+        f"from the target revision ({layout.SETTINGS} targetRevision)",
+        f"run 'git fetch origin {revision}', or set targetRevision to the branch Argo CD "
+        "follows",
+    )
+
+
+def _committed(root: Path, base: str, path: str, revision: str) -> tuple[Any, str]:
+    """path's data and text at base."""
     text = gitrepo.show_file(root, base, path)
     if text is None:
-        raise InputError(f"{path} is not committed at {base[:12]}",
-                         "commit the environment first (gitops-gen env add)")
-    return yamlio.load(text, path) or {}
+        raise InputError(f"{path} is not in {revision} ({base[:12]})",
+                         f"merge the environment into {revision} first (gitops-gen env add)")
+    return yamlio.load(text, path) or {}, text
 
 
 def plan(root: Path, src: str, dst: str,
          components: Sequence[str] = COMPONENTS) -> PromotePlan:
-    """Which of SRC's tags DST lacks, and DST's overlay with them. Reads, never writes."""
+    """Which of SRC's tags DST lacks in the target revision, and DST's overlay with them.
+
+    Reads the target revision's commit, never HEAD or the work tree; writes nothing.
+    """
     settings = config.load(root)
     _check_order(settings, src, dst)
     dst_path = layout.values_path(dst)
     if gitrepo.dirty_paths(root, [dst_path]):
         raise ConflictError(f"{dst_path} has uncommitted changes",
                             "commit or stash them first, then run the command again")
-    base = gitrepo.head_commit(root)
-    src_values = _committed(root, base, layout.values_path(src))
-    dst_values = _committed(root, base, dst_path)
-    chart_values = _committed(root, base, CHART_VALUES)
+    revision = settings.target_revision
+    base = target_commit(root, revision)
+    src_values, _ = _committed(root, base, layout.values_path(src), revision)
+    dst_values, old_text = _committed(root, base, dst_path, revision)
+    chart_values, _ = _committed(root, base, CHART_VALUES, revision)
     moves: list[TagMove] = []
     for component in components:
         default = _tag_of(chart_values, component, CHART_VALUES)
@@ -160,13 +185,14 @@ def plan(root: Path, src: str, dst: str,
         old = own or default
         if new is not None and new != old:
             moves.append(TagMove(component, old, new, own is None and old is not None))
-    result = PromotePlan(src, dst, base, branch_name(src, dst, base),
-                         settings.target_revision, moves, None)
+    result = PromotePlan(src, dst, base, branch_name(src, dst, base), revision, moves, None)
+    if gitrepo.head_commit(root) != base:
+        result.notes.append(f"promoting from {revision} at {base[:12]}: commits of the "
+                            "checked-out branch that are not in it stay out")
     if gitrepo.dirty_paths(root, [layout.values_path(src)]):
         result.notes.append(f"{layout.values_path(src)} has uncommitted changes: promoting "
-                            f"the tags committed at {base[:12]}")
+                            f"the tags of {revision} at {base[:12]}")
     if moves:
-        old_text = (root / dst_path).read_text()  # clean, so exactly what HEAD holds
         tags = {m.component: m.new for m in moves}
         new_text = overlays.build(dst, overlays.OverlayOptions(
             backend_tag=tags.get("backend"), frontend_tag=tags.get("frontend")), old_text)
@@ -213,8 +239,9 @@ def apply(root: Path, planned: PromotePlan, *, check: Check | None = None) -> Pr
     if change is None or change.new is None:
         raise InputError(f"{planned.dst} already runs {planned.src}'s tags", "nothing to do")
     with gitrepo.locked(root):
-        if gitrepo.head_commit(root) != planned.base:
-            raise ConflictError("HEAD moved while the promotion was planned", "run it again")
+        if target_commit(root, planned.target_revision) != planned.base:
+            raise ConflictError(f"{planned.target_revision} moved while the promotion was "
+                                "planned", "run it again")
         existing = gitrepo.branch_commit(root, planned.branch)
         if existing is not None:
             done = gitrepo.show_file(root, existing, change.path)
