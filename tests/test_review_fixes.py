@@ -204,3 +204,20 @@ def test_promote_without_the_target_revision_exits_3(envs: Path) -> None:
     assert "neither branch main nor origin/main exists" in result.stderr
     assert len(result.stderr.splitlines()) == 1
     assert [h.name for h in repo.heads] == ["trunk"] and snapshot(envs) == before
+
+
+def test_refused_push_prints_no_branch_it_removed(envs: Path, tmp_path: Path) -> None:
+    bare = tmp_path / "remote.git"
+    git.Repo.init(bare, bare=True, initial_branch="main")
+    repo = git.Repo(envs)
+    repo.create_remote("origin", ORIGIN)
+    with repo.config_writer() as cfg:
+        cfg.set_value(f'url "{bare}"', "insteadOf", ORIGIN)
+    repo.git.push("-q", "origin", "main")
+    write_executable(bare / "hooks" / "pre-receive", "#!/bin/sh\necho 'no' >&2\nexit 1\n")
+
+    result = cli("promote", "dev", "staging", "--push", repo=envs)
+
+    assert result.exit_code == 3, result.output
+    assert [h.name for h in repo.heads] == ["main"]
+    assert "created branch" not in result.output and "promote/" not in result.stdout

@@ -27,8 +27,9 @@ def promote(obj: AppContext, src: str, dst: str, component: str, push: bool,
             open_pr: bool) -> None:
     """Copy SRC's image tags into DST's overlay as a commit on a new branch promote/SRC-to-DST-*.
 
-    The current branch and work tree stay as they are. DST must come after SRC in the
-    promotion order of .gitops-gen.yaml.
+    The branch starts from the target revision of .gitops-gen.yaml (the local branch, else
+    origin's), and SRC's tags are read there, whatever branch is checked out; the current
+    branch and work tree stay as they are. DST must come after SRC in the promotion order.
     """
     root = obj.root()
     components = core.components_of(component)
@@ -45,6 +46,8 @@ def promote(obj: AppContext, src: str, dst: str, component: str, push: bool,
     for move in plan.moves:
         click.echo(f"  {move.describe()}")
     result = core.apply(root, plan, check=env_errors)
+    if publish.push:
+        core.push(root, result)  # a refused push removes a branch this run made: say nothing
     if result.created:
         click.echo(f"created branch {result.branch} at {result.sha[:8]}; "
                    "your branch and work tree are unchanged")
@@ -54,7 +57,6 @@ def promote(obj: AppContext, src: str, dst: str, component: str, push: bool,
         click.echo(f"next: gitops-gen promote {src} {dst} --open-pr "
                    f"(or git push origin {result.branch})")
         return
-    core.push(root, result)
     click.echo(f"pushed {result.branch} to origin")
     if publish.pull_request is not None:
         url = core.open_pull_request(plan, result, publish.pull_request)
