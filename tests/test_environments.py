@@ -326,3 +326,127 @@ def test_list_show_and_remove(repo: Path, age_key: AgeKey) -> None:
     assert load_yaml(repo / layout.SETTINGS)["environments"] == ["prod"]
     assert git.Repo(repo).head.commit.message.strip() == "env: remove dev"
     assert cli("env", "show", "dev", repo=repo).exit_code == 2
+
+
+def test_env_named_like_the_root_app_is_refused(repo: Path, age_key: AgeKey) -> None:
+    before = snapshot(repo)
+    result = cli("env", "add", "root", repo=repo)
+    assert result.exit_code == 2 and "app-of-apps" in result.output
+    assert snapshot(repo) == before
+
+
+def test_yaml11_boolean_names_are_quoted(repo: Path, age_key: AgeKey) -> None:
+    import yaml
+
+    assert cli("env", "add", "no", repo=repo).exit_code == 0
+    app = yaml.safe_load((repo / layout.app_path("no")).read_text())  # a YAML 1.1 reader
+    assert app["metadata"]["labels"]["gitops-gen.io/environment"] == "no"
+    assert load_yaml(repo / layout.SETTINGS)["environments"] == ["no"]
+
+
+def test_a_concurrent_change_to_a_target_is_refused(repo: Path, age_key: AgeKey) -> None:
+    from gitops_gen import environments
+    from gitops_gen.errors import ConflictError
+
+    plan = environments.plan_add(repo, environments.AddRequest("dev"))
+    settings = repo / layout.SETTINGS
+    settings.write_text(settings.read_text() + "# another run was here\n")
+    git.Repo(repo).git.commit("-qam", "another run")
+    before = snapshot(repo)
+    with pytest.raises(ConflictError, match="changed while this command ran"):
+        environments.apply(repo, "dev", plan.changes, "env: add dev")
+    assert snapshot(repo) == before
+
+
+def test_first_commit_takes_only_its_paths(tmp_path: Path) -> None:
+    from gitops_gen import gitrepo
+
+    root = tmp_path / "fresh"
+    gitrepo.init(root)
+    (root / "mine.txt").write_text("mine\n")
+    (root / "unrelated.txt").write_text("staged by someone\n")
+    git.Repo(root).git.add("unrelated.txt")
+    sha = gitrepo.commit_paths(root, ["mine.txt"], "first")
+    assert sha is not None and commit_files(root, sha) == ["mine.txt"]
+    assert "A  unrelated.txt" in git.Repo(root).git.status("--porcelain")
+
+
+def test_broken_secrets_file_is_one_line_exit_2(repo: Path, age_key: AgeKey) -> None:
+    assert cli("env", "add", "dev", repo=repo).exit_code == 0
+    path = repo / layout.secrets_path("dev")
+    path.write_text(path.read_text() + "sops: [\n")
+    for args in (["env", "list"], ["env", "show", "dev"], ["secrets", "list", "dev"]):
+        result = cli(*args, repo=repo)
+        lines = [line for line in result.output.splitlines() if line.strip()]
+        assert result.exit_code == 2, (args, result.output)
+        assert len(lines) == 1 and layout.secrets_path("dev") in lines[0]
+
+
+def test_settings_environments_must_be_a_list(repo: Path, age_key: AgeKey) -> None:
+    settings = repo / layout.SETTINGS
+    settings.write_text(settings.read_text().replace("environments: []", "environments: dev"))
+    result = cli("env", "add", "qa", repo=repo)
+    assert result.exit_code == 2 and ".gitops-gen.yaml:" in result.output
+
+
+def test_rerun_keeps_hand_edits_in_generated_files(repo: Path, age_key: AgeKey) -> None:
+    assert cli("env", "add", "dev", repo=repo).exit_code == 0
+    app = repo / layout.app_path("dev")
+    app.write_text(app.read_text().replace(
+        "spec:\n", "spec:\n  # keep me\n  ignoreDifferences:\n    - kind: Secret\n"
+                   "      jsonPointers: [/data]\n", 1))
+    settings = repo / layout.SETTINGS
+    settings.write_text(settings.read_text() + "# a note of ours\n")
+    rules = repo / ".sops.yaml"
+    rules.write_text(rules.read_text().replace(
+        "secrets\\.sops\\.yaml$\n", "secrets\\.sops\\.yaml$\n    mac_only_encrypted: true\n", 1))
+    git.Repo(repo).git.commit("-qam", "hand edits")
+    assert cli("env", "add", "dev", "--backend-tag", "9.9.9", repo=repo).exit_code == 0
+    assert "# keep me" in app.read_text() and "ignoreDifferences" in app.read_text()
+    assert "# a note of ours" in settings.read_text()
+    assert "mac_only_encrypted: true" in rules.read_text()
+    assert "tag: 9.9.9" in (repo / layout.values_path("dev")).read_text()
+
+
+def test_recipient_with_spaces_is_normalised(repo: Path, age_key: AgeKey) -> None:
+    padded = f"  {age_key.recipient} "
+    assert cli("env", "add", "qa", "--age-recipient", padded, repo=repo).exit_code == 0
+    before = snapshot(repo)
+    again = cli("env", "add", "qa", "--age-recipient", padded, repo=repo)
+    assert again.exit_code == 0, again.output
+    assert snapshot(repo) == before
+
+
+@pytest.mark.parametrize("namespace", ["argocd", "kube-system", "default", "todo-dev"])
+def test_namespace_of_the_cluster_or_another_env_is_refused(repo: Path, age_key: AgeKey,
+                                                            namespace: str) -> None:
+    assert cli("env", "add", "dev", repo=repo).exit_code == 0
+    before = snapshot(repo)
+    result = cli("env", "add", "qa", "--namespace", namespace, repo=repo)
+    assert result.exit_code == 2 and "--namespace" in result.output or "dev" in result.output
+    assert snapshot(repo) == before
+
+
+def test_remove_takes_every_tracked_overlay_file(repo: Path, age_key: AgeKey) -> None:
+    assert cli("env", "add", "qa", repo=repo).exit_code == 0
+    (repo / "overlays" / "qa" / "NOTES.md").write_text("notes\n")
+    git.Repo(repo).git.add("overlays/qa/NOTES.md")
+    git.Repo(repo).git.commit("-qm", "notes")
+    assert cli("env", "remove", "qa", "--yes", repo=repo).exit_code == 0
+    assert not (repo / "overlays" / "qa").exists()
+    assert cli("validate", repo=repo).exit_code == 0
+
+
+@pytest.mark.parametrize(
+    ("args", "needle"),
+    [
+        (["--revision", "bad name"], "--revision"),
+        (["--revision", "HEAD"], "--revision"),
+        (["--repo-url", "https://user:token@git.example.com/o/r.git"], "credentials"),
+    ],
+)
+def test_init_refuses_bad_options(tmp_path: Path, args: list[str], needle: str) -> None:
+    result = cli("init", str(tmp_path / "new"), *args)
+    assert result.exit_code == 2 and needle in result.output
+    assert "token" not in result.output
+    assert not (tmp_path / "new").exists()

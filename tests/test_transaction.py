@@ -57,5 +57,10 @@ def test_dirty_or_stale_targets_are_refused_before_writing(repo: Path) -> None:
     with pytest.raises(ConflictError, match="a.txt was changed by another commit"):
         transaction.apply(repo, planned, "m", base=base)
     assert snapshot(repo) == before
-    assert transaction.apply(repo, planned, "m", commit=False) is None
+    # Even without a base, a plan made from other content never overwrites what is there now.
+    with pytest.raises(ConflictError, match="a.txt changed while this command ran"):
+        transaction.apply(repo, planned, "m", commit=False)
+    assert snapshot(repo) == before
+    fresh = changes.plan(repo, {"a.txt": "A\n"})
+    assert transaction.apply(repo, fresh, "m", commit=False) is None
     assert (repo / "a.txt").read_text() == "A\n"

@@ -244,3 +244,29 @@ def test_env_add_refuses_to_commit_what_does_not_validate(repo: Path, age_key: o
     assert result.exit_code == 1, result.output
     assert "sessionAffinityy" in result.output
     assert snapshot(repo) == before
+
+
+def test_duplicate_key_message_never_quotes_values(repo: Path) -> None:
+    edit(repo, layout.values_path("dev"),
+         lambda t: t + "postgresql:\n  auth:\n    username: hunter2-secret\n"
+                       "    username: other-secret\n")
+    found = findings(repo, "yaml-syntax")
+    assert found and "duplicate key 'username'" in found[0].message
+    for fmt in ("text", "json", "github"):
+        out = cli("validate", "--format", fmt, repo=repo).output
+        assert "hunter2-secret" not in out and "other-secret" not in out
+
+
+def test_plaintext_in_any_overlay_file(repo: Path) -> None:
+    (repo / "overlays" / "dev" / "extra-values.yaml").write_text(
+        "postgresql:\n  auth:\n    password: hunter2-plain\n")
+    found = findings(repo, "plaintext-secret")
+    assert [(f.env, f.file, f.line) for f in found] == [
+        ("dev", "overlays/dev/extra-values.yaml", 3)]
+
+
+def test_duplicate_application_names(repo: Path) -> None:
+    copy = repo / "gitops" / "apps" / "dev-copy.yaml"
+    copy.write_text((repo / layout.app_path("dev")).read_text())
+    found = findings(repo, "app-project")
+    assert any("also defined in gitops/apps/dev" in f.message for f in found)

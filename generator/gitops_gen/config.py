@@ -8,13 +8,14 @@ from pathlib import Path
 
 from ruamel.yaml.comments import CommentedMap
 
-from . import yamlio
+from . import layout, yamlio
 from .errors import InputError, MissingError
 from .layout import SETTINGS
 
 DEFAULT_KUBE_VERSION = "1.30"
 DEFAULT_REVISION = "main"
 _KUBE_VERSION = re.compile(r"^1\.\d{1,2}$")
+_CREDENTIALS = re.compile(r"^[a-z+]+://[^/@\s]*:[^/@\s]*@")
 _REPO_URL = re.compile(r"^(https?://[^\s/]+/\S+|ssh://\S+|git@[^\s:]+:\S+|file://\S+)$")
 
 HEADER = """\
@@ -47,6 +48,12 @@ def check_repo_url(url: str, flag: str = "--repo-url") -> str:
             f"{flag} {url!r} is not a git URL",
             "give https://host/org/repo.git, ssh://..., git@host:org/repo.git or file://...",
         )
+    if _CREDENTIALS.match(url):
+        raise InputError(
+            f"{flag} carries credentials; they would be committed into every Application",
+            "give the URL without user:password@ and register the credentials with Argo CD "
+            "(a repository Secret) and git (a credential helper)",
+        )
     return url
 
 
@@ -70,6 +77,14 @@ def load(root: Path) -> Settings:
             f"{SETTINGS}: repoURL is missing", f"add 'repoURL: <git URL>' to {SETTINGS}"
         )
     envs = data.get("environments") or []
+    if not isinstance(envs, list) or not all(
+        isinstance(e, str) and layout.is_dns_label(e) for e in envs
+    ):
+        line = yamlio.line_of(data, ["environments"])
+        raise InputError(
+            f"{SETTINGS}:{line or 1}: environments must be a list of environment names",
+            "write it as 'environments: [dev, staging, prod]' in promotion order",
+        )
     return Settings(
         repo_url=str(data["repoURL"]),
         target_revision=str(data.get("targetRevision", DEFAULT_REVISION)),
@@ -78,7 +93,16 @@ def load(root: Path) -> Settings:
     )
 
 
-def render(settings: Settings) -> str:
+def render(settings: Settings, existing: str | None = None) -> str:
+    """The settings file; given the current text, only the four keys change in it."""
+    if existing is not None:
+        data = yamlio.load(existing, SETTINGS)
+        if isinstance(data, CommentedMap):
+            data["repoURL"] = settings.repo_url
+            data["targetRevision"] = settings.target_revision
+            data["environments"] = list(settings.environments)
+            data["kubeVersion"] = settings.kube_version
+            return yamlio.dump(data)
     data = CommentedMap()
     data["repoURL"] = settings.repo_url
     data["targetRevision"] = settings.target_revision

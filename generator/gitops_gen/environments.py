@@ -14,6 +14,7 @@ from . import (
     apps,
     changes,
     config,
+    gitrepo,
     layout,
     overlays,
     secrets,
@@ -24,6 +25,8 @@ from . import (
 from .changes import FileChange
 from .errors import InputError, MissingError
 
+RESERVED_NAMESPACES = frozenset({"argocd", "default", "kube-system", "kube-public",
+                                 "kube-node-lease"})
 _CLUSTER_URL = re.compile(r"^https://[^\s/]+(/\S*)?$")
 _CLUSTER_NAME = re.compile(r"^[A-Za-z0-9]([-A-Za-z0-9_.]*[A-Za-z0-9])?$")
 
@@ -55,6 +58,12 @@ class AddPlan:
 
 
 def check_env_name(name: str, flag: str = "NAME") -> str:
+    if layout.app_name(name) == layout.ROOT_APP_NAME:
+        raise InputError(
+            f"environment {flag} {name!r} would name its Application {layout.ROOT_APP_NAME}, "
+            "the app-of-apps",
+            "choose another name",
+        )
     if not layout.is_dns_label(name, layout.ENV_NAME_MAX):
         raise InputError(
             f"environment {flag} {name!r} is not a DNS-1123 label of at most "
@@ -73,6 +82,13 @@ def check_request(req: AddRequest) -> None:
         raise InputError(
             f"--namespace {req.namespace!r} is not a valid namespace (DNS-1123 label, max 63)",
             "use lower-case letters, digits and '-'",
+        )
+    if req.namespace is not None and (
+        req.namespace in RESERVED_NAMESPACES or req.namespace.startswith("kube-")
+    ):
+        raise InputError(
+            f"--namespace {req.namespace} belongs to the cluster or to Argo CD",
+            "give the environment a namespace of its own (default todo-NAME)",
         )
     if req.cluster_url and req.cluster_name:
         raise InputError("--cluster and --cluster-name both given", "give one of them")
@@ -129,7 +145,7 @@ def _secrets_text(
 ) -> tuple[str, bool]:
     """The encrypted secrets file (kept when it exists), and whether Gemini is a placeholder."""
     path = layout.secrets_path(env)
-    existing = _read(root, path)
+    existing = secrets.read_encrypted(root, path) if (root / path).is_file() else None
     if existing is not None:
         have = secrets.file_recipients(existing)
         if sorted(have) != sorted(recipients):
@@ -152,7 +168,7 @@ def _secrets_text(
 
 def _recipients(root: Path, req: AddRequest, dry_run: bool) -> tuple[list[str], Path | None]:
     if req.recipients:
-        return sorted(set(req.recipients)), None
+        return sorted({agekeys.check_recipient(r) for r in req.recipients}), None
     rule = sopsconfig.rule_recipients(sopsconfig.load(root), req.name)
     if rule:
         return rule, None
@@ -163,6 +179,17 @@ def _recipients(root: Path, req: AddRequest, dry_run: bool) -> tuple[list[str], 
         return [f"<new identity at {agekeys.identity_path()}>"], None
     public, created = agekeys.ensure_identity()
     return [public], created
+
+
+def _refuse_shared_destination(root: Path, env: str, dest: apps.Destination) -> None:
+    """Two environments in one namespace of one cluster would own each other's objects."""
+    for other in layout.environments_on_disk(root):
+        theirs = _existing_destination(root, other) if other != env else None
+        if theirs is not None and theirs.as_dict() == dest.as_dict():
+            raise InputError(
+                f"environment {other} already deploys to {dest.describe()}",
+                "give --namespace (or --cluster) a destination of its own",
+            )
 
 
 def plan_add(root: Path, req: AddRequest, *, dry_run: bool = False) -> AddPlan:
@@ -176,8 +203,9 @@ def plan_add(root: Path, req: AddRequest, *, dry_run: bool = False) -> AddPlan:
                 f"--from {req.from_env}: {layout.values_path(req.from_env)} does not exist",
                 "name an existing environment (gitops-gen env list)",
             )
-    recipients, created = _recipients(root, req, dry_run)
     dest = _destination(root, req)
+    _refuse_shared_destination(root, req.name, dest)
+    recipients, created = _recipients(root, req, dry_run)
     existing_values = _read(root, layout.values_path(req.name))
     opts = overlays.OverlayOptions(req.host, req.backend_tag, req.frontend_tag)
     values_text = overlays.build(req.name, opts, existing_values, template)
@@ -189,13 +217,18 @@ def plan_add(root: Path, req: AddRequest, *, dry_run: bool = False) -> AddPlan:
         layout.values_path(req.name): values_text,
         layout.secrets_path(req.name): secrets_text,
         layout.SOPS_CONFIG: sopsconfig.render(rules),
-        layout.project_path(req.name): yamlio.dump(
-            apps.build_project(req.name, settings.repo_url, dest)
+        layout.project_path(req.name): yamlio.update_text(
+            _read(root, layout.project_path(req.name)),
+            apps.build_project(req.name, settings.repo_url, dest),
+            layout.project_path(req.name),
         ),
-        layout.app_path(req.name): yamlio.dump(
-            apps.build_application(req.name, settings.repo_url, settings.target_revision, dest)
+        layout.app_path(req.name): yamlio.update_text(
+            _read(root, layout.app_path(req.name)),
+            apps.build_application(req.name, settings.repo_url, settings.target_revision, dest),
+            layout.app_path(req.name),
         ),
-        layout.SETTINGS: config.render(settings.with_env(req.name)),
+        layout.SETTINGS: config.render(settings.with_env(req.name),
+                                       _read(root, layout.SETTINGS)),
     }
     plan = AddPlan(req.name, changes.plan(root, desired), recipients, created)
     if placeholder:
@@ -287,7 +320,8 @@ def describe(root: Path, env: str) -> EnvInfo:
         )
     values = yamlio.load(values_text, layout.values_path(env)) or {}
     dest = _existing_destination(root, env) or apps.Destination(layout.default_namespace(env))
-    secrets_text = _read(root, layout.secrets_path(env)) or ""
+    spath = layout.secrets_path(env)
+    secrets_text = secrets.read_encrypted(root, spath) if (root / spath).is_file() else ""
     return EnvInfo(
         name=env,
         namespace=dest.namespace,
@@ -319,9 +353,11 @@ def plan_remove(root: Path, env: str) -> list[FileChange]:
     if not (root / layout.overlay_dir(env)).is_dir() and not (root / layout.app_path(env)).exists():
         raise InputError(f"no environment {env!r}", "see 'gitops-gen env list'")
     settings = config.load(root)
-    desired: dict[str, str | None] = {path: None for path in layout.env_files(env)}
+    files = set(layout.env_files(env)) | set(gitrepo.tracked_files(root, layout.overlay_dir(env)))
+    desired: dict[str, str | None] = {path: None for path in sorted(files)}
     desired[layout.SOPS_CONFIG] = sopsconfig.render(
         sopsconfig.without_rule(sopsconfig.load(root), env)
     )
-    desired[layout.SETTINGS] = config.render(settings.without_env(env))
+    desired[layout.SETTINGS] = config.render(settings.without_env(env),
+                                             _read(root, layout.SETTINGS))
     return changes.plan(root, desired)

@@ -13,7 +13,7 @@ from typing import Any
 from . import apps, layout, overlays, secrets, sopsconfig
 from .demo_key import DEMO_RECIPIENT
 from .findings import Finding, Severity
-from .repofiles import EnvFiles, Loaded, RepoFiles
+from .repofiles import EnvFiles, Loaded, RepoFiles, load_file
 from .yamlio import lookup
 
 SECRET_NAME = re.compile(
@@ -57,19 +57,24 @@ def check_presence(repo: RepoFiles, ef: EnvFiles) -> Iterator[Finding]:
 
 def check_plaintext(ef: EnvFiles) -> Iterator[Finding]:
     """Secret-looking keys with literal values in the overlay. The value is never shown."""
-    if ef.values.data is None:
+    return plaintext_in(ef.values, ef.env)
+
+
+def plaintext_in(loaded: Loaded, env: str | None) -> Iterator[Finding]:
+    """Secret-looking keys with literal values in a plain YAML file; values never shown."""
+    if loaded.data is None:
         return
     dotted_secret = set(secrets.SECRET_KEYS)
-    for path, value in _walk(ef.values.data, []):
+    for path, value in _walk(loaded.data, []):
         dotted = ".".join(str(p) for p in path)
         leaf = str(path[-1]) if path else ""
         named = bool(SECRET_NAME.search(leaf)) and not NOT_SECRET_NAME.search(leaf)
         looks = isinstance(value, str) and bool(SECRET_VALUE.search(value))
         literal = value not in (None, "") and not secrets.is_encrypted_value(value)
         if literal and (dotted in dotted_secret or named or looks):
-            yield _f("plaintext-secret", "error", ef.env, ef.values, ef.values.line(path),
+            yield _f("plaintext-secret", "error", env, loaded, loaded.line(path),
                      f"{dotted} holds a literal secret value (not shown); remove it here and "
-                     f"set it with 'gitops-gen secrets set {ef.env} {dotted}'"
+                     f"set it with 'gitops-gen secrets set {env or 'ENV'} {dotted}'"
                      if dotted in dotted_secret else
                      f"{dotted} looks like a secret in plaintext (value not shown); move it to "
                      "a Secret the chart references (existingSecret) or the SOPS file")
@@ -240,9 +245,48 @@ def check_orphans(repo: RepoFiles) -> Iterator[Finding]:
                      f"creation rule for a removed environment {m.group(1)}; delete the rule")
 
 
+def check_other_overlay_files(repo: RepoFiles) -> Iterator[Finding]:
+    """No plaintext secrets anywhere in overlays/, not only in the files env add writes."""
+    base = repo.root / layout.OVERLAYS_DIR
+    known = {layout.VALUES_FILE, layout.SECRETS_FILE}
+    for path in sorted(base.rglob("*.y*ml")) if base.is_dir() else []:
+        if path.name in known or path.name.endswith(".sops.yaml") or not path.is_file():
+            continue
+        rel = path.relative_to(repo.root).as_posix()
+        env = path.relative_to(base).parts[0] if len(path.relative_to(base).parts) > 1 else None
+        yield from plaintext_in(load_file(repo.root, rel, env, []), env)
+
+
+def check_unique_names(repo: RepoFiles) -> Iterator[Finding]:
+    """Two manifests under gitops/ with one kind and name: one silently replaces the other."""
+    seen: dict[tuple[str, str], str] = {}
+    base = repo.root / layout.GITOPS_DIR
+    for sub_dir in (layout.APPS_DIR, layout.PROJECTS_DIR):
+        for path in sorted((repo.root / sub_dir).glob("*.yaml")):
+            rel = path.relative_to(repo.root).as_posix()
+            data = load_file(repo.root, rel, None, []).data
+            if not isinstance(data, dict):
+                continue
+            key = (str(data.get("kind")), str(lookup(data, "metadata", "name")))
+            other = seen.setdefault(key, rel)
+            if other != rel:
+                yield Finding("app-project", "error", path.stem, rel, None,
+                              f"{key[0]} {key[1]} is also defined in {other}; Argo CD keeps "
+                              "only one of them. Rename or remove one")
+    root = repo.root_app.data if repo.root_app is not None else None
+    if isinstance(root, dict) and base.is_dir():
+        key = (str(root.get("kind")), str(lookup(root, "metadata", "name")))
+        if key in seen:
+            yield Finding("root-app", "error", None, seen[key], None,
+                          f"{key[0]} {key[1]} replaces the app-of-apps in {layout.ROOT_APP}; "
+                          "rename that environment")
+
+
 def file_findings(repo: RepoFiles) -> list[Finding]:
     out: list[Finding] = list(check_root_app(repo))
     out.extend(check_orphans(repo))
+    out.extend(check_other_overlay_files(repo))
+    out.extend(check_unique_names(repo))
     for ef in repo.envs.values():
         for check in (check_presence(repo, ef), check_plaintext(ef), check_sops_file(repo, ef),
                       check_placeholders(ef), check_application(repo, ef)):

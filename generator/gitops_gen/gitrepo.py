@@ -13,7 +13,7 @@ from pathlib import Path
 
 import git
 
-from .errors import ConflictError, MissingError, ToolError
+from .errors import ConflictError, InputError, MissingError, ToolError
 from .layout import LOCK
 
 
@@ -80,16 +80,20 @@ def commit_paths(root: Path, paths: Sequence[str], message: str) -> str | None:
         raise MissingError(problem, "run 'git config --global user.name NAME' and user.email")
     try:
         repo.git.add("--all", "--", *paths)
-        if repo.head.is_valid():
-            if not repo.git.diff("--cached", "--name-only", "HEAD", "--", *paths).strip():
-                return None
-            repo.git.commit("--quiet", "--no-verify", "-m", message, "--only", "--", *paths)
-        else:
-            repo.git.commit("--quiet", "--no-verify", "-m", message)
+        if repo.head.is_valid() and not repo.git.diff(
+            "--cached", "--name-only", "HEAD", "--", *paths
+        ).strip():
+            return None
+        # --only: whatever else is staged (even before the first commit) stays out.
+        repo.git.commit("--quiet", "-m", message, "--only", "--", *paths)
     except git.GitCommandError as exc:
         if repo.head.is_valid():
             repo.git.reset("--quiet", "HEAD", "--", *paths)
-        raise ToolError(f"git commit failed: {exc.stderr.strip()}", "see git's message") from exc
+        else:
+            repo.git.rm("--cached", "-r", "--quiet", "--ignore-unmatch", "--", *paths)
+        reason = " ".join(str(exc.stderr or exc).split())
+        raise ToolError(f"git commit failed: {reason}",
+                        "fix what git reports (identity, hooks, signing), then run again") from exc
     return repo.head.commit.hexsha
 
 
@@ -288,3 +292,21 @@ def _output_lines(exc: git.GitCommandError) -> list[str]:
             text = text.removeprefix(prefix)
         out.extend(ln.strip() for ln in text.removesuffix("'").splitlines() if ln.strip())
     return out
+
+
+def tracked_files(root: Path, directory: str) -> list[str]:
+    """Repo-relative paths git tracks under directory."""
+    out = open_repo(root).git.ls_files("-z", "--", directory)
+    return [p for p in out.split("\0") if p]
+
+
+def check_branch_name(name: str, flag: str) -> str:
+    """A name git accepts for a branch (git check-ref-format --branch), else exit 2."""
+    try:
+        git.Git().check_ref_format("--branch", name)
+    except git.GitCommandError as exc:
+        raise InputError(f"{flag} {name!r} is not a valid branch name",
+                         "give a branch name such as main") from exc
+    if name == "HEAD":
+        raise InputError(f"{flag} HEAD is not a branch", "give a branch name such as main")
+    return name

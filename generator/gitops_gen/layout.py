@@ -92,4 +92,7 @@ def environments_on_disk(root: Path) -> list[str]:
     base = root / OVERLAYS_DIR
     if not base.is_dir():
         return []
-    return sorted(p.name for p in base.iterdir() if p.is_dir() and is_dns_label(p.name))
+    return sorted(
+        p.name for p in base.iterdir()
+        if p.is_dir() and is_dns_label(p.name) and (p / VALUES_FILE).is_file()
+    )

@@ -129,7 +129,7 @@ def list_secrets(root: Path, env: str) -> list[SecretInfo]:
     Read from the encrypted file's clear keys and the overlay's markers: no key needed.
     """
     check_env(root, env)
-    text = (root / layout.secrets_path(env)).read_text()
+    text = secrets.read_encrypted(root, layout.secrets_path(env))
     values = root / layout.values_path(env)
     marked = set(overlays.placeholders(values.read_text())) if values.is_file() else set()
     last = gitrepo.last_change(root, layout.secrets_path(env))
@@ -183,7 +183,7 @@ def plan_set(root: Path, env: str, key: str, value: str) -> SecretsPlan:
         raise InputError("that value is the placeholder itself", "give the real Gemini API key")
     spath, vpath = layout.secrets_path(env), layout.values_path(env)
     base = _refuse_dirty(root, [spath, vpath])
-    text = (root / spath).read_text()
+    text = secrets.read_encrypted(root, spath)
     current = secrets.decrypt_text(text, spath, root)
     desired: dict[str, str | None] = {}
     if current.get(key) != value:
@@ -216,7 +216,7 @@ def plan_rotate(root: Path, env: str, keys: Sequence[str] = ()) -> SecretsPlan:
     chosen = check_rotate_keys(keys, env)
     spath = layout.secrets_path(env)
     base = _refuse_dirty(root, [spath])
-    text = (root / spath).read_text()
+    text = secrets.read_encrypted(root, spath)
     current = secrets.decrypt_text(text, spath, root)
     for key in chosen:
         current[key] = secrets.generate_value()
@@ -247,11 +247,6 @@ def _environments(root: Path) -> list[str]:
 
 def _set_rule(rules: Any, env: str, recipients: list[str]) -> Any:
     """Change only the age recipients of env's rule, keeping its other settings and comments."""
-    for rule in rules["creation_rules"]:
-        if isinstance(rule, dict) and rule.get("path_regex") == sopsconfig.path_regex(env):
-            if sopsconfig.rule_recipients(rules, env) != recipients:
-                rule["age"] = ",".join(recipients)
-            return rules
     return sopsconfig.with_rule(rules, env, recipients)
 
 
@@ -273,7 +268,7 @@ def plan_rekey(root: Path, envs: Sequence[str] | None, add: Sequence[str] = (),
     rules = sopsconfig.load(root)
     targets: dict[str, tuple[str, list[str]]] = {}
     for env in names:
-        text = (root / layout.secrets_path(env)).read_text()
+        text = secrets.read_encrypted(root, layout.secrets_path(env))
         have = sopsconfig.rule_recipients(rules, env) or secrets.file_recipients(text)
         known = set(have) | set(secrets.file_recipients(text))
         if envs is not None and (stray := [r for r in removing if r not in known]):

@@ -6,7 +6,7 @@ from pathlib import Path
 from string import Template
 
 from . import __version__, apps, changes, config, gitrepo, layout, sopsconfig, yamlio
-from .errors import InputError
+from .errors import InputError, MissingError
 
 SCAFFOLD = Path(__file__).parent / "scaffold"
 TEMPLATE_SUFFIX = ".tmpl"
@@ -54,10 +54,15 @@ def init(path: Path, repo_url: str | None, revision: str = config.DEFAULT_REVISI
             "give a new or empty directory to 'gitops-gen init'",
         )
     url = config.check_repo_url(repo_url) if repo_url else default_repo_url(path)
+    gitrepo.check_branch_name(revision, "--revision")
     settings = config.Settings(repo_url=url, target_revision=revision)
     desired = files(settings)
     created_dir = not path.exists()
-    path.mkdir(parents=True, exist_ok=True)
+    try:
+        path.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise MissingError(f"cannot create {path}: {exc.strerror}",
+                           "give a path in a writable directory") from exc
     try:
         changes.apply(path, changes.plan(path, dict(desired)))
         gitrepo.init(path, branch=revision)

@@ -15,6 +15,7 @@ from pathlib import Path
 from typing import Any
 
 import pyrage
+import yaml as pyyaml
 
 from . import agekeys, proc, yamlio
 from .errors import InputError, KeyError_, ToolError
@@ -219,6 +220,19 @@ def check_new_data_key(old: str, new: str, name: str) -> None:
     before = data_key(old)
     if before is not None and before == data_key(new):
         raise ToolError(f"sops kept the data key of {name}", "nothing was changed; report this")
+
+
+def read_encrypted(root: Path, repo_path: str) -> str:
+    """An encrypted file's text, refused with its file and line when it is not YAML."""
+    text = (root / repo_path).read_text()
+    try:
+        list(yamlio.load_all_fast(text))
+    except pyyaml.YAMLError as exc:
+        mark = getattr(exc, "problem_mark", None)
+        line = mark.line + 1 if mark is not None else 1
+        raise InputError(f"{repo_path}:{line}: not valid YAML",
+                         f"restore it with 'git checkout -- {repo_path}'") from exc
+    return text
 
 
 def clear_keys(text: str) -> list[str]:

@@ -68,15 +68,23 @@ def rule_recipients(config: CommentedMap, env: str) -> list[str] | None:
 
 
 def with_rule(config: CommentedMap, env: str, recipients: list[str]) -> CommentedMap:
-    """config with env's rule set to recipients (added, or replaced in place)."""
+    """config with env's rule carrying recipients.
+
+    An existing rule keeps its other settings and comments (only age changes, and only when
+    the set differs); a new rule goes before any catch-all rule, which sops would match first.
+    """
+    n = _index(config, env)
+    rules = config["creation_rules"]
+    if n is not None:
+        if rule_recipients(config, env) != sorted(recipients):
+            rules[n]["age"] = ",".join(sorted(recipients))
+        return config
     rule = CommentedMap()
     rule["path_regex"] = path_regex(env)
     rule["age"] = ",".join(sorted(recipients))
-    n = _index(config, env)
-    if n is None:
-        config["creation_rules"].append(rule)
-    else:
-        config["creation_rules"][n] = rule
+    catch_all = next((i for i, r in enumerate(rules)
+                      if isinstance(r, dict) and not r.get("path_regex")), len(rules))
+    rules.insert(catch_all, rule)
     return config
 
 

@@ -40,6 +40,16 @@ def refuse_stale(root: Path, base: Mapping[str, str | None]) -> None:
                                 "run the command again")
 
 
+def refuse_moved(root: Path, todo: Sequence[FileChange]) -> None:
+    """Refuse when a target no longer holds what the plan was made from (a concurrent run)."""
+    for change in todo:
+        target = root / change.path
+        now = target.read_text() if target.is_file() else None
+        if now != change.old:
+            raise ConflictError(f"{change.path} changed while this command ran",
+                                "run the command again")
+
+
 def apply(
     root: Path,
     planned: Sequence[FileChange],
@@ -64,6 +74,7 @@ def apply(
         if base is not None:
             refuse_stale(root, base)
         refuse_dirty(root, paths)
+        refuse_moved(root, todo)
         changes.apply(root, todo)
         try:
             if check is not None:

@@ -7,6 +7,7 @@ numbers); rendered manifests, which nobody edits, go through PyYAML's C loader f
 from __future__ import annotations
 
 import io
+import re
 from collections.abc import Iterator, Mapping, Sequence
 from typing import Any
 
@@ -15,8 +16,26 @@ from ruamel.yaml import YAML
 from ruamel.yaml.comments import CommentedMap, CommentedSeq
 from ruamel.yaml.constructor import DuplicateKeyError
 from ruamel.yaml.error import MarkedYAMLError
+from ruamel.yaml.representer import RoundTripRepresenter
 
 from .errors import InputError
+
+_DUPLICATE = re.compile(r'found duplicate key "([^"]*)"')
+# Strings that YAML 1.1 parsers (Kubernetes', PyYAML) read as booleans: written quoted.
+YAML11_BOOLS = frozenset(
+    v for w in ("y", "yes", "n", "no", "true", "false", "on", "off")
+    for v in (w, w.capitalize(), w.upper())
+)
+
+
+class _Representer(RoundTripRepresenter):
+    def represent_str(self, data: str) -> Any:
+        if data in YAML11_BOOLS:
+            return self.represent_scalar("tag:yaml.org,2002:str", data, style="'")
+        return super().represent_str(data)
+
+
+_Representer.add_representer(str, _Representer.represent_str)
 
 _FAST_LOADER: Any = getattr(pyyaml, "CSafeLoader", pyyaml.SafeLoader)
 
@@ -27,6 +46,7 @@ def _roundtrip() -> YAML:
     y.width = 4096
     y.indent(mapping=2, sequence=4, offset=2)
     y.allow_duplicate_keys = False
+    y.Representer = _Representer
     return y
 
 
@@ -38,7 +58,14 @@ def load(text: str, filename: str) -> Any:
         mark = exc.problem_mark or exc.context_mark
         line = mark.line + 1 if mark is not None else None
         where = f"{filename}:{line}" if line else filename
-        problem = (exc.problem or exc.context or "invalid YAML").strip()
+        if isinstance(exc, DuplicateKeyError):
+            # ruamel's own message quotes both values: one of them may be a secret.
+            key = _DUPLICATE.search(exc.problem or "")
+            start = exc.context_mark.line + 1 if exc.context_mark is not None else "?"
+            problem = (f"duplicate key {key.group(1)!r}" if key else "duplicate key") + (
+                f" in the mapping that starts at line {start}")
+        else:
+            problem = (exc.problem or exc.context or "invalid YAML").strip()
         raise YamlError(where, problem, line) from exc
 
 
@@ -105,3 +132,25 @@ def to_plain(node: Any) -> Any:
         if isinstance(node, plain) and type(node) is not plain:
             return plain(node)
     return node
+
+
+def merge_into(existing: Any, generated: Any) -> Any:
+    """generated laid over existing round-trip data: generated keys win, others (and their
+    comments) stay; lists are replaced whole."""
+    if isinstance(existing, dict) and isinstance(generated, dict):
+        for key, value in generated.items():
+            existing[key] = merge_into(existing[key], value) if key in existing else value
+        return existing
+    return generated
+
+
+def update_text(existing: str | None, generated: Any, filename: str) -> str:
+    """The YAML text of generated, keeping what people added to the existing file."""
+    if existing is not None:
+        try:
+            data = load(existing, filename)
+        except YamlError:
+            data = None
+        if isinstance(data, dict):
+            return dump(merge_into(data, generated))
+    return dump(generated)
