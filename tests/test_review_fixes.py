@@ -221,3 +221,31 @@ def test_refused_push_prints_no_branch_it_removed(envs: Path, tmp_path: Path) ->
     assert result.exit_code == 3, result.output
     assert [h.name for h in repo.heads] == ["main"]
     assert "created branch" not in result.output and "promote/" not in result.stdout
+
+
+# ---- render --output: files of objects that no longer render go -----------------------
+
+
+def test_render_output_removes_files_of_objects_that_no_longer_render(
+    tmp_path: Path, age_key: AgeKey
+) -> None:
+    root = new_repo(tmp_path / "gitops", ["staging"])
+    out = tmp_path / "rendered"
+    first = cli("render", "staging", "--output", str(out), repo=root)
+    assert first.exit_code == 0, first.output
+    assert (out / "networkpolicy-todo-db.yaml").is_file()
+    (out / "my-notes.yaml").write_text("kept: the user's own file\n")
+    (out / "README.txt").write_text("kept\n")
+
+    set_value(root, layout.values_path("staging"), ["networkPolicy", "enabled"], False)
+    again = cli("render", "staging", "--output", str(out), repo=root)
+
+    assert again.exit_code == 0, again.output
+    gone = ["networkpolicy-todo-backend.yaml", "networkpolicy-todo-db.yaml"]
+    assert again.stdout.splitlines()[-1] == (
+        f"removed 2 files of objects that no longer render: {', '.join(gone)}")
+    names = sorted(p.name for p in out.iterdir())
+    assert not set(gone) & set(names)
+    assert {"my-notes.yaml", "README.txt", "deployment-todo-db.yaml"} <= set(names)
+    rendered = sorted(p.name for p in out.iterdir() if p.read_text().startswith("# Source:"))
+    assert len(rendered) == len(names) - 2

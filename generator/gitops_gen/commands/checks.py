@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 import sys
 from pathlib import Path
 
@@ -49,10 +50,16 @@ def validate(obj: AppContext, envs: tuple[str, ...], fmt: str, kube_version: str
     sys.exit(0 if result.ok else 1)
 
 
+# The names render --output gives its files (rendering.object_filename): kind-name.yaml.
+_OBJECT_FILE = re.compile(r"^[a-z0-9]+-[a-z0-9]([-a-z0-9.]*[a-z0-9])?\.yaml$")
+
+
 @click.command()
 @click.argument("env")
 @click.option("--output", type=click.Path(file_okay=False, path_type=Path),
-              help="Write one file per object here instead of a stream on stdout.")
+              help="Write one file per object (kind-name.yaml) here instead of a stream on "
+                   "stdout; such files written before for objects that no longer render "
+                   "are removed.")
 @click.option("--decrypt", is_flag=True,
               help="Render real secret values (needs the age key; stdout only).")
 @click.pass_obj
@@ -66,9 +73,23 @@ def render(obj: AppContext, env: str, output: Path | None, decrypt: bool) -> Non
         click.echo(rendering.to_stream(rendered), nl=False)
         return
     output.mkdir(parents=True, exist_ok=True)
-    planned = changes.plan(output, dict(rendering.to_files(rendered)))
+    files: dict[str, str | None] = dict(rendering.to_files(rendered))
+    stale = sorted(p.name for p in output.iterdir()
+                   if p.name not in files and _written_by_render(p))
+    planned = changes.plan(output, {**files, **dict.fromkeys(stale)})
     changes.apply(output, planned)
-    click.echo(f"wrote {len(planned)} objects to {output}")
+    click.echo(f"wrote {len(files)} objects to {output}")
+    if stale:
+        click.echo(f"removed {len(stale)} files of objects that no longer render: "
+                   f"{', '.join(stale)}")
+
+
+def _written_by_render(path: Path) -> bool:
+    """A file render --output writes: kind-name.yaml, starting with its '# Source:' line."""
+    if not (_OBJECT_FILE.match(path.name) and path.is_file()):
+        return False
+    with path.open(errors="replace") as fh:
+        return fh.readline().startswith(f"# Source: {layout.CHART_DIR}/")
 
 
 @click.command()
