@@ -15,7 +15,7 @@ import yaml
 from gitops_gen import proc
 
 from .conftest import AgeKey
-from .helpers import cli, write_executable
+from .helpers import cli, new_repo, write_executable
 
 RECORDER = """#!/usr/bin/env python3
 import json, sys
@@ -27,6 +27,12 @@ print("secret/helm-secrets-private-keys configured")
 
 
 @pytest.fixture
+def repo(tmp_path: Path, age_key: AgeKey) -> Path:
+    """A repository whose dev secrets are encrypted to the local identity."""
+    return new_repo(tmp_path / "gitops", ["dev"])
+
+
+@pytest.fixture
 def kubectl(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
     bin_dir = tmp_path / "bin"
     log = tmp_path / "kubectl.json"
@@ -35,8 +41,8 @@ def kubectl(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
     return log
 
 
-def test_secret_is_piped_to_kubectl_apply(age_key: AgeKey, kubectl: Path) -> None:
-    result = cli("bootstrap", "--context", "argocd-prod")
+def test_secret_is_piped_to_kubectl_apply(age_key: AgeKey, repo: Path, kubectl: Path) -> None:
+    result = cli("bootstrap", "--context", "argocd-prod", repo=repo)
     assert result.exit_code == 0, result.output
     assert "configured" in result.output
     record = json.loads(kubectl.read_text())
@@ -49,34 +55,34 @@ def test_secret_is_piped_to_kubectl_apply(age_key: AgeKey, kubectl: Path) -> Non
     assert age_key.secret not in result.output
 
 
-def test_print_names_the_file_not_the_key(age_key: AgeKey) -> None:
-    result = cli("bootstrap", "--print")
+def test_print_names_the_file_not_the_key(age_key: AgeKey, repo: Path) -> None:
+    result = cli("bootstrap", "--print", repo=repo)
     assert result.exit_code == 0
     assert f"--from-file=key.txt={age_key.path}" in result.output
     assert "kubectl apply -f -" in result.output
     assert age_key.secret not in result.output
 
 
-def test_without_identity_exit_3(isolated_home: Path) -> None:
-    result = cli("bootstrap", "--print")
+def test_without_identity_exit_3(isolated_home: Path, tmp_path: Path) -> None:
+    result = cli("bootstrap", "--print", repo=new_repo(tmp_path / "gitops"))
     assert result.exit_code == 3 and "no age identity" in result.output
 
 
-def test_without_kubectl_exit_3(age_key: AgeKey, tmp_path: Path,
+def test_without_kubectl_exit_3(age_key: AgeKey, repo: Path, tmp_path: Path,
                                 monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("PATH", str(tmp_path))
     monkeypatch.setattr(proc, "SCRIPTS_DIR", str(tmp_path))
-    result = cli("bootstrap")
+    result = cli("bootstrap", repo=repo)
     assert result.exit_code == 3
     assert "kubectl not found" in result.output and age_key.secret not in result.output
 
 
-def test_kubectl_failure_is_redacted(age_key: AgeKey, tmp_path: Path,
+def test_kubectl_failure_is_redacted(age_key: AgeKey, repo: Path, tmp_path: Path,
                                      monkeypatch: pytest.MonkeyPatch) -> None:
     bin_dir = tmp_path / "failing"
     # A kubectl that echoes its input in the error, as a confused server might.
     write_executable(bin_dir / "kubectl", "#!/bin/sh\ncat >&2\nexit 1\n")
     monkeypatch.setenv("PATH", f"{bin_dir}:/usr/bin:/bin")
-    result = cli("bootstrap")
+    result = cli("bootstrap", repo=repo)
     assert result.exit_code == 3
     assert age_key.secret not in result.output

@@ -12,10 +12,11 @@ from pathlib import Path
 
 import git
 import pytest
+import yaml
 
 from gitops_gen import layout, rendering
 
-from .conftest import AgeKey
+from .conftest import AgeKey, make_age_key
 from .helpers import cli, new_repo, set_value, snapshot, write_executable
 
 
@@ -249,3 +250,98 @@ def test_render_output_removes_files_of_objects_that_no_longer_render(
     assert {"my-notes.yaml", "README.txt", "deployment-todo-db.yaml"} <= set(names)
     rendered = sorted(p.name for p in out.iterdir() if p.read_text().startswith("# Source:"))
     assert len(rendered) == len(names) - 2
+
+
+# ---- bootstrap sends only this repository's identities; SOPS_AGE_KEY(_CMD) -----------
+
+KUBECTL = """#!/usr/bin/env python3
+import sys
+with open({log!r}, "w") as fh:
+    fh.write(sys.stdin.read())
+print("secret/helm-secrets-private-keys configured")
+"""
+
+
+@pytest.fixture
+def kubectl_log(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    log = tmp_path / "kubectl-stdin.yaml"
+    write_executable(tmp_path / "bin" / "kubectl", KUBECTL.format(log=str(log)))
+    monkeypatch.setenv("PATH", f"{tmp_path / 'bin'}:{os.environ['PATH']}")
+    return log
+
+
+def sent_keys(log: Path) -> str:
+    return str(yaml.safe_load(log.read_text())["stringData"]["key.txt"])
+
+
+def test_bootstrap_sends_only_the_repositorys_identities(
+    tmp_path: Path, age_key: AgeKey, kubectl_log: Path
+) -> None:
+    root = new_repo(tmp_path / "gitops", ["dev"])
+    other = make_age_key(tmp_path / "other")
+    age_key.path.write_text(age_key.path.read_text() + f"# another project\n{other.secret}\n")
+
+    result = cli("bootstrap", repo=root)
+
+    assert result.exit_code == 0, result.output
+    sent = sent_keys(kubectl_log)
+    assert age_key.secret in sent and other.secret not in sent
+    assert other.secret not in result.output and age_key.secret not in result.output
+    printed = cli("bootstrap", "--print", repo=root)
+    assert printed.exit_code == 2
+    assert printed.stderr.splitlines() == [printed.stderr.strip()]
+    assert "--print" in printed.stderr and "1 identities this repository does not use" in (
+        printed.stderr)
+    assert other.secret not in printed.output
+
+
+def test_bootstrap_without_a_matching_identity_names_the_expected_recipients(
+    tmp_path: Path, age_key: AgeKey, kubectl_log: Path
+) -> None:
+    team = make_age_key(tmp_path / "team")
+    root = new_repo(tmp_path / "gitops", ["dev", "--age-recipient", team.recipient])
+    result = cli("bootstrap", repo=root)
+    assert result.exit_code == 3, result.output
+    assert f"is a recipient of this repository; it expects one of: {team.recipient}" in (
+        result.stderr)
+    assert not kubectl_log.exists()
+
+
+@pytest.mark.parametrize("how", ["SOPS_AGE_KEY", "SOPS_AGE_KEY_CMD"])
+def test_key_from_the_environment_is_the_local_identity_and_no_file_is_made(
+    tmp_path: Path, isolated_home: Path, monkeypatch: pytest.MonkeyPatch,
+    kubectl_log: Path, how: str
+) -> None:
+    key = make_age_key(tmp_path / "vault")
+    key_file = Path(os.environ["SOPS_AGE_KEY_FILE"])
+    assert not key_file.exists()
+    if how == "SOPS_AGE_KEY":
+        monkeypatch.setenv("SOPS_AGE_KEY", f"# from a vault\n{key.secret}\n")
+    else:
+        show = write_executable(tmp_path / "show key", f"#!/bin/sh\ncat '{key.path}'\n")
+        monkeypatch.setenv("SOPS_AGE_KEY_CMD", f"'{show}'")
+
+    root = new_repo(tmp_path / "gitops")
+    added = cli("env", "add", "dev", repo=root)
+
+    assert added.exit_code == 0, added.output
+    assert "created an age identity" not in added.output
+    assert not key_file.exists()
+    assert key.recipient in (root / layout.SOPS_CONFIG).read_text()
+    assert cli("secrets", "list", "dev", repo=root).exit_code == 0
+    booted = cli("bootstrap", repo=root)
+    assert booted.exit_code == 0, booted.output
+    assert key.secret in sent_keys(kubectl_log) and key.secret not in booted.output
+
+
+def test_empty_key_from_the_environment_creates_no_file(
+    repo: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.delenv("SOPS_AGE_KEY_FILE")
+    monkeypatch.setenv("SOPS_AGE_KEY", "# nothing here yet\n")
+    before = snapshot(repo)
+    result = cli("env", "add", "dev", repo=repo)
+    assert result.exit_code == 3, result.output
+    assert "SOPS_AGE_KEY is set but gives no age identity" in result.stderr
+    assert snapshot(repo) == before
+    assert not list(Path(os.environ["XDG_CONFIG_HOME"]).rglob("keys.txt"))

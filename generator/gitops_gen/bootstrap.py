@@ -1,7 +1,9 @@
 """The one-time cluster step: the age key Secret that Argo CD's repo-server decrypts with.
 
-The Secret holds the private key, so it is built in memory and handed to kubectl on its
-standard input; it is never written to a file and never printed.
+The Secret holds private keys, so it is built in memory and handed to kubectl on its
+standard input; it is never written to a file and never printed. It holds only the local
+identities this repository encrypts to (its .sops.yaml rules and its overlays' secrets
+files), never the other keys a local key file may hold.
 """
 
 from __future__ import annotations
@@ -9,24 +11,60 @@ from __future__ import annotations
 import shlex
 from pathlib import Path
 
-from . import agekeys, layout, proc, yamlio
-from .errors import KeyError_
+import pyrage
+
+from . import agekeys, layout, proc, secrets, sopsconfig, yamlio
+from .errors import InputError, KeyError_
 
 SECRET_NAME = "helm-secrets-private-keys"
 KEY_FILE = "key.txt"  # what gitops/bootstrap/repo-server-patch.yaml mounts and names
 
 
-def _identity(path: Path | None) -> tuple[Path, str]:
-    path = path or agekeys.identity_path()
-    if not agekeys.local_recipients(path):
+def repository_recipients(root: Path) -> list[str]:
+    """The age recipients this repository encrypts to: its .sops.yaml rules' and those its
+    overlays' secrets files are encrypted to."""
+    found: set[str] = set()
+    for rule in sopsconfig.load(root)["creation_rules"]:
+        age = rule.get("age", "") if isinstance(rule, dict) else ""
+        parts = age if isinstance(age, list) else str(age).split(",")
+        found.update(str(a).strip() for a in parts if str(a).strip())
+    for env in layout.environments_on_disk(root):
+        path = layout.secrets_path(env)
+        if (root / path).is_file():
+            found.update(secrets.file_recipients(secrets.read_encrypted(root, path)))
+    return sorted(found)
+
+
+def _keys(root: Path, path: Path | None) -> tuple[agekeys.LocalKeys,
+                                                   list[pyrage.x25519.Identity]]:
+    """The local keys, and those of their identities that are recipients of the repository."""
+    keys = agekeys.local_keys(path)
+    if not keys.identities:
         raise KeyError_(
-            f"no age identity at {path}",
+            f"no age identity at {keys.where}",
             "set SOPS_AGE_KEY_FILE to the identity that can decrypt this repository's secrets",
         )
-    return path, path.read_text()
+    expected = repository_recipients(root)
+    if not expected:
+        raise KeyError_(f"{root} encrypts to no age recipient yet ({layout.SOPS_CONFIG} has "
+                        "no rules and no overlay has secrets)",
+                        "add an environment first: gitops-gen env add NAME")
+    wanted = [i for i in keys.identities if str(i.to_public()) in expected]
+    if not wanted:
+        raise KeyError_(
+            f"no identity in {keys.where} is a recipient of this repository",
+            f"it expects one of: {', '.join(expected)}; set SOPS_AGE_KEY_FILE to the "
+            "identity of one of them",
+        )
+    return keys, wanted
 
 
-def secret_manifest(identity_text: str) -> str:
+def identity_text(identities: list[pyrage.x25519.Identity]) -> str:
+    """keys.txt text of these identities (what the repo-server reads)."""
+    return "".join(f"# public key: {i.to_public()}\n{i}\n" for i in identities)
+
+
+def secret_manifest(keys_text: str) -> str:
     return yamlio.dump({
         "apiVersion": "v1",
         "kind": "Secret",
@@ -36,28 +74,42 @@ def secret_manifest(identity_text: str) -> str:
             "labels": {"app.kubernetes.io/part-of": "argocd"},
         },
         "type": "Opaque",
-        "stringData": {KEY_FILE: identity_text},
+        "stringData": {KEY_FILE: keys_text},
     })
 
 
-def command_text(path: Path | None = None, context: str | None = None) -> str:
-    """The kubectl command a cluster admin can run: it names the key file, never its content."""
-    key, _ = _identity(path)
+def command_text(root: Path, path: Path | None = None, context: str | None = None) -> str:
+    """The kubectl command a cluster admin can run: it names the key file, never its content.
+
+    Only possible when that file holds nothing but identities of this repository.
+    """
+    keys, wanted = _keys(root, path)
+    if keys.path is None or len(wanted) != len(keys.identities):
+        others = len(keys.identities) - len(wanted)
+        holds = (f"{keys.where} holds {others} identities this repository does not use"
+                 if keys.path is not None else f"the key comes from {keys.where}, not a file")
+        raise InputError(
+            f"--print cannot name a key file to send: {holds}",
+            "run 'gitops-gen bootstrap' without --print (it sends only this repository's "
+            "identities), or point SOPS_AGE_KEY_FILE at a file holding just those",
+        )
     ctx = ["--context", context] if context else []
     create = ["kubectl", *ctx, "-n", layout.ARGOCD_NAMESPACE, "create", "secret", "generic",
-              SECRET_NAME, f"--from-file={KEY_FILE}={key}", "--dry-run=client", "-o", "yaml"]
+              SECRET_NAME, f"--from-file={KEY_FILE}={keys.path}", "--dry-run=client", "-o",
+              "yaml"]
     apply = ["kubectl", *ctx, "apply", "-f", "-"]
     return f"{shlex.join(create)} | {shlex.join(apply)}"
 
 
-def apply_secret(path: Path | None = None, context: str | None = None) -> str:
+def apply_secret(root: Path, path: Path | None = None, context: str | None = None) -> str:
     """Pipe the Secret to 'kubectl apply'; returns kubectl's own summary line."""
-    _, text = _identity(path)
+    keys, wanted = _keys(root, path)
+    text = identity_text(wanted)
     ctx = ["--context", context] if context else []
     result = proc.run(
         ["kubectl", *ctx, "apply", "-f", "-"],
         stdin=secret_manifest(text).encode(),
-        secrets=[text, *text.splitlines()],
+        secrets=[text, *text.splitlines(), *(str(i) for i in keys.identities)],
         timeout=60,
     )
     return result.stdout.decode().strip()

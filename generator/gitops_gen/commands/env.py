@@ -19,7 +19,11 @@ def env() -> None:
 
 @env.command("add")
 @click.argument("name")
-@click.option("--age-recipient", "recipients", multiple=True, help="age public key (repeatable).")
+@click.option("--age-recipient", "recipients", multiple=True,
+              help="age public key (repeatable). Default: the environment's .sops.yaml rule, "
+                   "else the local identity: SOPS_AGE_KEY_FILE (else sops' default key "
+                   "file), else SOPS_AGE_KEY, else what SOPS_AGE_KEY_CMD prints; with none "
+                   "of them, a new identity is created in the key file.")
 @click.option("--namespace", help="Destination namespace (default: todo-NAME).")
 @click.option("--cluster", "cluster_url", help="Destination cluster API URL.")
 @click.option("--cluster-name", help="Destination cluster name as registered in Argo CD.")
