@@ -13,6 +13,8 @@ from .repofiles import EnvFiles
 WORKLOADS = {"Deployment", "StatefulSet", "DaemonSet", "Job", "ReplicaSet"}
 SCALED = ("backend", "frontend")
 COMPONENT = "app.kubernetes.io/component"
+# Tags that name a branch or a channel, not a release: the image under them changes.
+MOVING_TAGS = frozenset({"latest", "main", "master", "stable", "edge", "dev", "nightly"})
 
 
 def _pod(obj: dict[str, Any]) -> dict[str, Any]:
@@ -29,6 +31,11 @@ def image_tag(image: str) -> str | None:
         return None
     last = image.rsplit("/", 1)[-1]
     return last.split(":", 1)[1] if ":" in last else ""
+
+
+def unpinned(tag: str) -> bool:
+    """No tag, or one that moves (latest, main, stable, ...; any case)."""
+    return tag == "" or tag.lower() in MOVING_TAGS
 
 
 class _Ctx:
@@ -87,11 +94,12 @@ def _check_container(ctx: _Ctx, pod: dict[str, Any], c: dict[str, Any], init: bo
                 yield ctx.finding("policy-probes", "error",
                                   f"container {name} has no {probe}; add one in the chart")
     tag = image_tag(str(c.get("image", "")))
-    if strict and tag is not None and tag in ("", "latest"):
+    if strict and tag is not None and unpinned(tag):
         comp = _component(ctx.item.obj)
+        why = f"the moving tag {tag!r}" if tag else "no tag"
         yield ctx.finding("policy-image-tag", "error",
-                          f"container {name} runs image {c.get('image')!r} without a pinned tag; "
-                          f"set {comp}.image.tag to a release tag",
+                          f"container {name} runs image {c.get('image')!r} without a pinned tag "
+                          f"({why}); set {comp}.image.tag to a release tag",
                           [comp, "image", "tag"] if comp in SCALED else None)
     problems = restricted_problems(c.get("securityContext") or {},
                                    pod.get("securityContext") or {})
