@@ -7,6 +7,7 @@ import json
 import click
 
 from .. import environments as core
+from .. import gitrepo, transaction
 from ..validate import env_errors
 from .common import echo_changes, echo_notes
 from .context import AppContext
@@ -51,13 +52,19 @@ def add(obj: AppContext, name: str, recipients: tuple[str, ...], namespace: str 
                     fg="cyan", err=True)
     echo_changes(plan.changes, diff=dry_run)
     if dry_run:
+        # The real run refuses to overwrite uncommitted edits: say so now, as it would.
+        transaction.refuse_dirty(root, [c.path for c in plan.pending])
         click.echo("dry run: nothing written")
         echo_notes(plan.notes)
         return
     sha = core.apply(root, name, plan.changes, f"env: add {name}", commit=not no_commit,
                      check=env_errors)
     if not plan.pending:
-        click.echo(f"{name}: already up to date, nothing to commit")
+        written = gitrepo.dirty_paths(root, [c.path for c in plan.changes])
+        if written:
+            click.echo(f"{name}: files already written (not committed): {', '.join(written)}")
+        else:
+            click.echo(f"{name}: already up to date, nothing to commit")
     elif sha:
         click.echo(f"committed {sha[:8]} env: add {name}")
     else:
