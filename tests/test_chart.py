@@ -128,7 +128,7 @@ def is_final(obj: dict[str, Any]) -> bool:
     kind = obj["kind"]
     if kind in ("Ingress", "HorizontalPodAutoscaler"):
         return True
-    return kind == "Service" and obj["spec"]["type"] == "LoadBalancer"
+    return bool(kind == "Service" and obj["spec"]["type"] == "LoadBalancer")
 
 
 def expected_objects(values: dict[str, Any]) -> set[tuple[str, str]]:
@@ -346,12 +346,15 @@ def test_security_context(case: tuple[str, list[chart.Rendered], dict[str, Any]]
     assert pod_spec(db)["securityContext"]["runAsUser"] == 999
     assert pod_spec(db)["securityContext"]["fsGroup"] == 999
     (pg,) = pod_spec(db)["containers"]
-    mounts = {m["mountPath"]: m["name"] for m in pg["volumeMounts"]}
+    volume_of = {m["mountPath"]: m["name"] for m in pg["volumeMounts"]}
     volumes = {v["name"]: v for v in pod_spec(db)["volumes"]}
     for path in ("/tmp", "/var/run/postgresql"):
-        assert "emptyDir" in volumes[mounts[path]]
-    assert volumes[mounts["/var/lib/postgresql/data"]]["persistentVolumeClaim"] == \
+        assert "emptyDir" in volumes[volume_of[path]]
+    assert volumes[volume_of["/var/lib/postgresql/data"]]["persistentVolumeClaim"] == \
         {"claimName": "todo-db"}
+    # Shared memory of parallel queries: memory-backed, bigger than the runtime's 64Mi.
+    assert volumes[volume_of["/dev/shm"]]["emptyDir"] == {
+        "medium": "Memory", "sizeLimit": values["postgresql"]["shmSizeLimit"]}
 
 
 def test_probes_and_resources(case: tuple[str, list[chart.Rendered], dict[str, Any]]) -> None:
@@ -370,10 +373,24 @@ def test_probes_and_resources(case: tuple[str, list[chart.Rendered], dict[str, A
     assert be["livenessProbe"]["httpGet"] == {"path": health, "port": "http"}
     assert be["readinessProbe"]["httpGet"] == {"path": health, "port": "http"}
     assert be["ports"] == [{"name": "http", "containerPort": 8000, "protocol": "TCP"}]
+    # Frontend: liveness only checks the port (a backend outage must not restart the pods),
+    # readiness renders the configured page.
+    (fe,) = pod_spec(objs[("Deployment", "todo-frontend")])["containers"]
+    assert fe["livenessProbe"]["tcpSocket"] == {"port": "http"}
+    assert "httpGet" not in fe["livenessProbe"]
+    assert fe["readinessProbe"]["httpGet"] == {"path": values["frontend"]["healthPath"],
+                                               "port": "http"}
+    # Database: one pg_isready command for startup, liveness and readiness; the startup probe
+    # covers initdb, so liveness need not wait.
     (pg,) = pod_spec(objs[("Deployment", "todo-db")])["containers"]
     command = ["sh", "-c", 'pg_isready -U "$POSTGRES_USER" -d "$POSTGRES_DB" -h 127.0.0.1']
-    assert pg["livenessProbe"]["exec"]["command"] == command
-    assert pg["readinessProbe"]["exec"]["command"] == command
+    for probe in ("startupProbe", "livenessProbe", "readinessProbe"):
+        assert pg[probe]["exec"]["command"] == command, probe
+        timings = {k: v for k, v in pg[probe].items() if k != "exec"}
+        assert timings == values["postgresql"][probe], probe
+    startup = values["postgresql"]["startupProbe"]
+    assert startup["periodSeconds"] * startup["failureThreshold"] >= 300
+    assert values["postgresql"]["livenessProbe"]["initialDelaySeconds"] == 0
 
 
 def test_frontend_config(case: tuple[str, list[chart.Rendered], dict[str, Any]]) -> None:
@@ -382,6 +399,24 @@ def test_frontend_config(case: tuple[str, list[chart.Rendered], dict[str, Any]])
     assert data["HOSTNAME"] == "0.0.0.0"
     expected = "/api" if values["ingress"]["enabled"] else "http://todo-backend:8000"
     assert data["NEXT_PUBLIC_API_BASE_URL"] == expected
+    # Server-side code's base URL: the in-cluster backend, same path as the browser's.
+    internal = "http://todo-backend:8000/api" if values["ingress"]["enabled"] \
+        else "http://todo-backend:8000"
+    assert data["API_INTERNAL_URL"] == internal
+
+
+@pytest.mark.parametrize(("layer", "public", "internal"), [
+    ({"frontend": {"apiBaseUrl": "https://api.example.com"}}, "https://api.example.com",
+     "http://todo-backend:8000"),
+    ({"frontend": {"apiBaseUrl": "/v1"}}, "/v1", "http://todo-backend:8000/v1"),
+    ({**INGRESS, "ingress": {**INGRESS["ingress"], "apiPath": "/backend/v2"}}, "/backend/v2",
+     "http://todo-backend:8000/backend/v2"),
+    ({"backend": {"port": 9000}}, "http://todo-backend:9000", "http://todo-backend:9000"),
+])
+def test_api_internal_url(layer: dict[str, Any], public: str, internal: str) -> None:
+    data = by_key(render(layer))[("ConfigMap", "todo-frontend")]["data"]
+    assert data["NEXT_PUBLIC_API_BASE_URL"] == public
+    assert data["API_INTERNAL_URL"] == internal
 
 
 def test_database_pgdata_and_images(case: tuple[str, list[chart.Rendered], dict[str, Any]]) -> None:
@@ -411,17 +446,23 @@ def test_ingress_routes() -> None:
 
 def test_network_policies() -> None:
     objs = by_key(render(NETPOL))
+    release = {"app.kubernetes.io/name": "todo-chatbot", "app.kubernetes.io/instance": "todo"}
     db = objs[("NetworkPolicy", "todo-db")]["spec"]
     (rule,) = db["ingress"]
-    assert rule["from"] == [{"podSelector": {"matchLabels": {
-        "app.kubernetes.io/name": "todo-chatbot", "app.kubernetes.io/instance": "todo",
-        "app.kubernetes.io/component": "backend"}}}]
+    assert rule["from"] == [
+        {"podSelector": {"matchLabels": {**release, "app.kubernetes.io/component": "backend"}}},
+        {"podSelector": {"matchLabels": {**release, "app.kubernetes.io/component": "test",
+                                         "todo-chatbot/test-target": "database"}}},
+    ]
     backend = objs[("NetworkPolicy", "todo-backend")]["spec"]
     (rule,) = backend["ingress"]
     peers = rule["from"]
     assert peers[0]["podSelector"]["matchLabels"]["app.kubernetes.io/component"] == "frontend"
     assert peers[1]["namespaceSelector"] == {
         "matchLabels": {"kubernetes.io/metadata.name": "ingress-nginx"}}
+    assert peers[2] == {"podSelector": {"matchLabels": {
+        **release, "app.kubernetes.io/component": "test",
+        "todo-chatbot/test-target": "backend"}}}
 
 
 def test_service_accounts_without_tokens() -> None:
@@ -492,6 +533,40 @@ BAD: list[tuple[dict[str, Any], str]] = [
     ({"backend": {"resources": {"limits": {"memory": None}}}}, "/backend/resources/limits"),
     ({"frontend": {"resources": {"requests": {"cpu": "lots"}}}},
      "/frontend/resources/requests/cpu"),
+    # PostgreSQL 18+ refuses the data directory the chart mounts: the schema stops at 17.
+    ({"postgresql": {"image": {"tag": "18"}}}, "/postgresql/image/tag"),
+    ({"postgresql": {"image": {"tag": "18.1"}}}, "/postgresql/image/tag"),
+    ({"postgresql": {"image": {"tag": "18-alpine"}}}, "/postgresql/image/tag"),
+    ({"postgresql": {"image": {"tag": "19.0-bookworm"}}}, "/postgresql/image/tag"),
+    ({"postgresql": {"image": {"tag": "170"}}}, "/postgresql/image/tag"),
+    ({"postgresql": {"image": {"tag": "latest"}}}, "/postgresql/image/tag"),
+    ({"postgresql": {"image": {"tag": "alpine"}}}, "/postgresql/image/tag"),
+    ({"postgresql": {"image": {"tag": ""}}}, "/postgresql/image/tag"),
+    ({"postgresql": {"shmSizeLimit": "lots"}}, "/postgresql/shmSizeLimit"),
+    ({"postgresql": {"startupProbe": {"failureThreshold": 0}}},
+     "/postgresql/startupProbe/failureThreshold"),
+    # A disruption budget that never lets a pod go blocks node drains.
+    ({"backend": {"podDisruptionBudget": {"enabled": True, "minAvailable": 2}}},
+     "backend.podDisruptionBudget.minAvailable (2) must be less than backend.replicaCount (2)"),
+    ({"frontend": {"replicaCount": 3, "podDisruptionBudget": {"enabled": True,
+                                                              "minAvailable": 5}}},
+     "frontend.podDisruptionBudget.minAvailable (5) must be less than frontend.replicaCount (3)"),
+    ({"frontend": {"autoscaling": {"enabled": True, "minReplicas": 2},
+                   "podDisruptionBudget": {"enabled": True, "minAvailable": 2}}},
+     "must be less than frontend.autoscaling.minReplicas (2)"),
+    ({"backend": {"podDisruptionBudget": {"enabled": True, "minAvailable": "100%"}}},
+     "backend.podDisruptionBudget.minAvailable (100%) must be below 100%"),
+    # The backend policy admits only the selected ingress controller: name its class.
+    ({**NETPOL, "ingress": {"enabled": True}}, "ingress.className is required"),
+    ({"ingress": {"apiPath": "/"}}, "/ingress/apiPath"),
+    ({"ingress": {"apiPath": "/api/"}}, "/ingress/apiPath"),
+    ({"ingress": {"apiPath": "api"}}, "/ingress/apiPath"),
+    ({"frontend": {"cacheDir": "/tmp"}}, "/frontend/cacheDir"),
+    ({"frontend": {"cacheDir": "/"}}, "/frontend/cacheDir"),
+    ({"frontend": {"cacheDir": "cache"}}, "/frontend/cacheDir"),
+    ({"frontend": {"config": {"API_INTERNAL_URL": "x"}}}, "/frontend/config/API_INTERNAL_URL"),
+    ({"fullnameOverride": "1todo"}, "/fullnameOverride"),
+    ({"nameOverride": "9chat"}, "/nameOverride"),
 ]
 
 
@@ -505,6 +580,41 @@ def test_bad_values_fail_clearly(layer: dict[str, Any], named: str) -> None:
     assert "execution error at" not in message and "template:" not in message
     for secret in SECRET_VALUES:
         assert secret not in message
+
+
+def test_ingress_class_message_names_both_values() -> None:
+    with pytest.raises(chart.ChartError) as info:
+        render(NETPOL, {"ingress": {"enabled": True, "host": "todo.example.com"}})
+    assert "ingress.className" in str(info.value)
+    assert "networkPolicy.ingressController" in str(info.value)
+    # Either switch alone needs no class.
+    render(NETPOL)
+    render({"ingress": {"enabled": True}})
+
+
+@pytest.mark.parametrize("tag", ["17", "17.6", "17.6-alpine", "17.6-alpine3.22", "16-bookworm",
+                                 "15.8-bullseye", "9.6"])
+def test_postgres_tags_up_to_17_render(tag: str) -> None:
+    objs = by_key(render({"postgresql": {"image": {"tag": tag}}}))
+    (pg,) = pod_spec(objs[("Deployment", "todo-db")])["containers"]
+    assert pg["image"] == f"postgres:{tag}"
+
+
+@pytest.mark.parametrize("layer", [
+    {"backend": {"podDisruptionBudget": {"enabled": True, "minAvailable": 1}}},
+    {"backend": {"replicaCount": 3, "podDisruptionBudget": {"enabled": True, "minAvailable": 2}}},
+    {"frontend": {"podDisruptionBudget": {"enabled": True, "minAvailable": "99%"}}},
+    {"frontend": {"autoscaling": {"enabled": True, "minReplicas": 3},
+                  "podDisruptionBudget": {"enabled": True, "minAvailable": 2}}},
+    # replicaCount is ignored under an HPA: only minReplicas counts.
+    {"backend": {"replicaCount": 1, "autoscaling": {"enabled": True, "minReplicas": 2},
+                 "podDisruptionBudget": {"enabled": True, "minAvailable": 1}}},
+    # No pods: nothing a budget could block.
+    {"backend": {"replicaCount": 0, "podDisruptionBudget": {"enabled": True}}},
+])
+def test_disruption_budgets_that_leave_a_pod_evictable_render(layer: dict[str, Any]) -> None:
+    kinds = {kind for kind, _ in by_key(render(layer))}
+    assert "PodDisruptionBudget" in kinds
 
 
 def test_missing_secrets_without_any_layer() -> None:
@@ -542,8 +652,9 @@ def test_image_tags_default_to_app_version() -> None:
 
 
 def test_merge_layers_like_helm() -> None:
-    a = {"backend": {"config": {"A": "1", "B": "2"}, "replicaCount": 3}, "x": [1, 2]}
-    b = {"backend": {"config": {"B": "3", "C": None}}, "x": [3]}
+    a: dict[str, Any] = {"backend": {"config": {"A": "1", "B": "2"}, "replicaCount": 3},
+                         "x": [1, 2]}
+    b: dict[str, Any] = {"backend": {"config": {"B": "3", "C": None}}, "x": [3]}
     out = chart.merge_layers([a, b])
     assert out == {"backend": {"config": {"A": "1", "B": "3", "C": None}, "replicaCount": 3},
                    "x": [3]}
@@ -570,6 +681,32 @@ def test_tests_only_on_request_and_are_hooks() -> None:
                                                         "key": "DATABASE_URL"}
 
 
+def selects(selector: dict[str, Any], labels: dict[str, str]) -> bool:
+    return bool(selector.get("matchLabels")) and selector["matchLabels"].items() <= labels.items()
+
+
+def test_test_pods_are_selected_only_by_their_network_policy() -> None:
+    rendered = render(*CASES["everything"], include_tests=True)
+    tests = {r.name: r.obj["metadata"]["labels"] for r in rendered
+             if r.source.startswith(chart.TESTS_DIR)}
+    assert {labels["app.kubernetes.io/component"] for labels in tests.values()} == {"test"}
+    objs = by_key([r for r in rendered if not r.source.startswith(chart.TESTS_DIR)])
+    for (kind, name), obj in objs.items():
+        spec = obj.get("spec") or {}
+        selector = {"Service": {"matchLabels": spec.get("selector")},
+                    "PodDisruptionBudget": spec.get("selector"),
+                    "Deployment": spec.get("selector"),
+                    "NetworkPolicy": spec.get("podSelector")}.get(kind)
+        for test_name, labels in tests.items():
+            assert not (selector and selects(selector, labels)), f"{kind}/{name}: {test_name}"
+    # Each NetworkPolicy admits the test pod that checks its component, and only that one.
+    admitted = {name: {test_name for test_name, labels in tests.items()
+                       for rule in obj["spec"]["ingress"] for peer in rule["from"]
+                       if set(peer) == {"podSelector"} and selects(peer["podSelector"], labels)}
+                for (kind, name), obj in objs.items() if kind == "NetworkPolicy"}
+    assert admitted == {"todo-db": {"todo-test-database"}, "todo-backend": {"todo-test-backend"}}
+
+
 def test_rendered_sources_and_indexes() -> None:
     rendered = render()
     assert all(r.source.startswith("templates/") and r.index == 0 for r in rendered)
@@ -586,33 +723,129 @@ def test_render_is_deterministic() -> None:
     assert first == second
 
 
-def test_checksums_are_sha256_of_rendered_config() -> None:
+def pod_annotations(rendered: list[chart.Rendered], name: str) -> dict[str, str]:
+    deploy = by_key(rendered)[("Deployment", name)]
+    return dict(deploy["spec"]["template"]["metadata"]["annotations"])
+
+
+def test_checksums_hash_only_the_data() -> None:
     values = chart.merge_layers([SECRETS])
     with helm_python.Chart.load(str(CHART)) as handle:
         raw = handle.render(values, name="todo", namespace=NS)
-    objs = by_key(render())
-    for comp, name in (("database", "todo-db"), ("backend", "todo-backend"),
-                       ("frontend", "todo-frontend")):
-        annotations = objs[("Deployment", name)]["spec"]["template"]["metadata"]["annotations"]
-        text = raw[f"todo-chatbot/templates/{comp}/configmap.yaml"]
-        assert annotations["checksum/config"] == hashlib.sha256(text.encode()).hexdigest()
-        if comp != "frontend":
-            text = raw[f"todo-chatbot/templates/{comp}/secret.yaml"]
-            assert annotations["checksum/secret"] == hashlib.sha256(text.encode()).hexdigest()
+    rendered = render()
+    expected = {"todo-db": {"checksum/config"},
+                "todo-backend": {"checksum/config", "checksum/secret"},
+                "todo-frontend": {"checksum/config"}}
+    for comp, name in zip(COMPONENTS, ("todo-db", "todo-backend", "todo-frontend"), strict=True):
+        annotations = pod_annotations(rendered, name)
+        assert set(annotations) == expected[name], name
+        for key in expected[name]:
+            assert re.fullmatch(r"[0-9a-f]{64}", annotations[key])
+            # Not the whole file: its metadata (chart version, waves) must not roll pods.
+            kind = key.split("/")[1].replace("config", "configmap")
+            text = raw[f"todo-chatbot/templates/{comp}/{kind}.yaml"]
+            assert annotations[key] != hashlib.sha256(text.encode()).hexdigest()
+
+
+def test_checksums_ignore_metadata_and_follow_data() -> None:
+    base = render()
+    # New waves change every ConfigMap's and Secret's annotations, not their data.
+    waves = render({"syncWaves": {"database": 5, "backend": 6, "frontend": 7, "final": 8}})
+    for name in ("todo-db", "todo-backend", "todo-frontend"):
+        assert pod_annotations(waves, name) == pod_annotations(base, name), name
+    # Data changes do roll the pods that read it.
+    for layer, name in (({"postgresql": {"auth": {"database": "other"}}}, "todo-db"),
+                        ({"frontend": {"config": {"FEATURE": "on"}}}, "todo-frontend")):
+        changed = pod_annotations(render(layer), name)
+        assert changed["checksum/config"] != pod_annotations(base, name)["checksum/config"]
 
 
 def test_pods_roll_when_config_or_secret_changes() -> None:
-    def annotations(*layers: dict[str, Any]) -> dict[str, str]:
-        objs = by_key(render(*layers))
-        return dict(objs[("Deployment", "todo-backend")]["spec"]["template"]["metadata"]
-                    ["annotations"])
-
-    base = annotations()
-    changed_config = annotations({"backend": {"config": {"LOG_LEVEL": "debug"}}})
-    changed_secret = annotations({"backend": {"secrets": {"secretKey": "rotated"}}})
+    base = pod_annotations(render(), "todo-backend")
+    changed_config = pod_annotations(render({"backend": {"config": {"LOG_LEVEL": "debug"}}}),
+                                     "todo-backend")
+    changed_secret = pod_annotations(render({"backend": {"secrets": {"secretKey": "rotated"}}}),
+                                     "todo-backend")
     assert changed_config["checksum/config"] != base["checksum/config"]
     assert changed_config["checksum/secret"] == base["checksum/secret"]
     assert changed_secret["checksum/secret"] != base["checksum/secret"]
+
+
+def test_database_does_not_restart_for_a_new_password() -> None:
+    """PostgreSQL reads the password only at initdb; the backend rolls for its DATABASE_URL."""
+    def templates(password: str) -> dict[str, Any]:
+        objs = by_key(render({"postgresql": {"auth": {"password": password}}}))
+        return {name: objs[("Deployment", name)]["spec"]["template"]
+                for name in ("todo-db", "todo-backend")}
+
+    before, after = templates(PASSWORD), templates(PASSWORD + "-rotated")
+    assert after["todo-db"] == before["todo-db"]
+    assert after["todo-backend"] != before["todo-backend"]
+
+
+def pod_templates(rendered: list[chart.Rendered]) -> dict[str, Any]:
+    return {r.name: r.obj["spec"]["template"] for r in rendered if r.kind == "Deployment"}
+
+
+def test_pod_template_labels_leave_out_the_chart_version() -> None:
+    for name, template in pod_templates(render(*CASES["everything"])).items():
+        labels = template["metadata"]["labels"]
+        assert set(labels) == LABEL_KEYS - {"helm.sh/chart"}, name
+
+
+def test_chart_version_bump_leaves_pod_templates_unchanged(tmp_path: Path) -> None:
+    copy_dir = tmp_path / "chart"
+    shutil.copytree(CHART, copy_dir)
+    meta = copy_dir / "Chart.yaml"
+    version = chart_yaml()["version"]
+    meta.write_text(meta.read_text().replace(f"version: {version}", "version: 99.1.0"))
+    layers = [SECRETS, *CASES["everything"]]
+    before = chart.render(CHART, layers, namespace=NS)
+    after = chart.render(copy_dir, layers, namespace=NS)
+    bumped = by_key(after)[("Deployment", "todo-db")]["metadata"]["labels"]
+    assert bumped["helm.sh/chart"] == "todo-chatbot-99.1.0"  # the bump took effect
+    assert pod_templates(after) == pod_templates(before)
+    assert len(pod_templates(after)) == 3
+
+
+def notes(*layers: dict[str, Any]) -> str:
+    values = chart.merge_layers([SECRETS, *layers])
+    with helm_python.Chart.load(str(CHART)) as handle:
+        return str(handle.render(values, name="todo", namespace=NS)
+                   ["todo-chatbot/templates/NOTES.txt"])
+
+
+@pytest.mark.parametrize(("layers", "final"), [
+    ([], "the frontend LoadBalancer Service"),
+    ([INGRESS, {"frontend": {"service": {"type": "ClusterIP"}}}], "the Ingress"),
+    ([NODEPORT, {"backend": {"autoscaling": {"enabled": True}}}], "the backend HPA"),
+    ([INGRESS, AUTOSCALING], "the frontend LoadBalancer Service, the Ingress, the backend HPA, "
+                             "the frontend HPA"),
+    ([NODEPORT], None),
+])
+def test_notes_name_what_the_final_wave_holds(layers: list[dict[str, Any]],
+                                              final: str | None) -> None:
+    text = notes(*layers)
+    final_line = [line for line in text.splitlines() if line.lstrip().startswith("3  final")]
+    if final is None:
+        assert not final_line
+        assert "the frontend wave is the last one" in text
+    else:
+        assert final_line == [f"  3  final     {final} (not health-gated)"]
+        assert "the frontend wave is the last one" not in text
+
+
+@pytest.mark.parametrize(("layer", "unreachable"), [
+    ({}, True),
+    (INGRESS, False),
+    ({"frontend": {"apiBaseUrl": "https://api.example.com"}}, False),
+    ({"frontend": {"apiBaseUrl": "http://todo-backend:8000/v1"}}, True),
+])
+def test_notes_warn_about_an_unreachable_backend_only_when_it_is(layer: dict[str, Any],
+                                                                 unreachable: bool) -> None:
+    text = notes(layer)
+    assert ("which a browser cannot reach" in text) is unreachable
+    assert "API_INTERNAL_URL" in text
 
 
 def test_chart_cache_sees_edits(tmp_path: Path) -> None:
@@ -692,7 +925,7 @@ def resolve(schema: dict[str, Any], node: Any) -> dict[str, Any]:
         return {}
     while "$ref" in node:
         node = schema["definitions"][node["$ref"].rsplit("/", 1)[1]]
-    return node
+    return dict(node)
 
 
 def value_leaf_paths(values: Any, prefix: str, schema_paths: set[str]) -> set[str]:

@@ -129,13 +129,14 @@ def test_rendered_probe_passes_then_fails_after_stop(fresh_postgres_server: PgSe
     assert env["POSTGRES_USER"] == USER and env["POSTGRES_DB"] == DBNAME
     assert env["POSTGRES_PASSWORD"] == NASTY_PASSWORD
     assert env["PGPORT"] == "5432"  # what the probe reads in the pod; the test points it at ours
-    for probe in ("livenessProbe", "readinessProbe"):
+    probes = ("startupProbe", "livenessProbe", "readinessProbe")
+    for probe in probes:
         command = container[probe]["exec"]["command"]
         assert command[:2] == ["sh", "-c"] and "127.0.0.1" in command[2]
         assert run_probe(command, env, server) == 0, probe
 
     server.stop()
-    for probe in ("livenessProbe", "readinessProbe"):
+    for probe in probes:
         assert run_probe(container[probe]["exec"]["command"], env, server) != 0, probe
 
 

@@ -41,11 +41,17 @@ Chart name and version, for the helm.sh/chart label.
 {{- end }}
 
 {{/*
-The values of one component: postgresql for "database", else the component's own map.
+The image tag of one component, trimmed to a valid label value (for app.kubernetes.io/version).
+Call with (dict "root" $ "component" "backend"), or add "image" to name the image outright
+(the test pods, whose component "test" has no image of its own).
 */}}
 {{- define "todo-chatbot.componentImageTag" -}}
-{{- $values := ternary .root.Values.postgresql (get .root.Values .component) (eq .component "database") }}
-{{- regexReplaceAll "[^A-Za-z0-9]+$" ($values.image.tag | toString | trunc 63) "" }}
+{{- $image := .image }}
+{{- if not $image }}
+{{- $values := dict "database" .root.Values.postgresql "backend" .root.Values.backend "frontend" .root.Values.frontend }}
+{{- $image = (get $values .component).image }}
+{{- end }}
+{{- regexReplaceAll "[^A-Za-z0-9]+$" ($image.tag | toString | trunc 63) "" }}
 {{- end }}
 
 {{/*
@@ -58,14 +64,45 @@ app.kubernetes.io/component: {{ .component }}
 {{- end }}
 
 {{/*
-Common labels of every object. Call with (dict "root" $ "component" "backend").
+Labels of a pod template: the selector labels plus version, part-of and managed-by. Not
+helm.sh/chart: a pod template that names the chart version would roll every pod on a chart
+version bump alone. Call with (dict "root" $ "component" "backend").
 */}}
-{{- define "todo-chatbot.labels" -}}
-helm.sh/chart: {{ include "todo-chatbot.chart" .root }}
+{{- define "todo-chatbot.podLabels" -}}
 {{ include "todo-chatbot.selectorLabels" . }}
 app.kubernetes.io/version: {{ include "todo-chatbot.componentImageTag" . | quote }}
 app.kubernetes.io/part-of: todo-chatbot
 app.kubernetes.io/managed-by: {{ .root.Release.Service }}
+{{- end }}
+
+{{/*
+Common labels of every object: the pod labels plus helm.sh/chart. Call with
+(dict "root" $ "component" "backend").
+*/}}
+{{- define "todo-chatbot.labels" -}}
+helm.sh/chart: {{ include "todo-chatbot.chart" .root }}
+{{ include "todo-chatbot.podLabels" . }}
+{{- end }}
+
+{{/*
+Pod template annotation value that rolls the pods when a ConfigMap's or Secret's content
+changes: the sha256 of its data (and stringData) only, so labels, annotations and the chart
+version in its metadata never restart anything. Call with
+(dict "root" $ "template" "/backend/configmap.yaml").
+*/}}
+{{- define "todo-chatbot.dataChecksum" -}}
+{{- $obj := include (print .root.Template.BasePath .template) .root | fromYaml }}
+{{- pick $obj "data" "stringData" | toYaml | sha256sum }}
+{{- end }}
+
+{{/*
+Labels and selector of the `helm test` pods: component "test" (no Service, PodDisruptionBudget
+or HPA selects it) plus the component the test exercises, which the NetworkPolicies admit.
+Call with (dict "root" $ "target" "backend") for the selector.
+*/}}
+{{- define "todo-chatbot.testSelectorLabels" -}}
+{{ include "todo-chatbot.selectorLabels" (dict "root" .root "component" "test") }}
+todo-chatbot/test-target: {{ .target }}
 {{- end }}
 
 {{/*
@@ -105,10 +142,29 @@ Checks between values that values.schema.json cannot express.
 {{- if and .Values.ingress.tls.enabled (not .Values.ingress.host) }}
 {{- fail "ingress.tls.enabled needs ingress.host: a certificate is issued for a host name" }}
 {{- end }}
+{{- if and .Values.networkPolicy.enabled .Values.ingress.enabled (not .Values.ingress.className) }}
+{{- fail "ingress.className is required when networkPolicy.enabled and ingress.enabled: the backend's NetworkPolicy admits browser calls only from the ingress controller that networkPolicy.ingressController selects (default: namespace ingress-nginx), so set ingress.className to that controller's IngressClass (e.g. nginx) rather than relying on the cluster's default class" }}
+{{- end }}
 {{- range $c := list "backend" "frontend" }}
-{{- $a := (get $.Values $c).autoscaling }}
+{{- $v := get $.Values $c }}
+{{- $a := $v.autoscaling }}
 {{- if and $a.enabled (gt (int $a.minReplicas) (int $a.maxReplicas)) }}
 {{- fail (printf "%s.autoscaling.minReplicas (%v) must not exceed %s.autoscaling.maxReplicas (%v)" $c $a.minReplicas $c $a.maxReplicas) }}
+{{- end }}
+{{- /*
+A budget that keeps every pod available allows no voluntary eviction: node drains and cluster
+upgrades hang on it. Refuse it rather than render it (no pods at all: nothing to block).
+*/}}
+{{- $pdb := $v.podDisruptionBudget }}
+{{- if $pdb.enabled }}
+{{- $pods := int (ternary $a.minReplicas $v.replicaCount $a.enabled) }}
+{{- $podsKey := ternary "autoscaling.minReplicas" "replicaCount" $a.enabled }}
+{{- $min := $pdb.minAvailable }}
+{{- if and (kindIs "string" $min) (ge (int (trimSuffix "%" $min)) 100) }}
+{{- fail (printf "%s.podDisruptionBudget.minAvailable (%s) must be below 100%%: the budget would allow no voluntary eviction and node drains would hang; lower it (e.g. 50%%) or disable %s.podDisruptionBudget" $c $min $c) }}
+{{- else if and (not (kindIs "string" $min)) (gt $pods 0) (ge (int $min) $pods) }}
+{{- fail (printf "%s.podDisruptionBudget.minAvailable (%v) must be less than %s.%s (%v): the budget would allow no voluntary eviction and node drains would hang; lower minAvailable or raise %s.%s" $c $min $c $podsKey $pods $c $podsKey) }}
+{{- end }}
 {{- end }}
 {{- end }}
 {{- end }}
@@ -122,44 +178,6 @@ Secret names: the chart's, or the existing one the values name.
 
 {{- define "todo-chatbot.backend.secretName" -}}
 {{- default (include "todo-chatbot.backend.fullname" .) .Values.backend.secrets.existingSecret }}
-{{- end }}
-
-{{/*
-Percent-encoding for one part of a URL: urlquery escapes every byte outside [A-Za-z0-9-_.~]
-(so "@ : / % # ?" become %40 %3A %2F %25 %23 %3F) but turns a space into "+", which a URL's
-user-info does not decode; "+" itself was escaped as %2B, so every "+" left is a space.
-*/}}
-{{- define "todo-chatbot.urlEncode" -}}
-{{- urlquery . | replace "+" "%20" }}
-{{- end }}
-
-{{/*
-DATABASE_URL: postgresql://<user>:<password>@<fullname>-db:<port>/<database>, with the user,
-password and database percent-encoded.
-*/}}
-{{- define "todo-chatbot.databaseUrl" -}}
-{{- $auth := .Values.postgresql.auth }}
-{{- $password := required "postgresql.auth.password is required: set it in the environment's secrets file, or name a Secret in postgresql.auth.existingSecret" $auth.password }}
-{{- printf "postgresql://%s:%s@%s:%d/%s"
-      (include "todo-chatbot.urlEncode" $auth.username)
-      (include "todo-chatbot.urlEncode" $password)
-      (include "todo-chatbot.database.fullname" .)
-      (int .Values.postgresql.service.port)
-      (include "todo-chatbot.urlEncode" $auth.database) }}
-{{- end }}
-
-{{/*
-NEXT_PUBLIC_API_BASE_URL: the explicit value, else same-origin ingress.apiPath when the Ingress
-is on, else the backend Service's in-cluster URL.
-*/}}
-{{- define "todo-chatbot.apiBaseUrl" -}}
-{{- if .Values.frontend.apiBaseUrl }}
-{{- .Values.frontend.apiBaseUrl }}
-{{- else if .Values.ingress.enabled }}
-{{- .Values.ingress.apiPath }}
-{{- else }}
-{{- printf "http://%s:%d" (include "todo-chatbot.backend.fullname" .) (int .Values.backend.port) }}
-{{- end }}
 {{- end }}
 
 {{/*
