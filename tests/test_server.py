@@ -413,8 +413,10 @@ def test_serve_command_runs_the_service(repo: Path, tmp_path: Path) -> None:
             assert response.status_code == 200 and response.json()["ok"] is False
         finally:
             process.terminate()
-            process.wait(timeout=15)
+            code = process.wait(timeout=15)
     output = log_file.read_text()
+    assert code == 0, output  # SIGTERM is how a service is stopped: a clean exit
+    assert "error:" not in output
     assert "POST /webhook/github" in output
     assert TOKEN not in output and SECRET not in output
 

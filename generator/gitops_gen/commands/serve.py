@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import ipaddress
 import os
+import signal
 
 import click
 
@@ -56,4 +57,8 @@ def serve(obj: AppContext, host: str, port: int, allow_remote: bool) -> None:
     if forge is None:
         notes.append("GITHUB_TOKEN is not set: the webhook posts no commit statuses")
     echo_notes(notes)
+    # A service stops on SIGTERM by design: uvicorn shuts down cleanly, then hands the signal
+    # to the previous handler, which must not turn that into an error.
+    for sig in (signal.SIGTERM, signal.SIGHUP):
+        signal.signal(sig, lambda *_: None)
     server.run(app, host, port)
