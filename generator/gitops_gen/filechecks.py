@@ -8,9 +8,12 @@ from __future__ import annotations
 import re
 from collections.abc import Iterator
 from fnmatch import fnmatchcase
+from pathlib import Path
 from typing import Any
 
-from . import apps, layout, overlays, secrets, sopsconfig
+import yaml as pyyaml
+
+from . import apps, layout, overlays, secrets, sopsconfig, yamlio
 from .demo_key import DEMO_RECIPIENT
 from .findings import Finding, Severity
 from .repofiles import EnvFiles, Loaded, RepoFiles, load_file
@@ -257,6 +260,13 @@ def check_other_overlay_files(repo: RepoFiles) -> Iterator[Finding]:
         yield from plaintext_in(load_file(repo.root, rel, env, []), env)
 
 
+def _fast_load(path: Path) -> Any:
+    try:
+        return next(iter(yamlio.load_all_fast(path.read_text())), None)
+    except pyyaml.YAMLError:
+        return None  # its own yaml-syntax finding says why
+
+
 def check_unique_names(repo: RepoFiles) -> Iterator[Finding]:
     """Two manifests under gitops/ with one kind and name: one silently replaces the other."""
     seen: dict[tuple[str, str], str] = {}
@@ -264,7 +274,7 @@ def check_unique_names(repo: RepoFiles) -> Iterator[Finding]:
     for sub_dir in (layout.APPS_DIR, layout.PROJECTS_DIR):
         for path in sorted((repo.root / sub_dir).glob("*.yaml")):
             rel = path.relative_to(repo.root).as_posix()
-            data = load_file(repo.root, rel, None, []).data
+            data = _fast_load(path)  # names only: no round trip, no line numbers needed
             if not isinstance(data, dict):
                 continue
             key = (str(data.get("kind")), str(lookup(data, "metadata", "name")))
