@@ -138,7 +138,7 @@ def ensure_identity(path: Path | None = None) -> tuple[str, Path | None]:
     var = from_environment() if path is None else None
     if var is not None:
         raise KeyError_(f"{var} is set but gives no age identity",
-                        f"make {var} give an AGE-SECRET-KEY-1... line, or pass "
+                        f"make {var} give an age identity line (AGE-SECRET-KEY-...), or pass "
                         "--age-recipient")
     path = path or identity_path()
     text, public = new_identity_text()

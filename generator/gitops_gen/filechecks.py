@@ -24,7 +24,7 @@ SECRET_NAME = re.compile(
 )
 NOT_SECRET_NAME = re.compile(r"(?i)(existingsecret|secretname|secretref|keyref|secrets$)")
 SECRET_VALUE = re.compile(
-    r"AGE-SECRET-KEY-1|-----BEGIN [A-Z ]*PRIVATE KEY-----|AIza[0-9A-Za-z_-]{35}"
+    r"AGE-SECRET-KEY-[1]|-----BEGIN [A-Z ]*PRIVATE KEY-----|AIza[0-9A-Za-z_-]{35}"
 )
 SOPS_META = ("age", "lastmodified", "mac")
 
