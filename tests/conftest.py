@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -10,8 +11,36 @@ import pyrage
 import pytest
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
-SHARED = REPO_ROOT.parent / "shared"
-CRDS = SHARED / "reference" / "argocd-crds"
+
+REFERENCE_VAR = "GITOPS_GEN_REFERENCE"
+REQUIRE_REFERENCE_VAR = "GITOPS_GEN_REQUIRE_REFERENCE"
+
+
+def reference_dir() -> Path:
+    """Upstream reference data (Argo CD's CRDs and install manifest): $GITOPS_GEN_REFERENCE,
+    else ../shared/reference beside this repository."""
+    given = os.environ.get(REFERENCE_VAR)
+    return Path(given) if given else REPO_ROOT.parent / "shared" / "reference"
+
+
+@pytest.fixture(scope="session")
+def reference() -> Path:
+    """The reference directory; tests that cross-check against upstream data take it.
+
+    Absent, they are skipped with the reason (GITOPS_GEN_REQUIRE_REFERENCE=1 turns that into a
+    failure, as CI sets it)."""
+    path = reference_dir()
+    wanted = ("argocd-crds/application-crd.yaml", "argocd-crds/appproject-crd.yaml",
+              "argocd-install/install-v3.5.1.yaml")
+    missing = [name for name in wanted if not (path / name).is_file()]
+    if missing:
+        reason = (f"upstream reference data missing: {', '.join(str(path / m) for m in missing)};"
+                  f" set {REFERENCE_VAR} to a directory holding argocd-crds/ (Argo CD v3.5.1's"
+                  f" CRDs) and argocd-install/install-v3.5.1.yaml")
+        if os.environ.get(REQUIRE_REFERENCE_VAR) == "1":
+            pytest.fail(f"{REQUIRE_REFERENCE_VAR}=1: {reason}")
+        pytest.skip(reason)
+    return path
 
 
 @pytest.fixture(autouse=True)

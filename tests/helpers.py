@@ -19,7 +19,7 @@ from ruamel.yaml.comments import CommentedMap
 from gitops_gen import scaffold, yamlio
 from gitops_gen.cli import main
 
-from .conftest import CRDS, make_age_key
+from .conftest import make_age_key
 
 REPO_URL = "https://git.example.com/org/todo-gitops.git"
 GEMINI = "AIzaTestOnly-not-a-real-key-000000000000"
@@ -125,9 +125,10 @@ def _strip_k8s(schema: Any) -> Any:
 
 
 @cache
-def crd_validator(kind: str) -> Any:
-    """A validator for the CRD's openAPIV3Schema (kind: application | appproject)."""
-    crd = yaml.safe_load((CRDS / f"{kind}-crd.yaml").read_text())
+def crd_validator(reference: Path, kind: str) -> Any:
+    """A validator for the CRD's openAPIV3Schema (kind: application | appproject), from the
+    reference directory (the `reference` fixture)."""
+    crd = yaml.safe_load((reference / "argocd-crds" / f"{kind}-crd.yaml").read_text())
     schema = _strip_k8s(crd["spec"]["versions"][0]["schema"]["openAPIV3Schema"])
     return jsonschema_rs.validator_for(schema)
 

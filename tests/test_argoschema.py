@@ -5,6 +5,7 @@ from __future__ import annotations
 import copy
 from collections.abc import Callable, Iterator
 from functools import cache
+from pathlib import Path
 from typing import Any
 
 import jsonschema_rs
@@ -14,7 +15,6 @@ import yaml
 from gitops_gen import argoschema, layout
 from gitops_gen.argoschema import validate_argo
 
-from .conftest import CRDS
 
 Obj = dict[str, Any]
 REPO = "https://github.com/acme/todo-gitops.git"
@@ -24,10 +24,10 @@ REPO = "https://github.com/acme/todo-gitops.git"
 
 
 @cache
-def crd_schema(kind: str) -> Obj:
-    """openAPIV3Schema of the CRD, as published by Argo CD."""
+def crd_schema(reference: Path, kind: str) -> Obj:
+    """openAPIV3Schema of the CRD, as published by Argo CD (the `reference` fixture's copy)."""
     name = {"Application": "application-crd.yaml", "AppProject": "appproject-crd.yaml"}[kind]
-    crd = yaml.safe_load((CRDS / name).read_text())
+    crd = yaml.safe_load((reference / "argocd-crds" / name).read_text())
     (version,) = [v for v in crd["spec"]["versions"] if v["name"] == "v1alpha1"]
     schema: Obj = version["schema"]["openAPIV3Schema"]
     return schema
@@ -50,15 +50,15 @@ def strict_crd(node: Any) -> Any:
 
 
 @cache
-def crd_validator(kind: str) -> jsonschema_rs.Validator:
+def crd_validator(reference: Path, kind: str) -> jsonschema_rs.Validator:
     schema = {"$schema": "https://json-schema.org/draft/2020-12/schema",
-              **strict_crd(crd_schema(kind))}
+              **strict_crd(crd_schema(reference, kind))}
     return jsonschema_rs.Draft202012Validator(schema)
 
 
-def crd_errors(obj: Obj) -> list[str]:
+def crd_errors(reference: Path, obj: Obj) -> list[str]:
     return [f"{list(e.instance_path)}: {e.message}"
-            for e in crd_validator(obj["kind"]).iter_errors(obj)]
+            for e in crd_validator(reference, obj["kind"]).iter_errors(obj)]
 
 
 # --- (a) our schema only declares what the CRD has, and covers all of it ---------------------
@@ -109,8 +109,9 @@ def crd_paths(crd: Obj, path: str) -> Iterator[str]:
 
 
 @pytest.mark.parametrize("kind", ["Application", "AppProject"])
-def test_every_declared_path_exists_in_the_crd_with_a_compatible_type(kind: str) -> None:
-    pairs = list(walk_pairs(argoschema.schema_for(kind), crd_schema(kind), kind))
+def test_every_declared_path_exists_in_the_crd_with_a_compatible_type(kind: str,
+                                                                     reference: Path) -> None:
+    pairs = list(walk_pairs(argoschema.schema_for(kind), crd_schema(reference, kind), kind))
     assert len(pairs) > 100 if kind == "Application" else len(pairs) > 60
     missing = [path for path, crd, _ in pairs if crd is None]
     assert missing == []
@@ -121,9 +122,9 @@ def test_every_declared_path_exists_in_the_crd_with_a_compatible_type(kind: str)
 
 
 @pytest.mark.parametrize("kind", ["Application", "AppProject"])
-def test_every_crd_spec_field_is_covered(kind: str) -> None:
-    ours = {path for path, _, _ in walk_pairs(argoschema.schema_for(kind), crd_schema(kind), kind)}
-    theirs = set(crd_paths(crd_schema(kind)["properties"]["spec"], f"{kind}.spec"))
+def test_every_crd_spec_field_is_covered(kind: str, reference: Path) -> None:
+    ours = {path for path, _, _ in walk_pairs(argoschema.schema_for(kind), crd_schema(reference, kind), kind)}
+    theirs = set(crd_paths(crd_schema(reference, kind)["properties"]["spec"], f"{kind}.spec"))
     assert sorted(theirs - ours) == []
 
 
@@ -287,9 +288,9 @@ VALID: dict[str, Obj] = {
 
 
 @pytest.mark.parametrize("name", sorted(VALID))
-def test_valid_objects_pass_ours_and_the_crd(name: str) -> None:
+def test_valid_objects_pass_ours_and_the_crd(name: str, reference: Path) -> None:
     obj = VALID[name]
-    assert crd_errors(obj) == []
+    assert crd_errors(reference, obj) == []
     assert [str(p) for p in validate_argo(obj)] == []
 
 
@@ -373,13 +374,13 @@ INVALID: dict[str, tuple[Obj, str, str, bool]] = {
 
 
 @pytest.mark.parametrize("name", sorted(INVALID))
-def test_invalid_objects_are_rejected(name: str) -> None:
+def test_invalid_objects_are_rejected(name: str, reference: Path) -> None:
     obj, path, keyword, crd_rejects = INVALID[name]
     problems = validate_argo(obj)
     assert (path, keyword) in {(p.path, p.keyword) for p in problems}, [str(p) for p in problems]
     assert all(p.message for p in problems)
     if crd_rejects:
-        assert crd_errors(obj), "the strict CRD rejects this too"
+        assert crd_errors(reference, obj), "the strict CRD rejects this too"
 
 
 def test_messages_explain_the_fix() -> None:

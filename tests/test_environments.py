@@ -78,12 +78,13 @@ def test_env_add_writes_commits_and_encrypts(repo: Path, age_key: AgeKey) -> Non
     assert load_yaml(repo / layout.SETTINGS)["environments"] == ["staging"]
 
 
-def test_application_and_project_match_argocd_crds(repo: Path, age_key: AgeKey) -> None:
+def test_application_and_project_match_argocd_crds(repo: Path, age_key: AgeKey,
+                                                   reference: Path) -> None:
     assert cli("env", "add", "prod", "--namespace", "todo-live", repo=repo).exit_code == 0
     app = load_yaml(repo / layout.app_path("prod"))
     project = load_yaml(repo / layout.project_path("prod"))
-    crd_validator("application").validate(app)
-    crd_validator("appproject").validate(project)
+    crd_validator(reference, "application").validate(app)
+    crd_validator(reference, "appproject").validate(project)
     assert app["metadata"] == {
         "name": "todo-chatbot-prod", "namespace": "argocd",
         "labels": {"app.kubernetes.io/part-of": "todo-chatbot",
@@ -108,11 +109,11 @@ def test_application_and_project_match_argocd_crds(repo: Path, age_key: AgeKey) 
     assert project["spec"]["destinations"] == [spec["destination"]]
 
 
-def test_cluster_name_destination(repo: Path, age_key: AgeKey) -> None:
+def test_cluster_name_destination(repo: Path, age_key: AgeKey, reference: Path) -> None:
     assert cli("env", "add", "qa", "--cluster-name", "east-1", repo=repo).exit_code == 0
     app = load_yaml(repo / layout.app_path("qa"))
     assert app["spec"]["destination"] == {"name": "east-1", "namespace": "todo-qa"}
-    crd_validator("application").validate(app)
+    crd_validator(reference, "application").validate(app)
 
 
 def test_rerun_changes_nothing(repo: Path, age_key: AgeKey) -> None:

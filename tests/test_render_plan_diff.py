@@ -16,7 +16,7 @@ import yaml
 
 from gitops_gen import layout, proc, secrets, yamlio
 
-from .conftest import SHARED, AgeKey
+from .conftest import AgeKey
 from .helpers import cli, new_repo, snapshot
 
 # What the chart renders for an environment made by 'env add' (NetworkPolicy on outside dev).
@@ -268,14 +268,18 @@ def test_unknown_environment_exits_2_with_one_line(repo: Path, args: tuple[str, 
 # ---- plan --------------------------------------------------------------------------------
 
 
-def argocd_kind_order() -> list[str]:
-    """The kind order inside a wave, as argocd-facts.md states it."""
-    text = (SHARED / "design" / "argocd-facts.md").read_text()
-    found = re.search(r"Kind order inside a wave:(.*?);\s+any\s+other\s+kind", text, re.S)
-    assert found, "argocd-facts.md no longer states the kind order"
-    kinds = [k.strip() for k in found.group(1).split(",")]
-    assert kinds[:2] == ["Namespace", "NetworkPolicy"] and "Deployment" in kinds
-    return kinds
+# The kind order inside a wave, written out from Argo CD v3.5.1's source:
+# argoproj/argo-cd, tag v3.5.1, gitops-engine/pkg/sync/sync_tasks.go lines 22-67 (`kindOrder`,
+# itself taken from Helm's kind_sorter.go); kinds not listed sort after these.
+ARGOCD_KIND_ORDER = [
+    "Namespace", "NetworkPolicy", "ResourceQuota", "LimitRange", "PodSecurityPolicy",
+    "PodDisruptionBudget", "ServiceAccount", "Secret", "SecretList", "ConfigMap",
+    "StorageClass", "PersistentVolume", "PersistentVolumeClaim", "CustomResourceDefinition",
+    "ClusterRole", "ClusterRoleList", "ClusterRoleBinding", "ClusterRoleBindingList", "Role",
+    "RoleList", "RoleBinding", "RoleBindingList", "Service", "DaemonSet", "Pod",
+    "ReplicationController", "ReplicaSet", "Deployment", "HorizontalPodAutoscaler",
+    "StatefulSet", "Job", "CronJob", "IngressClass", "Ingress", "APIService",
+]
 
 
 def parse_plan(text: str) -> list[tuple[int, str, list[tuple[str, str]]]]:
@@ -322,7 +326,7 @@ def test_plan_lists_waves_database_backend_frontend_in_argocd_order(repo: Path) 
     for _, remark, _ in gated:
         assert remark == "waits until all Healthy"
 
-    order = argocd_kind_order()
+    order = ARGOCD_KIND_ORDER
     for number, _, steps in waves:
         keys = [(order.index(ref.split("/")[0]), ref.split("/")[1]) for ref, _ in steps]
         assert keys == sorted(keys), f"wave {number} not in Argo CD's kind order: {steps}"
