@@ -15,7 +15,6 @@ import yaml
 from gitops_gen import argoschema, layout
 from gitops_gen.argoschema import validate_argo
 
-
 Obj = dict[str, Any]
 REPO = "https://github.com/acme/todo-gitops.git"
 
@@ -123,8 +122,9 @@ def test_every_declared_path_exists_in_the_crd_with_a_compatible_type(kind: str,
 
 @pytest.mark.parametrize("kind", ["Application", "AppProject"])
 def test_every_crd_spec_field_is_covered(kind: str, reference: Path) -> None:
-    ours = {path for path, _, _ in walk_pairs(argoschema.schema_for(kind), crd_schema(reference, kind), kind)}
-    theirs = set(crd_paths(crd_schema(reference, kind)["properties"]["spec"], f"{kind}.spec"))
+    crd = crd_schema(reference, kind)
+    ours = {path for path, _, _ in walk_pairs(argoschema.schema_for(kind), crd, kind)}
+    theirs = set(crd_paths(crd["properties"]["spec"], f"{kind}.spec"))
     assert sorted(theirs - ours) == []
 
 
