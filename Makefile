@@ -12,7 +12,7 @@ $(STAMP): pyproject.toml
 	rm -f $(VENV)/.installed-*; touch $(STAMP)
 
 demo: $(STAMP)
-	$(PY) -m gitops_gen.demo
+	$(PY) -m gitops_gen.devtools.demo
 
 test: $(STAMP)
 	$(PY) -m pytest -q $(PYTEST_ARGS)
@@ -25,8 +25,8 @@ lint: $(STAMP)
 	$(VENV)/bin/mypy
 
 docs: $(STAMP)
-	$(PY) -m gitops_gen.chartdoc --write
-	$(PY) -m gitops_gen.clidoc --write
+	$(PY) -m gitops_gen.devtools.chartdoc --write
+	$(PY) -m gitops_gen.devtools.clidoc --write
 
 clean:
 	rm -rf $(VENV) .pytest_cache build dist

@@ -1,4 +1,4 @@
-"""The Kubernetes schema stage: gitops_gen.kubeschema against kubernetes-validate itself.
+"""The Kubernetes schema stage: gitops_gen.checks.kubeschema against kubernetes-validate itself.
 
 About 3,000 realistic objects (30 distinct manifests of the kinds the chart renders, repeated
 under new names) are validated three ways by kubeschema: cold (empty disk cache: build, write
@@ -19,7 +19,7 @@ from typing import Any
 
 import kubernetes_validate
 
-from gitops_gen import kubeschema
+from gitops_gen.checks import kubeschema
 
 Obj = dict[str, Any]
 VERSION = "1.30"

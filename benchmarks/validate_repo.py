@@ -33,7 +33,7 @@ from typing import Any
 
 import pyrage
 
-from gitops_gen import environments, scaffold
+from gitops_gen.model import environments, scaffold
 
 ENV_COUNTS = (3, 50)
 RUNS = 5

@@ -16,8 +16,9 @@ import yaml
 from click.testing import CliRunner, Result
 from ruamel.yaml.comments import CommentedMap
 
-from gitops_gen import scaffold, yamlio
 from gitops_gen.cli import main
+from gitops_gen.model import scaffold
+from gitops_gen.repo import yamlio
 
 from .conftest import make_age_key
 

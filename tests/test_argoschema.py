@@ -12,8 +12,9 @@ import jsonschema_rs
 import pytest
 import yaml
 
-from gitops_gen import argoschema, layout
-from gitops_gen.argoschema import validate_argo
+from gitops_gen.checks import argoschema
+from gitops_gen.checks.argoschema import validate_argo
+from gitops_gen.repo import layout
 
 Obj = dict[str, Any]
 REPO = "https://github.com/acme/todo-gitops.git"

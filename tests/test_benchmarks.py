@@ -14,7 +14,7 @@ import git
 import pytest
 from benchmarks import run, schema_stage, validate_repo
 
-from gitops_gen import layout
+from gitops_gen.repo import layout
 
 pytestmark = pytest.mark.slow
 

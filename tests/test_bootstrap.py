@@ -12,7 +12,7 @@ from pathlib import Path
 import pytest
 import yaml
 
-from gitops_gen import proc
+from gitops_gen.repo import proc
 
 from .conftest import AgeKey
 from .helpers import cli, new_repo, write_executable

@@ -21,8 +21,9 @@ import kubernetes_validate
 import pytest
 import yaml
 
-from gitops_gen import chart, layout
 from gitops_gen.errors import MissingError
+from gitops_gen.model import chart
+from gitops_gen.repo import layout
 
 CHART = chart.packaged_chart_dir()
 NS = "todo-test"

@@ -17,7 +17,7 @@ from urllib.parse import unquote, urlsplit
 import psycopg
 import pytest
 
-from gitops_gen import chart
+from gitops_gen.model import chart
 
 from .pgserver import PgServer, fresh_postgres_server, postgres_server  # noqa: F401 - fixtures
 

@@ -9,9 +9,9 @@ from pathlib import Path
 
 import pytest
 
-from gitops_gen import chartdoc
-from gitops_gen.chart import packaged_chart_dir
+from gitops_gen.devtools import chartdoc
 from gitops_gen.errors import InputError
+from gitops_gen.model.chart import packaged_chart_dir
 
 CHART = packaged_chart_dir()
 
@@ -24,7 +24,7 @@ def chart_copy(tmp_path: Path) -> Path:
 
 
 def test_readme_table_is_up_to_date() -> None:
-    assert not chartdoc.is_stale(CHART), "run: python -m gitops_gen.chartdoc --write"
+    assert not chartdoc.is_stale(CHART), "run: python -m gitops_gen.devtools.chartdoc --write"
     readme = (CHART / "README.md").read_text()
     assert "| `postgresql.auth.password` | string | `\"\"` |" in readme
     assert "| `frontend.service.nodePort` | integer or null | `null` |" in readme
@@ -32,7 +32,7 @@ def test_readme_table_is_up_to_date() -> None:
 
 def test_module_check_exits_zero_on_the_shipped_chart() -> None:
     result = subprocess.run(
-        [sys.executable, "-m", "gitops_gen.chartdoc", "--check"],
+        [sys.executable, "-m", "gitops_gen.devtools.chartdoc", "--check"],
         capture_output=True, text=True, timeout=60, check=False,
     )
     assert result.returncode == 0, result.stderr

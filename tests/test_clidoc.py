@@ -4,11 +4,11 @@ from pathlib import Path
 
 import pytest
 
-from gitops_gen import clidoc
+from gitops_gen.devtools import clidoc
 
 
 def test_command_reference_is_current() -> None:
-    assert clidoc.main_(["--check"]) == 0, "run: python -m gitops_gen.clidoc --write"
+    assert clidoc.main_(["--check"]) == 0, "run: python -m gitops_gen.devtools.clidoc --write"
 
 
 def test_reference_covers_every_command() -> None:

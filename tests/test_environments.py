@@ -13,7 +13,8 @@ from pathlib import Path
 import git
 import pytest
 
-from gitops_gen import layout, proc, secrets
+from gitops_gen.repo import layout, proc
+from gitops_gen.secrets import sops
 
 from .conftest import AgeKey, make_age_key
 from .helpers import (
@@ -42,7 +43,7 @@ def decrypt(root: Path, env: str, key: AgeKey) -> dict[str, str]:
         env={**os.environ, "SOPS_AGE_KEY_FILE": str(key.path)},
         capture_output=True, text=True, check=True,
     )
-    return secrets.flatten(load_yaml_text(out.stdout))
+    return sops.flatten(load_yaml_text(out.stdout))
 
 
 def load_yaml_text(text: str) -> dict[str, object]:
@@ -60,16 +61,16 @@ def test_env_add_writes_commits_and_encrypts(repo: Path, age_key: AgeKey) -> Non
     assert git.Repo(repo).git.status("--porcelain") == ""
 
     plain = decrypt(repo, "staging", age_key)
-    assert sorted(plain) == sorted(secrets.SECRET_KEYS)
-    for key in secrets.GENERATED_KEYS:
+    assert sorted(plain) == sorted(sops.SECRET_KEYS)
+    for key in sops.GENERATED_KEYS:
         assert len(plain[key]) >= 32 and re.fullmatch(r"[A-Za-z0-9_-]+", plain[key])
-    assert plain[secrets.DB_PASSWORD] != plain[secrets.SECRET_KEY]
-    assert plain[secrets.GEMINI_KEY] == secrets.GEMINI_PLACEHOLDER
+    assert plain[sops.DB_PASSWORD] != plain[sops.SECRET_KEY]
+    assert plain[sops.GEMINI_KEY] == sops.GEMINI_PLACEHOLDER
     assert "placeholder" in result.output
 
     encrypted = load_yaml(repo / layout.secrets_path("staging"))
-    assert all(secrets.is_encrypted_value(v) for v in secrets.flatten(encrypted).values())
-    assert secrets.file_recipients((repo / layout.secrets_path("staging")).read_text()) == [
+    assert all(sops.is_encrypted_value(v) for v in sops.flatten(encrypted).values())
+    assert sops.file_recipients((repo / layout.secrets_path("staging")).read_text()) == [
         age_key.recipient
     ]
     rules = load_yaml(repo / ".sops.yaml")["creation_rules"]
@@ -153,15 +154,15 @@ def test_missing_identity_is_created_and_reported(repo: Path) -> None:
     assert result.exit_code == 0, result.output
     assert f"created an age identity at {keyfile}" in result.output
     assert stat.S_IMODE(keyfile.stat().st_mode) == 0o600
-    key = AgeKey(keyfile, secrets.file_recipients(
+    key = AgeKey(keyfile, sops.file_recipients(
         (repo / layout.secrets_path("dev")).read_text())[0], "")
-    assert sorted(decrypt(repo, "dev", key)) == sorted(secrets.SECRET_KEYS)
+    assert sorted(decrypt(repo, "dev", key)) == sorted(sops.SECRET_KEYS)
 
 
 def test_gemini_key_from_environment(repo: Path, age_key: AgeKey) -> None:
     result = cli("env", "add", "dev", repo=repo, env={"GEMINI_API_KEY": "AIza-test-value"})
     assert result.exit_code == 0
-    assert decrypt(repo, "dev", age_key)[secrets.GEMINI_KEY] == "AIza-test-value"
+    assert decrypt(repo, "dev", age_key)[sops.GEMINI_KEY] == "AIza-test-value"
     assert "placeholder" not in (repo / layout.values_path("dev")).read_text()
     assert "AIza-test-value" not in result.output
 
@@ -177,8 +178,8 @@ def test_from_copies_values_with_fresh_secrets(repo: Path, age_key: AgeKey) -> N
     assert prod["ingress"] == {"enabled": True, "host": "todo.example.com", "className": "nginx"}
     assert prod["backend"]["image"]["tag"] == "3.1.0"
     a, b = decrypt(repo, "staging", age_key), decrypt(repo, "prod", age_key)
-    assert a[secrets.DB_PASSWORD] != b[secrets.DB_PASSWORD]
-    assert a[secrets.SECRET_KEY] != b[secrets.SECRET_KEY]
+    assert a[sops.DB_PASSWORD] != b[sops.DB_PASSWORD]
+    assert a[sops.SECRET_KEY] != b[sops.SECRET_KEY]
     assert load_yaml(repo / layout.SETTINGS)["environments"] == ["staging", "prod"]
 
 
@@ -346,8 +347,8 @@ def test_yaml11_boolean_names_are_quoted(repo: Path, age_key: AgeKey) -> None:
 
 
 def test_a_concurrent_change_to_a_target_is_refused(repo: Path, age_key: AgeKey) -> None:
-    from gitops_gen import environments
     from gitops_gen.errors import ConflictError
+    from gitops_gen.model import environments
 
     plan = environments.plan_add(repo, environments.AddRequest("dev"))
     settings = repo / layout.SETTINGS
@@ -360,7 +361,7 @@ def test_a_concurrent_change_to_a_target_is_refused(repo: Path, age_key: AgeKey)
 
 
 def test_first_commit_takes_only_its_paths(tmp_path: Path) -> None:
-    from gitops_gen import gitrepo
+    from gitops_gen.repo import gitrepo
 
     root = tmp_path / "fresh"
     gitrepo.init(root)

@@ -9,8 +9,8 @@ import xml.etree.ElementTree as ET
 import pytest
 from rich.console import Console
 
-from gitops_gen.findings import Finding, Report
-from gitops_gen.report import (
+from gitops_gen.checks.findings import Finding, Report
+from gitops_gen.checks.report import (
     as_github,
     as_json,
     as_junit,

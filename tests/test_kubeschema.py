@@ -13,7 +13,7 @@ from typing import Any
 import kubernetes_validate
 import pytest
 
-from gitops_gen import kubeschema
+from gitops_gen.checks import kubeschema
 from gitops_gen.errors import InputError
 
 Obj = dict[str, Any]

@@ -15,8 +15,8 @@ import git
 import pytest
 import yaml
 
-from gitops_gen import forge, layout
 from gitops_gen.errors import MissingError
+from gitops_gen.repo import forge, layout
 
 from .conftest import AgeKey
 from .helpers import cli, commit_files, new_repo, snapshot, write_executable

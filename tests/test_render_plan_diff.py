@@ -14,7 +14,8 @@ import git
 import pytest
 import yaml
 
-from gitops_gen import layout, proc, secrets, yamlio
+from gitops_gen.repo import layout, proc, yamlio
+from gitops_gen.secrets import sops
 
 from .conftest import AgeKey
 from .helpers import cli, new_repo, snapshot
@@ -52,7 +53,7 @@ def sops_decrypt(text: str, key: AgeKey) -> dict[str, str]:
         input=text, env={**os.environ, "SOPS_AGE_KEY_FILE": str(key.path)},
         capture_output=True, text=True, check=True,
     )
-    return {k: str(v) for k, v in secrets.flatten(yaml.safe_load(out.stdout)).items()}
+    return {k: str(v) for k, v in sops.flatten(yaml.safe_load(out.stdout)).items()}
 
 
 def secrets_text(root: Path, env: str, ref: str | None = None) -> str:
@@ -61,8 +62,8 @@ def secrets_text(root: Path, env: str, ref: str | None = None) -> str:
 
 
 def enc_values(text: str) -> list[str]:
-    values = [str(v) for v in secrets.flatten(yaml.safe_load(text)).values()]
-    assert values and all(secrets.is_encrypted_value(v) for v in values)
+    values = [str(v) for v in sops.flatten(yaml.safe_load(text)).values()]
+    assert values and all(sops.is_encrypted_value(v) for v in values)
     return values
 
 
@@ -172,8 +173,8 @@ def test_render_streams_every_object_with_its_source_and_no_secret(
     assert stream.count("# Source: ") == len(index)
 
     plain = sops_decrypt(secrets_text(repo, "staging"), age_key)
-    assert sorted(plain) == sorted(secrets.SECRET_KEYS)
-    assert len(plain[secrets.DB_PASSWORD]) >= 32
+    assert sorted(plain) == sorted(sops.SECRET_KEYS)
+    assert len(plain[sops.DB_PASSWORD]) >= 32
     for value in forbidden(plain, []):
         assert value not in stream
 
@@ -185,7 +186,7 @@ def test_render_streams_every_object_with_its_source_and_no_secret(
             for value in plain.values():
                 assert value not in decoded, (ref, key)
         if ref == "Secret/todo-db":
-            assert secrets.is_encrypted_value(base64.b64decode(data["password"]).decode())
+            assert sops.is_encrypted_value(base64.b64decode(data["password"]).decode())
 
 
 def test_render_output_writes_one_file_per_object_and_nothing_else(
@@ -229,14 +230,14 @@ def test_render_decrypt_puts_the_real_values_on_stdout(repo: Path, age_key: AgeK
     plain = sops_decrypt(secrets_text(repo, "staging"), age_key)
 
     db = index["Secret/todo-db"]["data"]
-    assert base64.b64decode(db["password"]).decode() == plain[secrets.DB_PASSWORD]
+    assert base64.b64decode(db["password"]).decode() == plain[sops.DB_PASSWORD]
     assert base64.b64decode(db["username"]).decode() == "todo"
     backend = {k: base64.b64decode(v).decode()
                for k, v in index["Secret/todo-backend"]["data"].items()}
-    assert backend["SECRET_KEY"] == plain[secrets.SECRET_KEY]
-    assert backend["GEMINI_API_KEY"] == plain[secrets.GEMINI_KEY]
+    assert backend["SECRET_KEY"] == plain[sops.SECRET_KEY]
+    assert backend["GEMINI_API_KEY"] == plain[sops.GEMINI_KEY]
     assert backend["DATABASE_URL"] == (
-        f"postgresql://todo:{quote(plain[secrets.DB_PASSWORD], safe='')}@todo-db:5432/todoapp")
+        f"postgresql://todo:{quote(plain[sops.DB_PASSWORD], safe='')}@todo-db:5432/todoapp")
     assert "ENC[" not in str(index)
     assert snapshot(repo) == before
 
@@ -464,8 +465,8 @@ def test_diff_of_rotated_secrets_names_keys_and_never_values(
     assert new_text.strip() != secrets_text(repo, "staging", "main").strip()
 
     old_plain, new_plain = sops_decrypt(old_text, age_key), sops_decrypt(new_text, age_key)
-    assert old_plain[secrets.DB_PASSWORD] != new_plain[secrets.DB_PASSWORD]
-    assert old_plain[secrets.SECRET_KEY] != new_plain[secrets.SECRET_KEY]
+    assert old_plain[sops.DB_PASSWORD] != new_plain[sops.DB_PASSWORD]
+    assert old_plain[sops.SECRET_KEY] != new_plain[sops.SECRET_KEY]
     never = forbidden(old_plain, enc_values(old_text)) | forbidden(new_plain, enc_values(new_text))
     for stream in (old_stream, new_stream):
         for ref in SECRET_DATA:

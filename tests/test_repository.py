@@ -8,9 +8,11 @@ import subprocess
 
 import yaml
 
-from gitops_gen import config, layout, proc, scaffold, secrets
-from gitops_gen.demo_key import DEMO_RECIPIENT
-from gitops_gen.validate import validate_repo
+from gitops_gen.checks.validate import validate_repo
+from gitops_gen.model import scaffold
+from gitops_gen.repo import config, layout, proc
+from gitops_gen.secrets import sops
+from gitops_gen.secrets.demo_key import DEMO_RECIPIENT
 
 from .conftest import REPO_ROOT
 
@@ -39,10 +41,10 @@ def test_demo_fixture_key_opens_own_secrets() -> None:
     assert public == DEMO_RECIPIENT
     for env in ENVS:
         path = REPO_ROOT / layout.secrets_path(env)
-        assert secrets.file_recipients(path.read_text()) == [DEMO_RECIPIENT]
+        assert sops.file_recipients(path.read_text()) == [DEMO_RECIPIENT]
         out = subprocess.run(
             [proc.which("sops"), "decrypt", str(path)],
             env={**os.environ, "SOPS_AGE_KEY_FILE": str(FIXTURE_KEY)},
             capture_output=True, text=True, check=True,
         )
-        assert sorted(secrets.flatten(yaml.safe_load(out.stdout))) == sorted(secrets.SECRET_KEYS)
+        assert sorted(sops.flatten(yaml.safe_load(out.stdout))) == sorted(sops.SECRET_KEYS)

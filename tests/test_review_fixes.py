@@ -14,8 +14,9 @@ import git
 import pytest
 import yaml
 
-from gitops_gen import layout, rendering
-from gitops_gen.validate import validate_repo
+from gitops_gen.checks import rendering
+from gitops_gen.checks.validate import validate_repo
+from gitops_gen.repo import layout
 
 from .conftest import AgeKey, make_age_key
 from .helpers import cli, new_repo, set_value, snapshot, write_executable

@@ -16,8 +16,10 @@ import pyrage
 import pytest
 import yaml
 
-from gitops_gen import layout, lifecycle, overlays, proc, secrets
 from gitops_gen.errors import ConflictError
+from gitops_gen.model import envsecrets, overlays
+from gitops_gen.repo import layout, proc
+from gitops_gen.secrets import sops
 
 from .conftest import AgeKey, make_age_key
 from .helpers import cli, commit_files, env_add, new_repo, snapshot, write_executable
@@ -47,7 +49,7 @@ def decrypt(root: Path, key: AgeKey, text: str | None = None) -> dict[str, str]:
         env={**os.environ, "SOPS_AGE_KEY_FILE": str(key.path)},
         capture_output=True, text=True, check=True,
     )
-    return secrets.flatten(yaml.safe_load(out.stdout))
+    return sops.flatten(yaml.safe_load(out.stdout))
 
 
 def data_key(text: str, key: AgeKey) -> bytes:
@@ -105,14 +107,14 @@ def test_list_reports_keys_recipients_last_change_and_placeholder(
     result = cli("secrets", "list", "dev", "--format", "json", repo=dev)
     assert result.exit_code == 0, result.output
     listed = json.loads(result.output)["secrets"]
-    assert [s["key"] for s in listed] == list(secrets.SECRET_KEYS)
+    assert [s["key"] for s in listed] == list(sops.SECRET_KEYS)
     for item in listed:
         assert item["recipients"] == [age_key.recipient]
         assert item["lastChange"]["sha"] == sha and item["lastChange"]["date"]
-        assert item["placeholder"] is (item["key"] == secrets.GEMINI_KEY)
+        assert item["placeholder"] is (item["key"] == sops.GEMINI_KEY)
     text = cli("secrets", "list", "dev", repo=dev)
     assert text.exit_code == 0
-    gemini_line = next(line for line in text.output.splitlines() if secrets.GEMINI_KEY in line)
+    gemini_line = next(line for line in text.output.splitlines() if sops.GEMINI_KEY in line)
     assert "placeholder" in gemini_line and sha in gemini_line
     for value in plain.values():
         assert value not in result.output and value not in text.output
@@ -135,23 +137,23 @@ def test_set_gemini_from_stdin_same_recipients_clears_placeholder(
                "--age-recipient", other.recipient, repo=repo).exit_code == 0
     before, old_text = decrypt(repo, age_key), dev_text(repo)
 
-    result = cli("secrets", "set", "dev", secrets.GEMINI_KEY, input="AIza-stdin-value\n",
+    result = cli("secrets", "set", "dev", sops.GEMINI_KEY, input="AIza-stdin-value\n",
                  repo=repo)
     assert result.exit_code == 0, result.output
     assert "AIza-stdin-value" not in result.output
 
     after = decrypt(repo, age_key)
-    assert after == {**before, secrets.GEMINI_KEY: "AIza-stdin-value"}
+    assert after == {**before, sops.GEMINI_KEY: "AIza-stdin-value"}
     assert decrypt(repo, other) == after
     with pytest.raises(subprocess.CalledProcessError):
         decrypt(repo, stranger)
-    assert secrets.file_recipients(dev_text(repo)) == sorted([age_key.recipient,
+    assert sops.file_recipients(dev_text(repo)) == sorted([age_key.recipient,
                                                                other.recipient])
     assert data_key(dev_text(repo), age_key) != data_key(old_text, age_key)
     values = (repo / layout.values_path("dev")).read_text()
     assert overlays.placeholders(values) == []
     commit = head(repo)
-    assert commit.message.strip() == f"secrets: set {secrets.GEMINI_KEY} in dev"
+    assert commit.message.strip() == f"secrets: set {sops.GEMINI_KEY} in dev"
     assert commit_files(repo, commit.hexsha) == sorted([DEV_SECRETS, layout.values_path("dev")])
     assert git.Repo(repo).git.status("--porcelain") == ""
     listed = json.loads(cli("secrets", "list", "dev", "--format", "json", repo=repo).output)
@@ -161,24 +163,24 @@ def test_set_gemini_from_stdin_same_recipients_clears_placeholder(
 def test_set_from_file_and_from_env(dev: Path, age_key: AgeKey, tmp_path: Path) -> None:
     value_file = tmp_path / "secret.txt"
     value_file.write_text("file-value-1\n")
-    result = cli("secrets", "set", "dev", secrets.SECRET_KEY, "--from-file", str(value_file),
+    result = cli("secrets", "set", "dev", sops.SECRET_KEY, "--from-file", str(value_file),
                  repo=dev)
     assert result.exit_code == 0, result.output
-    assert decrypt(dev, age_key)[secrets.SECRET_KEY] == "file-value-1"
+    assert decrypt(dev, age_key)[sops.SECRET_KEY] == "file-value-1"
     assert commit_files(dev, head(dev).hexsha) == [DEV_SECRETS]
 
-    result = cli("secrets", "set", "dev", secrets.DB_PASSWORD, "--from-env", "NEW_DB_PW",
+    result = cli("secrets", "set", "dev", sops.DB_PASSWORD, "--from-env", "NEW_DB_PW",
                  repo=dev, env={"NEW_DB_PW": "p@ss:w/rd%#"})
     assert result.exit_code == 0, result.output
-    assert decrypt(dev, age_key)[secrets.DB_PASSWORD] == "p@ss:w/rd%#"
+    assert decrypt(dev, age_key)[sops.DB_PASSWORD] == "p@ss:w/rd%#"
     assert "ALTER ROLE" in result.output and "p@ss:w/rd%#" not in result.output
-    assert head(dev).message.strip() == f"secrets: set {secrets.DB_PASSWORD} in dev"
+    assert head(dev).message.strip() == f"secrets: set {sops.DB_PASSWORD} in dev"
 
 
 def test_set_same_value_commits_nothing(dev: Path, age_key: AgeKey) -> None:
-    current = decrypt(dev, age_key)[secrets.SECRET_KEY]
+    current = decrypt(dev, age_key)[sops.SECRET_KEY]
     before = snapshot(dev)
-    result = cli("secrets", "set", "dev", secrets.SECRET_KEY, input=current, repo=dev)
+    result = cli("secrets", "set", "dev", sops.SECRET_KEY, input=current, repo=dev)
     assert result.exit_code == 0 and "nothing to commit" in result.output
     assert current not in result.output
     assert snapshot(dev) == before
@@ -190,18 +192,18 @@ SECRET_VALUE = "do-not-leak-7f3a"
 @pytest.mark.parametrize(
     ("args", "stdin", "needle"),
     [
-        (["dev", secrets.SECRET_KEY, SECRET_VALUE], None, "--from-file"),
-        (["dev", secrets.SECRET_KEY, f"--value={SECRET_VALUE}"], None, "stdin"),
-        (["dev", secrets.SECRET_KEY, "--value", SECRET_VALUE], None, "--from-env"),
-        (["dev", secrets.SECRET_KEY], "", "empty"),
-        (["dev", secrets.SECRET_KEY], "\n", "empty"),
+        (["dev", sops.SECRET_KEY, SECRET_VALUE], None, "--from-file"),
+        (["dev", sops.SECRET_KEY, f"--value={SECRET_VALUE}"], None, "stdin"),
+        (["dev", sops.SECRET_KEY, "--value", SECRET_VALUE], None, "--from-env"),
+        (["dev", sops.SECRET_KEY], "", "empty"),
+        (["dev", sops.SECRET_KEY], "\n", "empty"),
         (["dev", "backend.secrets.other"], SECRET_VALUE, "not a secret key"),
-        (["dev", secrets.SECRET_KEY, "--from-env", "UNSET_VAR_XYZ"], None, "not set"),
-        (["dev", secrets.SECRET_KEY, "--from-env", "V", "--from-file", "f"], None, "both"),
-        (["dev", secrets.SECRET_KEY, "--from-file", "/nonexistent/v"], None, "cannot read"),
-        (["dev", secrets.GEMINI_KEY], secrets.GEMINI_PLACEHOLDER, "placeholder"),
-        (["qa", secrets.SECRET_KEY], SECRET_VALUE, "no secrets for environment 'qa'"),
-        (["Bad_Env", secrets.SECRET_KEY], SECRET_VALUE, "DNS-1123"),
+        (["dev", sops.SECRET_KEY, "--from-env", "UNSET_VAR_XYZ"], None, "not set"),
+        (["dev", sops.SECRET_KEY, "--from-env", "V", "--from-file", "f"], None, "both"),
+        (["dev", sops.SECRET_KEY, "--from-file", "/nonexistent/v"], None, "cannot read"),
+        (["dev", sops.GEMINI_KEY], sops.GEMINI_PLACEHOLDER, "placeholder"),
+        (["qa", sops.SECRET_KEY], SECRET_VALUE, "no secrets for environment 'qa'"),
+        (["Bad_Env", sops.SECRET_KEY], SECRET_VALUE, "DNS-1123"),
     ],
 )
 def test_set_refusals_exit_2_nothing_written(dev: Path, args: list[str], stdin: str | None,
@@ -218,19 +220,19 @@ def test_dirty_secrets_file_is_refused(dev: Path) -> None:
     path = dev / DEV_SECRETS
     path.write_text(path.read_text() + "# local edit\n")
     before = snapshot(dev)
-    result = cli("secrets", "set", "dev", secrets.SECRET_KEY, input="v-123", repo=dev)
+    result = cli("secrets", "set", "dev", sops.SECRET_KEY, input="v-123", repo=dev)
     assert result.exit_code == 2 and DEV_SECRETS in one_line(result.output)
     assert snapshot(dev) == before
 
 
 def test_plan_overtaken_by_another_commit_is_refused(dev: Path, age_key: AgeKey) -> None:
-    plan = lifecycle.plan_set(dev, "dev", secrets.SECRET_KEY, "from-the-slow-run")
+    plan = envsecrets.plan_set(dev, "dev", sops.SECRET_KEY, "from-the-slow-run")
     assert cli("secrets", "rotate", "dev", repo=dev).exit_code == 0
     before = snapshot(dev)
     with pytest.raises(ConflictError, match="changed by another commit"):
-        lifecycle.apply(dev, plan)
+        envsecrets.apply(dev, plan)
     assert snapshot(dev) == before
-    assert decrypt(dev, age_key)[secrets.SECRET_KEY] != "from-the-slow-run"
+    assert decrypt(dev, age_key)[sops.SECRET_KEY] != "from-the-slow-run"
 
 
 # ---- rotate ------------------------------------------------------------------------------
@@ -241,14 +243,14 @@ def test_rotate_all_generated_keys_and_the_data_key(dev: Path, age_key: AgeKey) 
     result = cli("secrets", "rotate", "dev", repo=dev)
     assert result.exit_code == 0, result.output
     after = decrypt(dev, age_key)
-    for key in secrets.GENERATED_KEYS:
+    for key in sops.GENERATED_KEYS:
         assert after[key] != before[key] and len(after[key]) >= 32
         assert after[key] not in result.output
-    assert after[secrets.GEMINI_KEY] == before[secrets.GEMINI_KEY]
+    assert after[sops.GEMINI_KEY] == before[sops.GEMINI_KEY]
     new_text = dev_text(dev)
     assert data_key(new_text, age_key) != data_key(old_text, age_key)
-    assert secrets.metadata(new_text)["mac"] != secrets.metadata(old_text)["mac"]
-    assert secrets.file_recipients(new_text) == [age_key.recipient]
+    assert sops.metadata(new_text)["mac"] != sops.metadata(old_text)["mac"]
+    assert sops.file_recipients(new_text) == [age_key.recipient]
     message = head(dev).message
     assert message.startswith(
         "secrets: rotate postgresql.auth.password, backend.secrets.secretKey in dev")
@@ -258,18 +260,18 @@ def test_rotate_all_generated_keys_and_the_data_key(dev: Path, age_key: AgeKey) 
 
 def test_rotate_one_key_keeps_the_others(dev: Path, age_key: AgeKey) -> None:
     old_text, before = dev_text(dev), decrypt(dev, age_key)
-    result = cli("secrets", "rotate", "dev", secrets.SECRET_KEY, repo=dev)
+    result = cli("secrets", "rotate", "dev", sops.SECRET_KEY, repo=dev)
     assert result.exit_code == 0, result.output
     after = decrypt(dev, age_key)
-    assert after[secrets.SECRET_KEY] != before[secrets.SECRET_KEY]
-    assert after[secrets.DB_PASSWORD] == before[secrets.DB_PASSWORD]
+    assert after[sops.SECRET_KEY] != before[sops.SECRET_KEY]
+    assert after[sops.DB_PASSWORD] == before[sops.DB_PASSWORD]
     assert data_key(dev_text(dev), age_key) != data_key(old_text, age_key)
     assert "ALTER ROLE" not in head(dev).message
 
 
 @pytest.mark.parametrize(
     ("keys", "needle"),
-    [([secrets.GEMINI_KEY], "only set"), (["nope.key"], "not a secret key")],
+    [([sops.GEMINI_KEY], "only set"), (["nope.key"], "not a secret key")],
 )
 def test_rotate_refusals_exit_2(dev: Path, keys: list[str], needle: str) -> None:
     before = snapshot(dev)
@@ -297,7 +299,7 @@ def test_rekey_add_then_remove_locks_the_removed_key_out(
     result = cli("secrets", "rekey", "dev", "--add-recipient", bob.recipient, repo=dev)
     assert result.exit_code == 0, result.output
     shared = dev_text(dev)
-    assert secrets.file_recipients(shared) == sorted([age_key.recipient, bob.recipient])
+    assert sops.file_recipients(shared) == sorted([age_key.recipient, bob.recipient])
     assert rule_of(dev, "dev") == sorted([age_key.recipient, bob.recipient])
     assert decrypt(dev, bob) == decrypt(dev, age_key)
     # sops updatekeys only re-wraps the data key for the new recipient set.
@@ -307,7 +309,7 @@ def test_rekey_add_then_remove_locks_the_removed_key_out(
     result = cli("secrets", "rekey", "dev", "--remove-recipient", bob.recipient, repo=dev)
     assert result.exit_code == 0, result.output
     current = dev_text(dev)
-    assert secrets.file_recipients(current) == [age_key.recipient]
+    assert sops.file_recipients(current) == [age_key.recipient]
     assert rule_of(dev, "dev") == [age_key.recipient]
     decrypt(dev, bob, shared)  # bob could open the previous version ...
     with pytest.raises(subprocess.CalledProcessError):
@@ -374,7 +376,7 @@ def test_rekey_refusals_exit_2(dev: Path, age_key: AgeKey, tmp_path: Path, case:
 
 @pytest.mark.parametrize(
     "command",
-    [["set", "dev", secrets.SECRET_KEY], ["rotate", "dev"], ["rekey", "dev", "--add-recipient"],
+    [["set", "dev", sops.SECRET_KEY], ["rotate", "dev"], ["rekey", "dev", "--add-recipient"],
      ["rekey", "dev", "--remove-recipient"]],
 )
 @pytest.mark.usefixtures("age_key")
@@ -400,10 +402,10 @@ def test_no_local_key_can_decrypt_exit_3_names_recipients(
 @pytest.mark.parametrize(
     ("command", "fail_on"),
     [
-        (["set", "dev", secrets.SECRET_KEY], None),
+        (["set", "dev", sops.SECRET_KEY], None),
         (["rotate", "dev"], None),
         (["rekey", "dev", "--add-recipient", "BOB"], None),
-        (["set", "dev", secrets.GEMINI_KEY], "encrypt"),  # after a successful decrypt
+        (["set", "dev", sops.GEMINI_KEY], "encrypt"),  # after a successful decrypt
         (["rotate", "dev"], "encrypt"),
         (["rekey", "dev", "--add-recipient", "BOB"], "updatekeys"),
         (["rekey", "dev", "--remove-recipient", "BOB"], "updatekeys"),  # after sops rotate
@@ -449,7 +451,7 @@ def test_values_never_in_history_outputs_argv_or_files_given_to_sops(
 
     seen = list(decrypt(dev, age_key).values())
     outputs = [
-        cli("secrets", "set", "dev", secrets.GEMINI_KEY, input="AIza-history-check\n", repo=dev),
+        cli("secrets", "set", "dev", sops.GEMINI_KEY, input="AIza-history-check\n", repo=dev),
         cli("secrets", "rotate", "dev", repo=dev),
         cli("secrets", "rekey", "dev", "--add-recipient", bob.recipient, repo=dev),
         cli("secrets", "rekey", "dev", "--remove-recipient", bob.recipient, repo=dev),

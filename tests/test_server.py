@@ -30,10 +30,11 @@ import pytest
 import uvicorn
 from fastapi import FastAPI
 
-from gitops_gen import __version__, layout
+from gitops_gen import __version__
 from gitops_gen.errors import InputError
-from gitops_gen.forge import STATUS_CONTEXT, ForgeSettings
-from gitops_gen.server import Gate, Refused, create_app
+from gitops_gen.repo import layout
+from gitops_gen.repo.forge import STATUS_CONTEXT, ForgeSettings
+from gitops_gen.service.server import Gate, Refused, create_app
 
 from .helpers import cli, copy_repo, set_value, template_repo
 

@@ -8,8 +8,8 @@ from typing import Any
 
 import pytest
 
-from gitops_gen.syncchecks import check_plan, reads
-from gitops_gen.syncplan import SyncPlan, plan_sync, render_plan_text
+from gitops_gen.checks.syncchecks import check_plan, reads
+from gitops_gen.model.syncplan import SyncPlan, plan_sync, render_plan_text
 
 Obj = dict[str, Any]
 

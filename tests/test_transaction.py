@@ -7,8 +7,8 @@ from pathlib import Path
 import git
 import pytest
 
-from gitops_gen import changes, transaction
 from gitops_gen.errors import ConflictError
+from gitops_gen.repo import changes, transaction
 
 from .helpers import commit_files, snapshot
 

@@ -12,10 +12,11 @@ import git
 import pytest
 import yaml
 
-from gitops_gen import layout, secrets
-from gitops_gen.demo_key import DEMO_RECIPIENT
-from gitops_gen.findings import Finding
-from gitops_gen.validate import validate_repo
+from gitops_gen.checks.findings import Finding
+from gitops_gen.checks.validate import validate_repo
+from gitops_gen.repo import layout
+from gitops_gen.secrets import sops
+from gitops_gen.secrets.demo_key import DEMO_RECIPIENT
 
 from .conftest import make_age_key
 from .helpers import GEMINI, REPO_URL, cli, copy_repo, set_value, snapshot, template_repo
@@ -220,7 +221,7 @@ def test_formats_parse_back(repo: Path) -> None:
 
 def test_no_secret_value_in_any_output(repo: Path) -> None:
     encrypted = (repo / layout.secrets_path("prod")).read_text()
-    enc_values = [v for v in secrets.flatten(yaml.safe_load(encrypted)).values()]
+    enc_values = [v for v in sops.flatten(yaml.safe_load(encrypted)).values()]
     for fmt in ("text", "json", "junit", "github"):
         out = cli("validate", "--format", fmt, repo=repo).output
         assert GEMINI not in out

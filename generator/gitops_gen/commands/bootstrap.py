@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import click
 
-from .. import bootstrap as core
+from ..model import bootstrap as core
 from .context import AppContext
 
 

@@ -9,20 +9,12 @@ from pathlib import Path
 import click
 from rich.console import Console
 
-from .. import (
-    changes,
-    chart,
-    gitrepo,
-    layout,
-    manifestdiff,
-    rendering,
-    report,
-    syncchecks,
-    syncplan,
-)
-from .. import config as settings_mod
+from ..checks import rendering, report, syncchecks
+from ..checks.validate import validate_repo
 from ..errors import InputError
-from ..validate import validate_repo
+from ..model import chart, manifestdiff, syncplan
+from ..repo import changes, gitrepo, layout
+from ..repo import config as settings_mod
 from .context import AppContext
 
 

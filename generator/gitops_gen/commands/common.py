@@ -6,7 +6,7 @@ from collections.abc import Sequence
 
 import click
 
-from ..changes import Action, FileChange
+from ..repo.changes import Action, FileChange
 
 _COLOURS = {Action.CREATE: "green", Action.UPDATE: "yellow", Action.DELETE: "red"}
 

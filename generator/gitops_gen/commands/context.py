@@ -5,7 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from pathlib import Path
 
-from ..gitrepo import find_root
+from ..repo.gitrepo import find_root
 
 
 @dataclass

@@ -6,7 +6,7 @@ import sys
 
 import click
 
-from .. import doctor as core
+from ..model import doctor as core
 
 
 @click.command()

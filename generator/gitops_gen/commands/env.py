@@ -6,9 +6,9 @@ import json
 
 import click
 
-from .. import environments as core
-from .. import gitrepo, transaction
-from ..validate import env_errors
+from ..checks.validate import env_errors
+from ..model import environments as core
+from ..repo import gitrepo, transaction
 from .common import echo_changes, echo_notes
 from .context import AppContext
 

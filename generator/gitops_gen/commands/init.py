@@ -6,7 +6,7 @@ from pathlib import Path
 
 import click
 
-from .. import scaffold
+from ..model import scaffold
 
 
 @click.command()

@@ -6,9 +6,9 @@ import os
 
 import click
 
-from .. import forge
-from .. import promote as core
-from ..validate import env_errors
+from ..checks.validate import env_errors
+from ..promotion import promote as core
+from ..repo import forge
 from .common import echo_notes
 from .context import AppContext
 

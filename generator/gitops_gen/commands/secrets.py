@@ -8,8 +8,8 @@ from pathlib import Path
 
 import click
 
-from .. import lifecycle as core
 from ..errors import InputError
+from ..model import envsecrets as core
 from .common import echo_changes, echo_notes
 from .context import AppContext
 

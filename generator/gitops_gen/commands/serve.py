@@ -9,7 +9,7 @@ import signal
 import click
 
 from ..errors import InputError
-from ..forge import ForgeSettings
+from ..repo.forge import ForgeSettings
 from .common import echo_notes
 from .context import AppContext
 
@@ -46,7 +46,7 @@ def serve(obj: AppContext, host: str, port: int, allow_remote: bool) -> None:
         raise InputError(f"--host {host} is not a loopback address",
                          "add --allow-remote to listen there (POST /validate is not "
                          "authenticated), or keep the default 127.0.0.1")
-    from .. import server  # the web stack loads only for this command
+    from ..service import server
 
     secret = os.environ.get(WEBHOOK_SECRET_VAR, "").strip() or None
     forge = ForgeSettings.from_env(os.environ)

@@ -1,0 +1,306 @@
+"""Checks that read files only: overlays, SOPS files, .sops.yaml, Applications, AppProjects.
+
+None of them needs a private key: SOPS files keep keys and recipients in clear.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterator
+from fnmatch import fnmatchcase
+from pathlib import Path
+from typing import Any
+
+import yaml as pyyaml
+
+from ..model import apps, overlays
+from ..repo import layout, yamlio
+from ..repo.yamlio import lookup
+from ..secrets import sops, sopsconfig
+from ..secrets.demo_key import DEMO_RECIPIENT
+from .findings import Finding, Severity
+from .repofiles import EnvFiles, Loaded, RepoFiles, load_file
+
+SECRET_NAME = re.compile(
+    r"(?i)(password|passwd|secret|token|api[-_]?key|private[-_]?key|credential|dsn|connection[-_]?string)"
+)
+NOT_SECRET_NAME = re.compile(r"(?i)(existingsecret|secretname|secretref|keyref|secrets$)")
+SECRET_VALUE = re.compile(
+    r"AGE-SECRET-KEY-[1]|-----BEGIN [A-Z ]*PRIVATE KEY-----|AIza[0-9A-Za-z_-]{35}"
+)
+SOPS_META = ("age", "lastmodified", "mac")
+
+
+def _f(rule: str, sev: Severity, env: str | None, loaded: Loaded | None, line: int | None,
+       message: str) -> Finding:
+    return Finding(rule, sev, env, loaded.path if loaded else None, line, message)
+
+
+def _walk(node: Any, path: list[str | int]) -> Iterator[tuple[list[str | int], Any]]:
+    if isinstance(node, dict):
+        for key, value in node.items():
+            yield from _walk(value, [*path, str(key)])
+    elif isinstance(node, list):
+        for n, value in enumerate(node):
+            yield from _walk(value, [*path, n])
+    else:
+        yield path, node
+
+
+def check_presence(repo: RepoFiles, ef: EnvFiles) -> Iterator[Finding]:
+    for loaded, what in ((ef.values, "overlay values"), (ef.secrets, "SOPS secrets"),
+                         (ef.app, "Application"), (ef.project, "AppProject")):
+        if not loaded.exists:
+            yield _f("env-files", "error", ef.env, loaded, None,
+                     f"{what} of environment {ef.env} missing; run 'gitops-gen env add {ef.env}' "
+                     "to write it again")
+    if repo.settings and ef.env not in repo.settings.environments:
+        yield Finding("env-files", "warning", ef.env, layout.SETTINGS, None,
+                      f"environment {ef.env} is not in the promotion order; add it to "
+                      f"'environments' in {layout.SETTINGS}")
+
+
+def check_plaintext(ef: EnvFiles) -> Iterator[Finding]:
+    """Secret-looking keys with literal values in the overlay. The value is never shown."""
+    return plaintext_in(ef.values, ef.env)
+
+
+def plaintext_in(loaded: Loaded, env: str | None) -> Iterator[Finding]:
+    """Secret-looking keys with literal values in a plain YAML file; values never shown."""
+    if loaded.data is None:
+        return
+    dotted_secret = set(sops.SECRET_KEYS)
+    for path, value in _walk(loaded.data, []):
+        dotted = ".".join(str(p) for p in path)
+        leaf = str(path[-1]) if path else ""
+        named = bool(SECRET_NAME.search(leaf)) and not NOT_SECRET_NAME.search(leaf)
+        looks = isinstance(value, str) and bool(SECRET_VALUE.search(value))
+        literal = value not in (None, "") and not sops.is_encrypted_value(value)
+        if literal and (dotted in dotted_secret or named or looks):
+            yield _f("plaintext-secret", "error", env, loaded, loaded.line(path),
+                     f"{dotted} holds a literal secret value (not shown); remove it here and "
+                     f"set it with 'gitops-gen secrets set {env or 'ENV'} {dotted}'"
+                     if dotted in dotted_secret else
+                     f"{dotted} looks like a secret in plaintext (value not shown); move it to "
+                     "a Secret the chart references (existingSecret) or the SOPS file")
+
+
+def check_sops_file(repo: RepoFiles, ef: EnvFiles) -> Iterator[Finding]:
+    loaded = ef.secrets
+    if loaded.data is None:
+        return
+    meta = loaded.data.get("sops") if isinstance(loaded.data, dict) else None
+    if not isinstance(meta, dict) or any(k not in meta for k in SOPS_META):
+        yield _f("sops-metadata", "error", ef.env, loaded, loaded.line(["sops"]) or 1,
+                 "not a SOPS-encrypted file (no sops metadata with age, mac, lastmodified); "
+                 f"recreate it with 'gitops-gen secrets rotate {ef.env}' or restore it from git")
+        return
+    leaves = sops.flatten(loaded.data)
+    for key, value in leaves.items():
+        if not sops.is_encrypted_value(value):
+            yield _f("sops-encrypted", "error", ef.env, loaded, loaded.line(key.split(".")),
+                     f"{key} is not encrypted (value not shown); re-encrypt with "
+                     f"'gitops-gen secrets set {ef.env} {key}'")
+    missing = [k for k in sops.SECRET_KEYS if k not in leaves]
+    extra = [k for k in leaves if k not in sops.SECRET_KEYS]
+    if missing:
+        yield _f("sops-keys", "error", ef.env, loaded, None,
+                 f"missing secret keys {', '.join(missing)}; set them with "
+                 f"'gitops-gen secrets set {ef.env} KEY'")
+    for key in extra:
+        yield _f("sops-keys", "error", ef.env, loaded, loaded.line(key.split(".")),
+                 f"{key} is not one of the chart's secret keys ({', '.join(sops.SECRET_KEYS)}); "
+                 "remove it")
+    yield from _check_recipients(repo, ef, loaded)
+
+
+def _check_recipients(repo: RepoFiles, ef: EnvFiles, loaded: Loaded) -> Iterator[Finding]:
+    have = sops.file_recipients(loaded.text or "")
+    rules = repo.sops_config.data
+    want = sopsconfig.rule_recipients(rules, ef.env) if rules is not None else None
+    if want is None:
+        yield Finding("sops-recipients", "error", ef.env, layout.SOPS_CONFIG, None,
+                      f"no creation rule for {loaded.path}; run 'gitops-gen secrets rekey "
+                      f"{ef.env}' to write it")
+    elif sorted(have) != sorted(want):
+        yield _f("sops-recipients", "error", ef.env, loaded, loaded.line(["sops", "age"]),
+                 f"encrypted to {', '.join(have) or 'nobody'} but {layout.SOPS_CONFIG} says "
+                 f"{', '.join(want)}; run 'gitops-gen secrets rekey {ef.env}'")
+    if have == [DEMO_RECIPIENT] and not overlays.is_dev(ef.env):
+        yield _f("demo-recipient", "warning", ef.env, loaded, loaded.line(["sops", "age"]),
+                 "encrypted only to the public demo recipient, whose private key anyone can "
+                 f"read; add a real recipient: 'gitops-gen secrets rekey {ef.env} "
+                 f"--add-recipient age1... --remove-recipient {DEMO_RECIPIENT}'")
+
+
+def check_placeholders(ef: EnvFiles) -> Iterator[Finding]:
+    for key in overlays.placeholders(ef.values.text or ""):
+        yield _f("placeholder-secret", "warning", ef.env, ef.values, 1,
+                 f"{key} still holds a placeholder; set it with 'gitops-gen secrets set "
+                 f"{ef.env} {key}' (value from stdin)")
+
+
+def check_application(repo: RepoFiles, ef: EnvFiles) -> Iterator[Finding]:
+    app, env = ef.app, ef.env
+    if app.data is None or repo.settings is None:
+        return
+    spec = lookup(app.data, "spec") or {}
+    src = spec.get("source") or {}
+    expect = {
+        ("metadata", "name"): layout.app_name(env),
+        ("metadata", "namespace"): layout.ARGOCD_NAMESPACE,
+        ("spec", "project"): layout.project_name(env),
+        ("spec", "source", "repoURL"): repo.settings.repo_url,
+        ("spec", "source", "path"): layout.CHART_DIR,
+        ("spec", "source", "helm", "releaseName"): layout.RELEASE_NAME,
+    }
+    for keys, want in expect.items():
+        have = lookup(app.data, *keys)
+        if have != want:
+            yield _f("app-source", "error", env, app, app.line(list(keys)),
+                     f"{'.'.join(keys)} is {have!r}, expected {want!r}; run 'gitops-gen env add "
+                     f"{env}' to rewrite the Application")
+    revision = src.get("targetRevision")
+    if revision != repo.settings.target_revision:
+        yield _f("app-source", "warning", env, app, app.line(["spec", "source", "targetRevision"]),
+                 f"targetRevision {revision!r} differs from {repo.settings.target_revision!r} in "
+                 f"{layout.SETTINGS}; align them unless this environment pins a release")
+    files = lookup(src, "helm", "valueFiles")
+    if files != apps.value_files(env):
+        yield _f("app-values", "error", env, app,
+                 app.line(["spec", "source", "helm", "valueFiles"]),
+                 f"helm.valueFiles must be exactly {apps.value_files(env)}; other paths escape the "
+                 f"environment's overlay. Run 'gitops-gen env add {env}'")
+    for vf in files if isinstance(files, list) else []:
+        target = str(vf).removeprefix(apps.SECRETS_SCHEME)
+        resolved = (repo.root / layout.CHART_DIR / target).resolve()
+        if not resolved.is_file():
+            yield _f("app-values", "error", env, app,
+                     app.line(["spec", "source", "helm", "valueFiles", files.index(vf)]),
+                     f"value file {vf} does not exist in the repository; write it with "
+                     f"'gitops-gen env add {env}'")
+    if not (repo.root / layout.CHART_DIR / "Chart.yaml").is_file():
+        yield _f("app-source", "error", env, app, app.line(["spec", "source", "path"]),
+                 f"{layout.CHART_DIR}/Chart.yaml not found; restore the chart")
+    if "automated" not in (spec.get("syncPolicy") or {}):
+        yield _f("app-sync", "warning", env, app, app.line(["spec", "syncPolicy"]),
+                 "no syncPolicy.automated: Argo CD will not sync merges by itself; add it")
+    if apps.FINALIZER not in (lookup(app.data, "metadata", "finalizers") or []):
+        yield _f("app-sync", "warning", env, app, app.line(["metadata"]),
+                 f"no {apps.FINALIZER}: deleting the Application leaves its resources running")
+    yield from _check_project(repo, ef, spec)
+
+
+def _check_project(repo: RepoFiles, ef: EnvFiles, spec: dict[str, Any]) -> Iterator[Finding]:
+    proj, app, env = ef.project, ef.app, ef.env
+    if proj.data is None or repo.settings is None:
+        return
+    project = lookup(proj.data, "metadata", "name")
+    if project != spec.get("project"):
+        yield _f("app-project", "error", env, proj, proj.line(["metadata", "name"]),
+                 f"AppProject is named {project!r} but the Application "
+                 f"uses project {spec.get('project')!r}; run 'gitops-gen env add {env}'")
+    pspec = lookup(proj.data, "spec") or {}
+    repo_url = lookup(spec, "source", "repoURL")
+    if not any(fnmatchcase(str(repo_url), str(p)) for p in pspec.get("sourceRepos") or []):
+        yield _f("app-project", "error", env, proj, proj.line(["spec", "sourceRepos"]),
+                 f"sourceRepos does not allow {repo_url}; add it or run 'gitops-gen env add {env}'")
+    dest = spec.get("destination") or {}
+    if "server" in dest and "name" in dest:
+        yield _f("app-destination", "error", env, app, app.line(["spec", "destination"]),
+                 "destination sets both server and name; keep one")
+    if not any(_dest_allowed(dest, allowed) for allowed in pspec.get("destinations") or []):
+        yield _f("app-destination", "error", env, app, app.line(["spec", "destination"]),
+                 f"destination {dict(dest)} is outside AppProject {proj.path}'s destinations; "
+                 f"run 'gitops-gen env add {env}' with the right --namespace/--cluster")
+
+
+def _dest_allowed(dest: dict[str, Any], allowed: dict[str, Any]) -> bool:
+    ns_ok = fnmatchcase(str(dest.get("namespace", "")), str(allowed.get("namespace", "")))
+    if "name" in dest and "name" in allowed:
+        return ns_ok and fnmatchcase(str(dest["name"]), str(allowed["name"]))
+    if "server" in dest and "server" in allowed:
+        return ns_ok and fnmatchcase(str(dest["server"]), str(allowed["server"]))
+    return False
+
+
+def check_root_app(repo: RepoFiles) -> Iterator[Finding]:
+    root = repo.root_app
+    if root is None or not root.exists:
+        yield Finding("root-app", "error", None, layout.ROOT_APP, None,
+                      f"{layout.ROOT_APP} missing; restore it from a new 'gitops-gen init'")
+        return
+    if root.data is None or repo.settings is None:
+        return
+    url = lookup(root.data, "spec", "source", "repoURL")
+    if url != repo.settings.repo_url:
+        yield _f("root-app", "error", None, root, root.line(["spec", "source", "repoURL"]),
+                 f"repoURL is {url!r}, expected {repo.settings.repo_url!r} from {layout.SETTINGS}")
+
+
+def check_orphans(repo: RepoFiles) -> Iterator[Finding]:
+    if repo.sops_config.data is None:
+        return
+    for n, rule in enumerate(repo.sops_config.data.get("creation_rules") or []):
+        regex = str(rule.get("path_regex", "")) if isinstance(rule, dict) else ""
+        m = re.fullmatch(r"\^overlays/([a-z0-9-]+)/secrets\\\.sops\\\.yaml\$", regex)
+        if m and not (repo.root / layout.overlay_dir(m.group(1))).is_dir():
+            yield _f("sops-recipients", "warning", m.group(1), repo.sops_config,
+                     repo.sops_config.line(["creation_rules", n]),
+                     f"creation rule for a removed environment {m.group(1)}; delete the rule")
+
+
+def check_other_overlay_files(repo: RepoFiles) -> Iterator[Finding]:
+    """No plaintext secrets anywhere in overlays/, not only in the files env add writes."""
+    base = repo.root / layout.OVERLAYS_DIR
+    known = {layout.VALUES_FILE, layout.SECRETS_FILE}
+    for path in sorted(base.rglob("*.y*ml")) if base.is_dir() else []:
+        if path.name in known or path.name.endswith(".sops.yaml") or not path.is_file():
+            continue
+        rel = path.relative_to(repo.root).as_posix()
+        env = path.relative_to(base).parts[0] if len(path.relative_to(base).parts) > 1 else None
+        yield from plaintext_in(load_file(repo.root, rel, env, []), env)
+
+
+def _fast_load(path: Path) -> Any:
+    try:
+        return next(iter(yamlio.load_all_fast(path.read_text())), None)
+    except pyyaml.YAMLError:
+        return None  # its own yaml-syntax finding says why
+
+
+def check_unique_names(repo: RepoFiles) -> Iterator[Finding]:
+    """Two manifests under gitops/ with one kind and name: one silently replaces the other."""
+    seen: dict[tuple[str, str], str] = {}
+    base = repo.root / layout.GITOPS_DIR
+    for sub_dir in (layout.APPS_DIR, layout.PROJECTS_DIR):
+        for path in sorted((repo.root / sub_dir).glob("*.yaml")):
+            rel = path.relative_to(repo.root).as_posix()
+            data = _fast_load(path)  # names only: no round trip, no line numbers needed
+            if not isinstance(data, dict):
+                continue
+            key = (str(data.get("kind")), str(lookup(data, "metadata", "name")))
+            other = seen.setdefault(key, rel)
+            if other != rel:
+                yield Finding("app-project", "error", path.stem, rel, None,
+                              f"{key[0]} {key[1]} is also defined in {other}; Argo CD keeps "
+                              "only one of them. Rename or remove one")
+    root = repo.root_app.data if repo.root_app is not None else None
+    if isinstance(root, dict) and base.is_dir():
+        key = (str(root.get("kind")), str(lookup(root, "metadata", "name")))
+        if key in seen:
+            yield Finding("root-app", "error", None, seen[key], None,
+                          f"{key[0]} {key[1]} replaces the app-of-apps in {layout.ROOT_APP}; "
+                          "rename that environment")
+
+
+def file_findings(repo: RepoFiles) -> list[Finding]:
+    out: list[Finding] = list(check_root_app(repo))
+    out.extend(check_orphans(repo))
+    out.extend(check_other_overlay_files(repo))
+    out.extend(check_unique_names(repo))
+    for ef in repo.envs.values():
+        for check in (check_presence(repo, ef), check_plaintext(ef), check_sops_file(repo, ef),
+                      check_placeholders(ef), check_application(repo, ef)):
+            out.extend(check)
+    return out

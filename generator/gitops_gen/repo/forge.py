@@ -1,0 +1,192 @@
+"""The forge: pull requests and commit statuses through the GitHub REST API (standard library only).
+
+Every request goes through _post(): a timeout, no redirects (one would carry the Authorization
+header to another address), https only except to this machine. The token goes into that
+header and nowhere else: never into a URL, a message, a log line or an exception; an error
+from the API is redacted of it before anyone sees it.
+"""
+
+from __future__ import annotations
+
+import http.client
+import json
+import re
+import urllib.error
+import urllib.parse
+import urllib.request
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from typing import Any
+from urllib.parse import urlsplit
+
+from .. import __version__
+from ..errors import InputError, MissingError
+from .gitrepo import redact_url
+from .proc import redact
+
+DEFAULT_API_URL = "https://api.github.com"
+TOKEN_ENV = "GITHUB_TOKEN"
+API_URL_ENV = "GITHUB_API_URL"
+TIMEOUT = 30.0
+STATUS_TIMEOUT = 10.0
+STATUS_CONTEXT = "gitops-gen/validate"
+STATUS_DESCRIPTION_MAX = 140  # GitHub's limit
+_ANSWER_MAX = 1024 * 1024  # bytes read of an answer
+_LOOPBACK = frozenset({"127.0.0.1", "localhost", "::1"})
+_NAME = r"[A-Za-z0-9_.-]+"
+_REMOTE_FORMS = (
+    re.compile(rf"^https?://(?:[^@/\s]+@)?[^/\s]+/(?P<owner>{_NAME})/(?P<repo>{_NAME})/?$"),
+    re.compile(rf"^ssh://(?:[^@/\s]+@)?[^/\s]+/(?P<owner>{_NAME})/(?P<repo>{_NAME})/?$"),
+    re.compile(rf"^[^@/\s]+@[^:/\s]+:(?P<owner>{_NAME})/(?P<repo>{_NAME})/?$"),
+)
+
+
+class ForgeError(MissingError):
+    """The forge refused or could not be reached."""
+
+
+@dataclass(frozen=True)
+class RepoRef:
+    owner: str
+    repo: str
+
+
+@dataclass(frozen=True)
+class ForgeSettings:
+    """Where commit statuses go: the GitHub API and a token that may write statuses."""
+
+    token: str = field(repr=False)
+    api_url: str = DEFAULT_API_URL
+    timeout: float = STATUS_TIMEOUT
+
+    @classmethod
+    def from_env(cls, environ: Mapping[str, str]) -> ForgeSettings | None:
+        """GITHUB_TOKEN and GITHUB_API_URL; None when no token is set (statuses are off)."""
+        token = environ.get(TOKEN_ENV, "").strip()
+        if not token:
+            return None
+        return cls(token, check_api_url(environ.get(API_URL_ENV, "").strip() or DEFAULT_API_URL))
+
+    def clean(self, text: str) -> str:
+        """text without the token or any URL credentials (for logs)."""
+        return clean(text, self.token)
+
+
+def clean(text: str, token: str) -> str:
+    """text without the token or any credentials embedded in URLs."""
+    return redact_url(redact(text, [token]))
+
+
+def parse_remote(url: str) -> RepoRef:
+    """owner/repo of a GitHub remote URL: https://host/o/r(.git), git@host:o/r.git, ssh://."""
+    for form in _REMOTE_FORMS:
+        match = form.match(url)
+        if match:
+            repo = match["repo"].removesuffix(".git")
+            if repo:
+                return RepoRef(match["owner"], repo)
+    raise MissingError(
+        f"the origin remote {redact_url(url)!r} does not name a GitHub repository (owner/repo)",
+        "point origin at https://github.com/OWNER/REPO.git or git@github.com:OWNER/REPO.git",
+    )
+
+
+def check_api_url(url: str) -> str:
+    """The API base URL without a trailing slash; plain http only to this machine."""
+    parts = urlsplit(url)
+    loopback = parts.scheme == "http" and (parts.hostname or "") in _LOOPBACK
+    if not parts.hostname or not (parts.scheme == "https" or loopback):
+        raise InputError(
+            f"{API_URL_ENV} {url!r} is not an https:// URL",
+            f"set it to the API of your GitHub (default {DEFAULT_API_URL}); plain http "
+            "would send the token in clear",
+        )
+    return url.rstrip("/")
+
+
+class _NoRedirect(urllib.request.HTTPRedirectHandler):
+    """A redirect would carry the Authorization header elsewhere: treat it as an error."""
+
+    def redirect_request(self, *_args: Any, **_kwargs: Any) -> None:
+        return None
+
+
+def _api_message(status: int, raw: bytes) -> str:
+    """GitHub's error body ({"message", "errors": [...]}) as one line."""
+    try:
+        data: Any = json.loads(raw or b"{}")
+    except ValueError:
+        data = {}
+    if not isinstance(data, dict):
+        data = {}
+    parts = [str(data.get("message") or "no message")]
+    for err in data.get("errors") or []:
+        if isinstance(err, dict):
+            parts.append(str(err.get("message") or err.get("code") or err))
+        else:
+            parts.append(str(err))
+    return f"HTTP {status}: " + ": ".join(parts)
+
+
+def _post(api_url: str, path: str, token: str, payload: Mapping[str, Any], *, what: str,
+          fix: str, timeout: float) -> tuple[str, bytes]:
+    """POST payload as JSON to the API; the URL and the answer's body.
+
+    ForgeError, redacted of the token, when the API refuses `what` (with `fix` as the advice)
+    or cannot be reached.
+    """
+    url = check_api_url(api_url) + path
+    request = urllib.request.Request(url, data=json.dumps(payload).encode(), method="POST",
+                                     headers={
+        "Accept": "application/vnd.github+json",
+        "Authorization": f"Bearer {token}",
+        "Content-Type": "application/json",
+        "User-Agent": f"gitops-gen/{__version__}",
+        "X-GitHub-Api-Version": "2022-11-28",
+    })
+    opener = urllib.request.build_opener(_NoRedirect)
+    try:
+        with opener.open(request, timeout=timeout) as response:
+            return url, response.read(_ANSWER_MAX)
+    except urllib.error.HTTPError as exc:
+        message = _api_message(exc.code, exc.read(_ANSWER_MAX))
+        raise ForgeError(clean(f"GitHub refused {what}: {message}", token), fix) from None
+    except (urllib.error.URLError, http.client.HTTPException, OSError, ValueError) as exc:
+        reason = getattr(exc, "reason", exc)
+        raise ForgeError(clean(f"could not reach {url}: {reason}", token),
+                         f"check {API_URL_ENV} and the network") from None
+
+
+def create_pull_request(api_url: str, token: str, owner: str, repo: str, head: str,
+                        base: str, title: str, body: str, *, timeout: float = TIMEOUT) -> str:
+    """Open a pull request of head into base; returns its web URL."""
+    url, raw = _post(
+        api_url, f"/repos/{owner}/{repo}/pulls", token,
+        {"title": title, "head": head, "base": base, "body": body}, what="the pull request",
+        fix="check the token's access to the repository and that the branches exist",
+        timeout=timeout)
+    try:
+        html_url = json.loads(raw).get("html_url")
+    except (ValueError, AttributeError):
+        html_url = None
+    if not isinstance(html_url, str):
+        raise ForgeError(f"{url} answered without a pull request URL",
+                         f"check that {API_URL_ENV} is a GitHub API")
+    return html_url
+
+
+def post_commit_status(settings: ForgeSettings, full_name: str, sha: str, state: str,
+                       description: str) -> None:
+    """POST {api}/repos/{owner}/{repo}/statuses/{sha} under STATUS_CONTEXT.
+
+    full_name is owner/repo; a description over GitHub's limit is shortened. ForgeError
+    (InputError for a bad API URL) when the status is not posted.
+    """
+    owner, name = full_name.split("/", 1)
+    path = f"/repos/{urllib.parse.quote(owner)}/{urllib.parse.quote(name)}/statuses/{sha}"
+    if len(description) > STATUS_DESCRIPTION_MAX:
+        description = description[:STATUS_DESCRIPTION_MAX - 3] + "..."
+    _post(settings.api_url, path, settings.token,
+          {"state": state, "context": STATUS_CONTEXT, "description": description},
+          what="the commit status", fix="check that the token may write commit statuses",
+          timeout=settings.timeout)

@@ -1,0 +1,312 @@
+"""Every git operation goes through here (GitPython)."""
+
+from __future__ import annotations
+
+import fcntl
+import os
+import re
+import tempfile
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
+from dataclasses import dataclass
+from pathlib import Path
+
+import git
+
+from ..errors import ConflictError, InputError, MissingError, ToolError
+from .layout import LOCK
+
+
+def find_root(start: Path) -> Path:
+    """The top of the git work tree around start."""
+    try:
+        repo = git.Repo(start, search_parent_directories=True)
+    except (git.InvalidGitRepositoryError, git.NoSuchPathError) as exc:
+        raise MissingError(
+            f"{start} is not inside a git repository",
+            "run 'gitops-gen init PATH' to create one, or pass --repo PATH",
+        ) from exc
+    if repo.working_tree_dir is None:
+        raise MissingError(f"{start} is a bare repository", "pass --repo with a work tree")
+    return Path(repo.working_tree_dir)
+
+
+def open_repo(root: Path) -> git.Repo:
+    try:
+        return git.Repo(root)
+    except (git.InvalidGitRepositoryError, git.NoSuchPathError) as exc:
+        raise MissingError(f"{root} is not a git repository", "run 'gitops-gen init PATH'") from exc
+
+
+def init(root: Path, branch: str = "main") -> git.Repo:
+    return git.Repo.init(root, initial_branch=branch)
+
+
+def identity_problem(root: Path | None = None) -> str | None:
+    """None when git can make commits here, else what is missing."""
+    repo = git.Repo(root) if root else None
+    reader = repo.config_reader() if repo else git.GitConfigParser(read_only=True)
+    missing = [
+        key
+        for key in ("name", "email")
+        if not reader.get_value("user", key, default="")
+        and not (
+            os.environ.get(f"GIT_AUTHOR_{key.upper()}")
+            and os.environ.get(f"GIT_COMMITTER_{key.upper()}")
+        )
+    ]
+    if missing:
+        return "git user." + " and user.".join(missing) + " not set"
+    return None
+
+
+def dirty_paths(root: Path, paths: Sequence[str]) -> list[str]:
+    """Which of paths have uncommitted changes (staged, unstaged or untracked)."""
+    repo = open_repo(root)
+    if not repo.head.is_valid():
+        return [p for p in paths if (root / p).exists()]
+    out = repo.git.status("--porcelain", "--untracked-files=all", "--", *paths)
+    return [line[3:] for line in out.splitlines() if line]
+
+
+def commit_paths(root: Path, paths: Sequence[str], message: str) -> str | None:
+    """Commit exactly these paths (added, changed or deleted), nothing else that is staged.
+
+    Returns the new commit's sha, or None when the paths hold no change.
+    """
+    repo = open_repo(root)
+    problem = identity_problem(root)
+    if problem:
+        raise MissingError(problem, "run 'git config --global user.name NAME' and user.email")
+    try:
+        repo.git.add("--all", "--", *paths)
+        if repo.head.is_valid() and not repo.git.diff(
+            "--cached", "--name-only", "HEAD", "--", *paths
+        ).strip():
+            return None
+        # --only: whatever else is staged (even before the first commit) stays out.
+        repo.git.commit("--quiet", "-m", message, "--only", "--", *paths)
+    except git.GitCommandError as exc:
+        if repo.head.is_valid():
+            repo.git.reset("--quiet", "HEAD", "--", *paths)
+        else:
+            repo.git.rm("--cached", "-r", "--quiet", "--ignore-unmatch", "--", *paths)
+        reason = " ".join(str(exc.stderr or exc).split())
+        raise ToolError(f"git commit failed: {reason}",
+                        "fix what git reports (identity, hooks, signing), then run again") from exc
+    return repo.head.commit.hexsha
+
+
+@dataclass(frozen=True)
+class FileLog:
+    sha: str
+    date: str
+    subject: str
+
+
+def last_change(root: Path, path: str) -> FileLog | None:
+    repo = open_repo(root)
+    if not repo.head.is_valid():
+        return None
+    out = repo.git.log("-1", "--format=%H%x00%cI%x00%s", "--", path)
+    if not out:
+        return None
+    sha, date, subject = out.split("\x00", 2)
+    return FileLog(sha, date, subject)
+
+
+def show_file(root: Path, ref: str, path: str) -> str | None:
+    """A file's text at ref, or None if it does not exist there."""
+    repo = open_repo(root)
+    try:
+        return str(repo.git.show(f"{ref}:{path}"))
+    except git.GitCommandError:
+        return None
+
+
+@contextmanager
+def locked(root: Path) -> Iterator[None]:
+    """Hold the repository's gitops-gen lock; a second run at once is refused.
+
+    The lock is flock(2) on an open file, so the kernel drops it when the holder ends, however
+    it ends (even killed): a lock file left behind by a dead run never blocks the next one.
+    """
+    lock = Path(open_repo(root).git_dir) / LOCK
+    while True:
+        fd = os.open(lock, os.O_RDWR | os.O_CREAT, 0o600)
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError as exc:
+            os.close(fd)
+            raise ConflictError(
+                f"another gitops-gen run holds {lock}",
+                "wait for it to finish, then run the command again",
+            ) from exc
+        except BaseException:
+            os.close(fd)
+            raise
+        # The previous holder removes the file as it lets go: the lock counts only when it
+        # is on the file that is there now, not on one removed since it was opened.
+        try:
+            current = lock.stat().st_ino == os.fstat(fd).st_ino
+        except FileNotFoundError:
+            current = False
+        if current:
+            break
+        os.close(fd)
+    try:
+        yield
+    finally:
+        lock.unlink(missing_ok=True)
+        os.close(fd)
+
+
+def merge_base(root: Path, branch: str) -> str:
+    """The merge-base of HEAD with branch (or origin/branch), else HEAD itself."""
+    repo = open_repo(root)
+    for ref in (branch, f"origin/{branch}"):
+        try:
+            bases = repo.merge_base(ref, "HEAD")
+        except git.GitCommandError:
+            continue
+        if bases:
+            return str(bases[0].hexsha)
+    return str(repo.head.commit.hexsha)
+
+
+# ---- branches, pushes and fetches (promote, serve) -------------------------------------
+
+_URL_USERINFO = re.compile(r"(://)[^/@\s]+@")
+
+
+def head_commit(root: Path) -> str:
+    repo = open_repo(root)
+    if not repo.head.is_valid():
+        raise MissingError(f"{root} has no commits yet", "commit something first")
+    return str(repo.head.commit.hexsha)
+
+
+def branch_commit(root: Path, name: str) -> str | None:
+    """The sha a local branch points at, or None when there is no such branch."""
+    try:
+        return str(open_repo(root).git.rev_parse("--verify", "--quiet", f"refs/heads/{name}"))
+    except git.GitCommandError:
+        return None
+
+
+def commit_file(root: Path, parent: str, path: str, text: str, message: str) -> str:
+    """A new commit on parent whose one change is path's text. Returns its sha.
+
+    Built in a throw-away index: HEAD, the index, the work tree and every ref stay as they are.
+    """
+    problem = identity_problem(root)
+    if problem:
+        raise MissingError(problem, "run 'git config --global user.name NAME' and user.email")
+    repo = open_repo(root)
+    try:
+        with tempfile.TemporaryDirectory(prefix="gitops-gen-index-") as tmp:
+            blob_file = Path(tmp) / "blob"
+            blob_file.write_bytes(text.encode())
+            with repo.git.custom_environment(GIT_INDEX_FILE=str(Path(tmp) / "index")):
+                repo.git.read_tree(parent)
+                blob = repo.git.hash_object("-w", f"--path={path}", str(blob_file))
+                mode = (repo.git.ls_tree(parent, "--", path).split() or ["100644"])[0]
+                repo.git.update_index("--add", "--cacheinfo", f"{mode},{blob},{path}")
+                tree = repo.git.write_tree()
+            return str(repo.git.commit_tree(tree, "-p", parent, "-m", message))
+    except git.GitCommandError as exc:
+        raise ToolError(f"git could not make the commit: {exc.stderr.strip()}",
+                        "see git's message") from exc
+
+
+def create_branch(root: Path, name: str, sha: str) -> None:
+    """Point a new branch at sha; refused when the branch already exists."""
+    try:
+        open_repo(root).git.update_ref(f"refs/heads/{name}", sha, "")
+    except git.GitCommandError as exc:
+        raise ConflictError(f"could not create branch {name}: {exc.stderr.strip()}",
+                            f"delete it with 'git branch -D {name}' and run again") from exc
+
+
+def delete_branch(root: Path, name: str) -> None:
+    open_repo(root).git.update_ref("-d", f"refs/heads/{name}")
+
+
+def remote_url(root: Path, remote: str = "origin") -> str | None:
+    try:
+        return str(open_repo(root).remote(remote).url)
+    except ValueError:
+        return None
+
+
+def redact_url(text: str) -> str:
+    """text with credentials embedded in URLs (https://user:token@host) removed."""
+    return _URL_USERINFO.sub(r"\1<redacted>@", text)
+
+
+def push_branch(root: Path, name: str, remote: str = "origin", timeout: int = 120) -> None:
+    """Push a local branch to remote under the same name; git's reason on failure."""
+    repo = open_repo(root)
+    refspec = f"refs/heads/{name}:refs/heads/{name}"
+    try:
+        with repo.git.custom_environment(GIT_TERMINAL_PROMPT="0"):
+            repo.git.push("--porcelain", remote, refspec, kill_after_timeout=timeout)
+    except git.GitCommandError as exc:
+        lines = _output_lines(exc)
+        # porcelain: "!<TAB>from:to<TAB>[rejected] (why)", then the hook's "remote:" lines
+        reasons = [ln.split("\t")[-1] for ln in lines if ln.startswith("!")]
+        reasons += [ln for ln in lines if ln.startswith("remote:")]
+        reasons = reasons or [ln for ln in lines if ln.startswith(("fatal:", "error:"))]
+        reason = "; ".join(reasons) or f"exit {exc.status}"
+        raise ToolError(f"git push to {remote} failed: {redact_url(reason)}",
+                        "check the remote's rules and your access, then run again") from exc
+
+
+def has_commit(root: Path, sha: str) -> bool:
+    """Whether the repository holds the commit sha."""
+    with open_repo(root) as repo:  # the service asks often: free GitPython's resources
+        try:
+            repo.git.cat_file("-e", f"{sha}^{{commit}}")
+        except git.GitCommandError:
+            return False
+        return True
+
+
+def fetch(root: Path, *refspecs: str, remote: str = "origin", timeout: int = 120) -> None:
+    """git fetch remote [refspecs], never asking for credentials; git's reason on failure."""
+    try:
+        with open_repo(root) as repo, repo.git.custom_environment(GIT_TERMINAL_PROMPT="0"):
+            repo.git.fetch("--quiet", remote, *refspecs, kill_after_timeout=timeout)
+    except git.GitCommandError as exc:
+        reason = " ".join(str(exc.stderr or "").split()) or f"exit {exc.status}"
+        raise ToolError(f"git fetch {' '.join([remote, *refspecs])} failed: "
+                        f"{redact_url(reason)}", "check the remote and your access") from exc
+
+
+def _output_lines(exc: git.GitCommandError) -> list[str]:
+    """git's own output lines, without GitPython's "stdout: '...'" wrapping."""
+    out: list[str] = []
+    for stream in (exc.stdout, exc.stderr):
+        text = str(stream or "").strip()
+        for prefix in ("stdout: '", "stderr: '"):
+            text = text.removeprefix(prefix)
+        out.extend(ln.strip() for ln in text.removesuffix("'").splitlines() if ln.strip())
+    return out
+
+
+def tracked_files(root: Path, directory: str) -> list[str]:
+    """Repo-relative paths git tracks under directory."""
+    out = open_repo(root).git.ls_files("-z", "--", directory)
+    return [p for p in out.split("\0") if p]
+
+
+def check_branch_name(name: str, flag: str) -> str:
+    """A name git accepts for a branch (git check-ref-format --branch), else exit 2."""
+    try:
+        git.Git().check_ref_format("--branch", name)
+    except git.GitCommandError as exc:
+        raise InputError(f"{flag} {name!r} is not a valid branch name",
+                         "give a branch name such as main") from exc
+    if name == "HEAD":
+        raise InputError(f"{flag} HEAD is not a branch", "give a branch name such as main")
+    return name
