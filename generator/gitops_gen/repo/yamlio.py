@@ -1,7 +1,12 @@
-"""One YAML configuration for the whole tool.
+"""One YAML configuration for the whole tool, and the one place YAML is parsed.
 
 Files people edit are loaded round-trip (ruamel.yaml keeps comments, key order and line
 numbers); rendered manifests, which nobody edits, go through PyYAML's C loader for speed.
+Both loaders are bounded (repo/limits.py): nesting depth, and values and scalar characters
+counted with aliases expanded, so an alias bomb is refused while it is composed, before any
+code walks the data; aliases that form a cycle are refused too. Any failure to parse, whatever
+exception the parser raises, is a YamlError (or, for the C loader, a yaml.YAMLError) with a
+line where there is one.
 """
 
 from __future__ import annotations
@@ -14,11 +19,15 @@ from typing import Any
 import yaml as pyyaml
 from ruamel.yaml import YAML
 from ruamel.yaml.comments import CommentedMap, CommentedSeq
+from ruamel.yaml.composer import Composer, ComposerError, MaxDepthExceededError
 from ruamel.yaml.constructor import DuplicateKeyError
 from ruamel.yaml.error import MarkedYAMLError
+from ruamel.yaml.events import AliasEvent
+from ruamel.yaml.reader import ReaderError
 from ruamel.yaml.representer import RoundTripRepresenter
 
 from ..errors import InputError
+from . import limits
 
 _DUPLICATE = re.compile(r'found duplicate key "([^"]*)"')
 # Strings that YAML 1.1 parsers (Kubernetes', PyYAML) read as booleans: written quoted.
@@ -40,33 +49,153 @@ _Representer.add_representer(str, _Representer.represent_str)
 _FAST_LOADER: Any = getattr(pyyaml, "CSafeLoader", pyyaml.SafeLoader)
 
 
+class _Cost:
+    """Values and scalar characters of composed nodes, aliases expanded, memoised per node."""
+
+    def __init__(self) -> None:
+        self.known: dict[int, tuple[int, int]] = {}
+
+    def of(self, node: Any, children: Sequence[Any]) -> tuple[int, int]:
+        """node's cost from its children's; a problem string when a limit is passed."""
+        values, chars = 1, len(node.value) if isinstance(node.value, str) else 0
+        for child in children:
+            cost = self.known.get(id(child))
+            if cost is None:
+                raise _Problem("an alias refers to the node that holds it (a cycle)")
+            values, chars = values + cost[0], chars + cost[1]
+        if values > limits.MAX_NODES:
+            raise _Problem(f"holds more than {limits.MAX_NODES} values once aliases are "
+                           "expanded (an alias bomb?)")
+        if chars > limits.MAX_SCALAR_CHARS:
+            raise _Problem(f"holds more than {limits.MAX_SCALAR_CHARS} characters once aliases "
+                           "are expanded")
+        self.known[id(node)] = (values, chars)
+        return values, chars
+
+
+class _Problem(Exception):
+    pass
+
+
+def _children(node: Any) -> list[Any]:
+    value = node.value
+    if not isinstance(value, list):
+        return []
+    if value and isinstance(value[0], tuple):
+        return [n for pair in value for n in pair]
+    return list(value)
+
+
+class _BoundedComposer(Composer):
+    """ruamel's composer (depth bounded by max_depth), counting what each node expands to."""
+
+    def compose_document(self: Any) -> Any:
+        self._cost = _Cost()
+        return super().compose_document()
+
+    def compose_node(self, parent: Any, index: Any) -> Any:
+        if self.parser.check_event(AliasEvent):
+            event = self.parser.peek_event()
+            target = self.anchors.get(event.anchor)
+            if target is not None and id(target) not in self._cost.known:
+                raise ComposerError(None, None, "an alias refers to the node that holds it "
+                                    "(a cycle)", event.start_mark)
+        node = super().compose_node(parent, index)
+        if id(node) not in self._cost.known:
+            try:
+                self._cost.of(node, _children(node))
+            except _Problem as exc:
+                raise ComposerError(None, None, str(exc), node.start_mark) from None
+        return node
+
+
 def _roundtrip() -> YAML:
     y = YAML(typ="rt")
     y.preserve_quotes = True
     y.width = 4096
     y.indent(mapping=2, sequence=4, offset=2)
     y.allow_duplicate_keys = False
+    y.max_depth = limits.MAX_DEPTH
+    y.Composer = _BoundedComposer
     y.Representer = _Representer
     return y
 
 
 def load(text: str, filename: str) -> Any:
-    """Parse one YAML document round-trip; a syntax error or duplicate key names file:line."""
+    """Parse one YAML document round-trip, within the limits; any failure is a YamlError
+    naming file:line (a duplicate key's values are never quoted: one may be a secret)."""
+    if len(text) > limits.MAX_EDITED_YAML_BYTES:
+        raise YamlError(filename, f"is {len(text)} characters long, over the "
+                        f"{limits.MAX_EDITED_YAML_BYTES}-character limit of the files gitops-gen "
+                        "edits", None)
+    _precheck(text, filename)
     try:
         return _roundtrip().load(text)
     except (DuplicateKeyError, MarkedYAMLError) as exc:
         mark = exc.problem_mark or exc.context_mark
         line = mark.line + 1 if mark is not None else None
-        where = f"{filename}:{line}" if line else filename
         if isinstance(exc, DuplicateKeyError):
             # ruamel's own message quotes both values: one of them may be a secret.
             key = _DUPLICATE.search(exc.problem or "")
             start = exc.context_mark.line + 1 if exc.context_mark is not None else "?"
             problem = (f"duplicate key {key.group(1)!r}" if key else "duplicate key") + (
                 f" in the mapping that starts at line {start}")
+        elif isinstance(exc, MaxDepthExceededError):
+            problem = f"nested more than {limits.MAX_DEPTH} levels deep"
         else:
             problem = (exc.problem or exc.context or "invalid YAML").strip()
-        raise YamlError(where, problem, line) from exc
+        raise YamlError(_where(filename, line), problem, line) from exc
+    except ReaderError as exc:
+        line = text[: exc.position].count("\n") + 1 if isinstance(exc.position, int) else None
+        code = exc.character if isinstance(exc.character, int) else 0
+        problem = f"character U+{code:04X} is not allowed in YAML (a control character)"
+        raise YamlError(_where(filename, line), problem, line) from exc
+    except RecursionError as exc:
+        raise YamlError(filename, f"nested more than {limits.MAX_DEPTH} levels deep",
+                        None) from exc
+    except Exception as exc:  # noqa: BLE001 - untrusted text: any parser failure is bad input
+        # Values the constructor cannot build (an impossible date, a 5000-digit integer): the
+        # exception's text may quote the value, so only its type is told.
+        raise YamlError(filename, f"a value cannot be read ({type(exc).__name__})",
+                        None) from exc
+
+
+def _where(filename: str, line: int | None) -> str:
+    return f"{filename}:{line}" if line else filename
+
+
+_OPEN = (pyyaml.MappingStartEvent, pyyaml.SequenceStartEvent)
+_CLOSE = (pyyaml.MappingEndEvent, pyyaml.SequenceEndEvent)
+
+
+def _precheck(text: str, filename: str) -> None:
+    """Syntax and depth through libyaml's parser first: ruamel's pure-Python scanner takes time
+    quadratic in the nesting of flow collections ('[[[[...'), libyaml does not."""
+    depth = 0
+    try:
+        for event in pyyaml.parse(text, Loader=_FAST_LOADER):
+            if isinstance(event, _OPEN):
+                depth += 1
+                if depth > limits.MAX_DEPTH:
+                    line = event.start_mark.line + 1 if event.start_mark else None
+                    raise YamlError(_where(filename, line),
+                                    f"nested more than {limits.MAX_DEPTH} levels deep", line)
+            elif isinstance(event, _CLOSE):
+                depth -= 1
+    except pyyaml.MarkedYAMLError as exc:
+        mark = exc.problem_mark or exc.context_mark
+        line = mark.line + 1 if mark is not None else None
+        problem = " ".join(str(exc.problem or exc.context or "invalid YAML").split())
+        if "nesting depth" in problem:
+            problem = f"nested more than {limits.MAX_DEPTH} levels deep"
+        raise YamlError(_where(filename, line), problem, line) from None
+    except pyyaml.YAMLError as exc:  # the reader: a character YAML does not allow
+        position = getattr(exc, "position", None)
+        line = text[:position].count("\n") + 1 if isinstance(position, int) else None
+        code = getattr(exc, "character", 0)
+        code = code if isinstance(code, int) else 0
+        raise YamlError(_where(filename, line), f"character U+{code:04X} is not allowed in "
+                        "YAML (a control character)", line) from None
 
 
 class YamlError(InputError):
@@ -86,9 +215,62 @@ def dump(data: Any) -> str:
     return buf.getvalue()
 
 
+class LimitError(pyyaml.MarkedYAMLError):
+    """A document past the limits of repo/limits.py (load_all_fast)."""
+
+
 def load_all_fast(text: str) -> Iterator[Any]:
-    """Every document of a multi-document stream, via the C loader (no line numbers)."""
-    return pyyaml.load_all(text, Loader=_FAST_LOADER)  # noqa: S506 - a safe loader
+    """Every document of a multi-document stream, via the C loader (no line numbers), each
+    checked against the limits before it is built; failures are yaml.YAMLError."""
+    loader = _FAST_LOADER(text)
+    try:
+        while True:
+            node = None
+            try:
+                if not loader.check_node():
+                    return
+                node = loader.get_node()
+                _check_graph(node)
+                data = loader.construct_document(node)
+            except pyyaml.YAMLError:
+                raise
+            except Exception as exc:  # noqa: BLE001 - untrusted text: any failure is bad input
+                mark = node.start_mark if node is not None else None
+                raise LimitError(None, None, f"a value cannot be read ({type(exc).__name__})",
+                                 mark) from None
+            yield data
+    finally:
+        loader.dispose()
+
+
+def _check_graph(root: Any) -> None:
+    """Depth, expanded size and cycles of one composed document, without recursion."""
+    cost = _Cost()
+    active: set[int] = set()
+    todo: list[tuple[Any, int, bool]] = [(root, 1, False)]
+    while todo:
+        node, depth, done = todo.pop()
+        key = id(node)
+        try:
+            if done:
+                active.discard(key)
+                cost.of(node, _children(node))
+                continue
+            if key in cost.known:
+                continue
+            if key in active:
+                raise _Problem("an alias refers to the node that holds it (a cycle)")
+            if depth > limits.MAX_DEPTH:
+                raise _Problem(f"nested more than {limits.MAX_DEPTH} levels deep")
+            children = _children(node)
+            if not children:
+                cost.of(node, [])
+                continue
+        except _Problem as exc:
+            raise LimitError(None, None, str(exc), node.start_mark) from None
+        active.add(key)
+        todo.append((node, depth, True))
+        todo.extend((child, depth + 1, False) for child in reversed(children))
 
 
 def lookup(node: Any, *keys: str) -> Any:
