@@ -14,12 +14,12 @@ from typing import Any
 import yaml as pyyaml
 
 from ..model import apps, overlays
-from ..repo import layout, yamlio
+from ..repo import layout, safefs, yamlio
 from ..repo.yamlio import lookup
 from ..secrets import sops, sopsconfig
 from ..secrets.demo_key import DEMO_RECIPIENT
 from .findings import Finding, Severity
-from .repofiles import EnvFiles, Loaded, RepoFiles, load_file
+from .repofiles import EnvFiles, Loaded, RepoFiles, env_of, load_file
 
 SECRET_NAME = re.compile(
     r"(?i)(password|passwd|secret|token|api[-_]?key|private[-_]?key|credential|dsn|connection[-_]?string)"
@@ -36,15 +36,31 @@ def _f(rule: str, sev: Severity, env: str | None, loaded: Loaded | None, line: i
     return Finding(rule, sev, env, loaded.path if loaded else None, line, message)
 
 
-def _walk(node: Any, path: list[str | int]) -> Iterator[tuple[list[str | int], Any]]:
+def _walk(node: Any, path: list[str | int],
+          parent: Any = None) -> Iterator[tuple[list[str | int], Any, Any]]:
+    """Every leaf: its path, its value and the container holding it."""
     if isinstance(node, dict):
         for key, value in node.items():
-            yield from _walk(value, [*path, str(key)])
+            yield from _walk(value, [*path, str(key)], node)
     elif isinstance(node, list):
         for n, value in enumerate(node):
-            yield from _walk(value, [*path, n])
+            yield from _walk(value, [*path, n], node)
     else:
-        yield path, node
+        yield path, node, parent
+
+
+def is_secret_name(name: str) -> bool:
+    return bool(SECRET_NAME.search(name)) and not NOT_SECRET_NAME.search(name)
+
+
+def _secret_named(path: list[str | int], parent: Any) -> bool:
+    """The leaf's name (for an item of a list, the list's), or, for the value of a
+    {name: X, value: Y} entry (a container's env), X, looks like a secret's."""
+    names = [p for p in path if isinstance(p, str)]
+    if names and is_secret_name(names[-1]):
+        return True
+    entry_name = parent.get("name") if isinstance(parent, dict) else None
+    return path[-1:] == ["value"] and isinstance(entry_name, str) and is_secret_name(entry_name)
 
 
 def check_presence(repo: RepoFiles, ef: EnvFiles) -> Iterator[Finding]:
@@ -70,10 +86,9 @@ def plaintext_in(loaded: Loaded, env: str | None) -> Iterator[Finding]:
     if loaded.data is None:
         return
     dotted_secret = set(sops.SECRET_KEYS)
-    for path, value in _walk(loaded.data, []):
+    for path, value, parent in _walk(loaded.data, []):
         dotted = ".".join(str(p) for p in path)
-        leaf = str(path[-1]) if path else ""
-        named = bool(SECRET_NAME.search(leaf)) and not NOT_SECRET_NAME.search(leaf)
+        named = _secret_named(path, parent)
         looks = isinstance(value, str) and bool(SECRET_VALUE.search(value))
         literal = value not in (None, "") and not sops.is_encrypted_value(value)
         if literal and (dotted in dotted_secret or named or looks):
@@ -171,15 +186,13 @@ def check_application(repo: RepoFiles, ef: EnvFiles) -> Iterator[Finding]:
                  app.line(["spec", "source", "helm", "valueFiles"]),
                  f"helm.valueFiles must be exactly {apps.value_files(env)}; other paths escape the "
                  f"environment's overlay. Run 'gitops-gen env add {env}'")
-    for vf in files if isinstance(files, list) else []:
-        target = str(vf).removeprefix(apps.SECRETS_SCHEME)
-        resolved = (repo.root / layout.CHART_DIR / target).resolve()
-        if not resolved.is_file():
+    for n, vf in enumerate(files if isinstance(files, list) else []):
+        problem = value_file_problem(repo.root, str(vf))
+        if problem:
             yield _f("app-values", "error", env, app,
-                     app.line(["spec", "source", "helm", "valueFiles", files.index(vf)]),
-                     f"value file {vf} does not exist in the repository; write it with "
-                     f"'gitops-gen env add {env}'")
-    if not (repo.root / layout.CHART_DIR / "Chart.yaml").is_file():
+                     app.line(["spec", "source", "helm", "valueFiles", n]),
+                     f"value file {vf} {problem}; write it with 'gitops-gen env add {env}'")
+    if not safefs.is_file(repo.root, f"{layout.CHART_DIR}/Chart.yaml"):
         yield _f("app-source", "error", env, app, app.line(["spec", "source", "path"]),
                  f"{layout.CHART_DIR}/Chart.yaml not found; restore the chart")
     if "automated" not in (spec.get("syncPolicy") or {}):
@@ -189,6 +202,16 @@ def check_application(repo: RepoFiles, ef: EnvFiles) -> Iterator[Finding]:
         yield _f("app-sync", "warning", env, app, app.line(["metadata"]),
                  f"no {apps.FINALIZER}: deleting the Application leaves its resources running")
     yield from _check_project(repo, ef, spec)
+
+
+def value_file_problem(root: Path, value_file: str) -> str | None:
+    """Why a helm.valueFiles entry (relative to the chart) names no file of the repository,
+    or None. Resolved by its text alone: nothing outside the repository is ever looked at."""
+    target = value_file.removeprefix(apps.SECRETS_SCHEME)
+    rel = safefs.inside(layout.CHART_DIR, target)
+    if rel is None:
+        return "leaves the repository"
+    return None if safefs.is_file(root, rel) else "does not exist in the repository"
 
 
 def _check_project(repo: RepoFiles, ef: EnvFiles, spec: dict[str, Any]) -> Iterator[Finding]:
@@ -238,13 +261,22 @@ def check_root_app(repo: RepoFiles) -> Iterator[Finding]:
                  f"repoURL is {url!r}, expected {repo.settings.repo_url!r} from {layout.SETTINGS}")
 
 
+def check_sops_config(repo: RepoFiles) -> Iterator[Finding]:
+    """What keeps sops from loading .sops.yaml (then no secrets command can work either)."""
+    config = repo.sops_config
+    for problem in sopsconfig.problems(config.data):
+        yield _f("sops-config", "error", None, config, config.line(list(problem.where)) or 1,
+                 f"{problem.message}; sops cannot load {layout.SOPS_CONFIG}: fix that rule or "
+                 "restore the file from git")
+
+
 def check_orphans(repo: RepoFiles) -> Iterator[Finding]:
-    if repo.sops_config.data is None:
-        return
-    for n, rule in enumerate(repo.sops_config.data.get("creation_rules") or []):
+    data = repo.sops_config.data
+    rules = data.get("creation_rules") if isinstance(data, dict) else None
+    for n, rule in enumerate(rules if isinstance(rules, list) else []):
         regex = str(rule.get("path_regex", "")) if isinstance(rule, dict) else ""
         m = re.fullmatch(r"\^overlays/([a-z0-9-]+)/secrets\\\.sops\\\.yaml\$", regex)
-        if m and not (repo.root / layout.overlay_dir(m.group(1))).is_dir():
+        if m and not safefs.is_dir(repo.root, layout.overlay_dir(m.group(1))):
             yield _f("sops-recipients", "warning", m.group(1), repo.sops_config,
                      repo.sops_config.line(["creation_rules", n]),
                      f"creation rule for a removed environment {m.group(1)}; delete the rule")
@@ -252,41 +284,52 @@ def check_orphans(repo: RepoFiles) -> Iterator[Finding]:
 
 def check_other_overlay_files(repo: RepoFiles) -> Iterator[Finding]:
     """No plaintext secrets anywhere in overlays/, not only in the files env add writes."""
-    base = repo.root / layout.OVERLAYS_DIR
     known = {layout.VALUES_FILE, layout.SECRETS_FILE}
-    for path in sorted(base.rglob("*.y*ml")) if base.is_dir() else []:
-        if path.name in known or path.name.endswith(".sops.yaml") or not path.is_file():
-            continue
-        rel = path.relative_to(repo.root).as_posix()
-        env = path.relative_to(base).parts[0] if len(path.relative_to(base).parts) > 1 else None
-        yield from plaintext_in(load_file(repo.root, rel, env, []), env)
-
-
-def _fast_load(path: Path) -> Any:
     try:
-        return next(iter(yamlio.load_all_fast(path.read_text())), None)
-    except pyyaml.YAMLError:
-        return None  # its own yaml-syntax finding says why
+        entries = list(safefs.walk(repo.root, layout.OVERLAYS_DIR))
+    except (safefs.Refused, safefs.TreeTooLarge):
+        return  # reported when the repository was loaded
+    for entry in entries:
+        if entry.kind != "file" or not entry.name.endswith((".yaml", ".yml")) or \
+                entry.name in known or entry.name.endswith(".sops.yaml"):
+            continue
+        env = env_of(entry.path)
+        found: list[Finding] = []
+        loaded = load_file(repo.root, entry.path, env, found)
+        yield from (f for f in found if f.rule == "yaml-syntax")
+        yield from plaintext_in(loaded, env)
+
+
+def _fast_load(root: Path, rel: str) -> Any:
+    try:
+        return next(iter(yamlio.load_all_fast(safefs.read_text(root, rel) or "")), None)
+    except (pyyaml.YAMLError, safefs.Refused):
+        return None  # its own finding says why
 
 
 def check_unique_names(repo: RepoFiles) -> Iterator[Finding]:
     """Two manifests under gitops/ with one kind and name: one silently replaces the other."""
     seen: dict[tuple[str, str], str] = {}
-    base = repo.root / layout.GITOPS_DIR
     for sub_dir in (layout.APPS_DIR, layout.PROJECTS_DIR):
-        for path in sorted((repo.root / sub_dir).glob("*.yaml")):
-            rel = path.relative_to(repo.root).as_posix()
-            data = _fast_load(path)  # names only: no round trip, no line numbers needed
+        try:
+            entries = safefs.list_dir(repo.root, sub_dir)
+        except safefs.Refused:
+            continue  # a link: reported when the repository was loaded
+        for entry in entries:
+            if entry.kind != "file" or not entry.name.endswith(".yaml"):
+                continue
+            rel = entry.path
+            data = _fast_load(repo.root, rel)  # names only: no round trip, no line numbers
             if not isinstance(data, dict):
                 continue
             key = (str(data.get("kind")), str(lookup(data, "metadata", "name")))
             other = seen.setdefault(key, rel)
             if other != rel:
-                yield Finding("app-project", "error", path.stem, rel, None,
+                yield Finding("app-project", "error", env_of(rel), rel, None,
                               f"{key[0]} {key[1]} is also defined in {other}; Argo CD keeps "
                               "only one of them. Rename or remove one")
     root = repo.root_app.data if repo.root_app is not None else None
-    if isinstance(root, dict) and base.is_dir():
+    if isinstance(root, dict) and safefs.is_dir(repo.root, layout.GITOPS_DIR):
         key = (str(root.get("kind")), str(lookup(root, "metadata", "name")))
         if key in seen:
             yield Finding("root-app", "error", None, seen[key], None,
@@ -296,6 +339,7 @@ def check_unique_names(repo: RepoFiles) -> Iterator[Finding]:
 
 def file_findings(repo: RepoFiles) -> list[Finding]:
     out: list[Finding] = list(check_root_app(repo))
+    out.extend(check_sops_config(repo))
     out.extend(check_orphans(repo))
     out.extend(check_other_overlay_files(repo))
     out.extend(check_unique_names(repo))

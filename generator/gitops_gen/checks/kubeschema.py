@@ -281,7 +281,7 @@ def _validate(obj: Any, version: str, skip: frozenset[str]) -> list[SchemaProble
     if kind in skip:
         return []
     filename = schema_filename(kind, api_version)
-    compiled = _validator(version, filename) if _SAFE_FILE.match(filename) else None
+    compiled = _validator(version, filename) if _SAFE_FILE.fullmatch(filename) else None
     if compiled is None:
         return [_no_schema(kind, api_version, version)]
     try:

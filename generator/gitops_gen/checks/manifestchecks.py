@@ -3,72 +3,147 @@ Argo CD schema, the sync plan."""
 
 from __future__ import annotations
 
-import json
 from collections.abc import Iterator, Sequence
 from functools import lru_cache
-from pathlib import Path
 from typing import Any
 
 import jsonschema_rs
+import yaml as pyyaml
 
 from ..model import chart, syncplan
-from ..repo import layout, yamlio
+from ..repo import layout, limits, safefs, yamlio
 from ..secrets import sops
 from . import argoschema, kubeschema, syncchecks
+from .filechecks import is_secret_name
 from .findings import Finding
-from .repofiles import EnvFiles, Loaded, RepoFiles
+from .repofiles import EnvFiles, Loaded, RepoFiles, refused
 
 ARGO_KINDS = ("Application", "AppProject", "ApplicationSet")
 
 
-@lru_cache(maxsize=8)
-def _values_validator(schema_path: Path, mtime_ns: int) -> Any:  # noqa: ARG001 - cache key
-    return jsonschema_rs.Draft7Validator(json.loads(schema_path.read_text()))
+def _no_retrieval(uri: str) -> Any:
+    raise ValueError(f"{uri[:80]} is not read: a schema may only refer inside itself")
 
 
 @lru_cache(maxsize=8)
-def _chart_defaults(values_path: Path, mtime_ns: int) -> dict[str, Any]:  # noqa: ARG001
-    return next(iter(yamlio.load_all_fast(values_path.read_text())), None) or {}
+def _values_validator(text: str, where: str) -> Any:
+    schema = chart.load_schema(text, where)
+    chart.schema_problem(schema, where)
+    try:
+        return jsonschema_rs.Draft7Validator(schema, retriever=_no_retrieval)
+    except (ValueError, jsonschema_rs.ValidationError, jsonschema_rs.ReferencingError) as exc:
+        raise chart.ChartError(f"{where} is not a valid JSON schema: "
+                               f"{str(exc).splitlines()[0][:200]}", "fix the schema",
+                               where) from None
+
+
+@lru_cache(maxsize=8)
+def _chart_defaults(text: str, where: str) -> dict[str, Any]:
+    try:
+        data = next(iter(yamlio.load_all_fast(text)), None) or {}
+    except pyyaml.YAMLError as exc:
+        mark = getattr(exc, "problem_mark", None)
+        raise chart.ChartError(f"{where}: {getattr(exc, 'problem', None) or 'invalid YAML'}",
+                               "fix the YAML at that line", where,
+                               mark.line + 1 if mark is not None else None) from None
+    if not isinstance(data, dict):
+        raise chart.ChartError(f"{where} is not a mapping", "write it as key: value pairs",
+                               where, 1)
+    return data
+
+
+UNENCRYPTED = "<not encrypted: value withheld>"
 
 
 def env_layers(ef: EnvFiles) -> list[dict[str, Any]]:
-    """The values layers Argo CD passes to Helm: the overlay, then the SOPS file (ENC values)."""
+    """The values layers Argo CD passes to Helm: the overlay, then the SOPS file (ENC values).
+
+    A SOPS value that is not encrypted is withheld: rendering never shows it (the
+    sops-encrypted rule reports it)."""
     layers = []
     for loaded in (ef.values, ef.secrets):
         data = yamlio.to_plain(loaded.data) if isinstance(loaded.data, dict) else {}
         data.pop("sops", None)
+        if loaded is ef.secrets:
+            data = _withhold_plaintext(data)
         layers.append(data)
     return layers
 
 
+def _withhold_plaintext(node: Any) -> Any:
+    if isinstance(node, dict):
+        return {k: _withhold_plaintext(v) for k, v in node.items()}
+    if isinstance(node, list):
+        return [_withhold_plaintext(v) for v in node]
+    return node if node is None or sops.is_encrypted_value(node) else UNENCRYPTED
+
+
 def _is_secret_path(path: Sequence[str | int]) -> bool:
     dotted = ".".join(str(p) for p in path)
-    return any(dotted == k or dotted.startswith(k + ".") for k in sops.SECRET_KEYS)
+    if any(dotted == k or dotted.startswith(k + ".") for k in sops.SECRET_KEYS):
+        return True
+    return any(isinstance(p, str) and is_secret_name(p) for p in path)
+
+
+def _holds_secret(path: Sequence[str | int], instance: Any) -> bool:
+    """Whether the value at path is, or holds, a secret (its name or its place says so)."""
+    if _is_secret_path(path):
+        return True
+    todo: list[tuple[list[str | int], Any]] = [(list(path), instance)]
+    while todo:
+        here, node = todo.pop()
+        items = node.items() if isinstance(node, dict) else enumerate(node) if isinstance(
+            node, list) else ()
+        for key, value in items:
+            below = [*here, key if isinstance(key, int) else str(key)]
+            if _is_secret_path(below):
+                return True
+            todo.append((below, value))
+    return False
+
+
+def _chart_file(repo: RepoFiles, ef: EnvFiles, name: str) -> tuple[str | None, list[Finding]]:
+    rel = f"{layout.CHART_DIR}/{name}"
+    try:
+        return safefs.read_text(repo.root, rel), []
+    except safefs.Refused as exc:
+        return None, [refused(exc, ef.env)]
 
 
 def values_findings(repo: RepoFiles, ef: EnvFiles) -> list[Finding]:
-    chart_dir = layout.chart_dir(repo.root)
-    schema_path = chart_dir / "values.schema.json"
-    if not schema_path.is_file():
-        return [Finding("values-schema", "error", ef.env, f"{layout.CHART_DIR}/values.schema.json",
+    schema_rel = f"{layout.CHART_DIR}/values.schema.json"
+    schema_text, problems = _chart_file(repo, ef, "values.schema.json")
+    if problems:
+        return problems
+    if schema_text is None:
+        return [Finding("values-schema", "error", ef.env, schema_rel,
                         None, "the chart has no values.schema.json; restore it")]
-    defaults_path = chart_dir / "values.yaml"
-    defaults = _chart_defaults(defaults_path, defaults_path.stat().st_mtime_ns)
+    defaults_rel = f"{layout.CHART_DIR}/{layout.VALUES_FILE}"
+    defaults_text, problems = _chart_file(repo, ef, layout.VALUES_FILE)
+    if problems:
+        return problems
+    try:
+        defaults = _chart_defaults(defaults_text or "", defaults_rel)
+        validator = _values_validator(schema_text, schema_rel)
+    except chart.ChartError as exc:
+        return [Finding("values-schema", "error", ef.env, exc.file, exc.line,
+                        f"{exc.helm_message}; {exc.fix}")]
     merged = chart.merge_layers([defaults, *env_layers(ef)])
-    validator = _values_validator(schema_path, schema_path.stat().st_mtime_ns)
     out = []
     for err in validator.iter_errors(merged):
         path = list(err.instance_path)
         dotted = ".".join(str(p) for p in path) or "(top level)"
-        # A schema message may quote the value; never quote a secret.
-        detail = "has the wrong type or format (value not shown)" if _is_secret_path(path) \
-            else err.message
+        # A schema message may quote the value; never quote a secret, or what holds one.
+        detail = "has the wrong type or format (value not shown)" \
+            if _holds_secret(path, err.instance) else err.message
         where: Loaded = ef.values
         line = ef.values.line(path)
         if line is None and ef.secrets.line(path) is not None:
             where, line = ef.secrets, ef.secrets.line(path)
         out.append(Finding("values-schema", "error", ef.env, where.path, line,
                            f"{dotted}: {detail}; fix the value to match chart/values.schema.json"))
+        if len(out) >= limits.MAX_FINDINGS:
+            break
     return out
 
 
@@ -79,8 +154,9 @@ def render_env(repo: RepoFiles, ef: EnvFiles) -> tuple[list[chart.Rendered], lis
         rendered = chart.render(layout.chart_dir(repo.root), env_layers(ef),
                                 namespace=str(ns or layout.default_namespace(ef.env)))
     except chart.ChartError as exc:
-        return [], [Finding("helm-render", "error", ef.env, ef.values.path, None,
-                            f"{exc.helm_message}; fix the overlay value or the chart template")]
+        fix = exc.fix if exc.file else "fix the overlay value or the chart template"
+        return [], [Finding("helm-render", "error", ef.env, exc.file or ef.values.path, exc.line,
+                            f"{exc.helm_message}; {fix}")]
     return rendered, []
 
 

@@ -33,6 +33,11 @@ def render_environment(root: Path, env: str, *, decrypt: bool = False) -> list[c
     repo = load_repo(root, [env])
     ef = repo.envs[env]
     problems = [f for f in repo.findings if f.is_error]
+    if ef.secrets.text:
+        problems += [Finding("sops-encrypted", "error", env, ef.secrets.path, ef.secrets.line(
+            key.split(".")), f"{key} is not encrypted (value not shown); re-encrypt it with "
+            f"'gitops-gen secrets set {env} {key}'")
+            for key in sops.unencrypted_keys(ef.secrets.text)]
     problems += manifestchecks.values_findings(repo, ef)
     if problems:
         raise RenderError(env, problems)
@@ -73,6 +78,19 @@ def checkout(root: Path, ref: str) -> Iterator[Path]:
     repo.archive(buf, commit.hexsha)
     buf.seek(0)
     with tempfile.TemporaryDirectory(prefix="gitops-gen-ref-") as tmp:
-        with tarfile.open(fileobj=buf) as tar:
-            tar.extractall(tmp, filter="data")
+        try:
+            with tarfile.open(fileobj=buf) as tar:
+                tar.extractall(tmp, filter=_keep_links)
+        except tarfile.FilterError as exc:
+            raise InputError(f"{ref!r} holds a path that leaves its own tree ({exc})",
+                             "fix the commit") from None
         yield Path(tmp)
+
+
+def _keep_links(member: tarfile.TarInfo, dest: str) -> tarfile.TarInfo | None:
+    """tarfile's 'data' filter, but a symbolic link is extracted as the link it is, wherever it
+    points: nothing ever follows it (safefs refuses it, as a finding), and refusing the whole
+    checkout would hide every other finding."""
+    if member.issym():
+        return member.replace(uname="", gname="", deep=False)
+    return tarfile.data_filter(member, dest)

@@ -1,7 +1,9 @@
 """What validation reads of a repository, loaded once: settings, rules, each environment's files.
 
 Loading never raises for bad content: a file that does not parse becomes a finding and its
-data None, so one broken file does not hide the other findings.
+data None, so one broken file does not hide the other findings. Everything is read through
+safefs (no link followed, no file past its cap, UTF-8 only) and yamlio's bounded loader; the
+trees validation reads are walked first, and a repository past the caps is not read at all.
 """
 
 from __future__ import annotations
@@ -12,8 +14,12 @@ from pathlib import Path
 from typing import Any
 
 from ..errors import InputError, MissingError
-from ..repo import config, layout, yamlio
+from ..repo import config, layout, limits, safefs, yamlio
 from .findings import Finding
+
+# What validation reads, and so what must hold no link, no device and nothing too large.
+READ_DIRS = (layout.CHART_DIR, layout.OVERLAYS_DIR, layout.GITOPS_DIR)
+READ_FILES = (layout.SETTINGS, layout.SOPS_CONFIG)
 
 
 @dataclass
@@ -50,48 +56,176 @@ class RepoFiles:
     envs: dict[str, EnvFiles] = field(default_factory=dict)
     root_app: Loaded | None = None
     findings: list[Finding] = field(default_factory=list)
+    too_large: bool = False  # past the caps: nothing but the findings was read
 
 
-def load_file(root: Path, path: str, env: str | None, findings: list[Finding]) -> Loaded:
-    target = root / path
-    if not target.is_file():
-        return Loaded(path, None)
-    text = target.read_text()
+@dataclass(frozen=True)
+class Top:
+    """What a file's top level must be (a mapping), and the finding when it is not."""
+
+    rule: str
+    what: str
+    fix: str
+
+
+VALUES_TOP = Top("values-schema", "a Helm values file",
+                 "Helm's -f (which Argo CD uses) refuses one that is not a mapping, so the "
+                 "sync would fail; write it as key: value pairs")
+ARGO_TOP = Top("argocd-schema", "an Argo CD manifest",
+               "write it as a mapping (apiVersion, kind, metadata, spec)")
+
+
+def env_of(path: str) -> str | None:
+    """The environment a repo-relative path belongs to, by its place in the layout."""
+    parts = path.split("/")
+    if len(parts) > 2 and parts[0] == layout.OVERLAYS_DIR and layout.is_dns_label(parts[1]):
+        return parts[1]
+    if len(parts) == 3 and f"{parts[0]}/{parts[1]}" in (layout.APPS_DIR, layout.PROJECTS_DIR):
+        stem = parts[2].removesuffix(".yaml")
+        return stem if layout.is_dns_label(stem) else None
+    return None
+
+
+def refused(exc: safefs.Refused, env: str | None = None) -> Finding:
+    return Finding("file-refused", "error", env if env is not None else env_of(exc.path),
+                   exc.path, exc.line, f"{exc.problem}; {exc.fix}")
+
+
+def load_file(root: Path, path: str, env: str | None, findings: list[Finding],
+              top: Top | None = None) -> Loaded:
+    """path loaded round-trip; a problem (refused, not YAML, top level not a mapping when top
+    says it must be one) is a finding, and the data None."""
     try:
-        return Loaded(path, text, yamlio.load(text, path))
+        text = safefs.read_text(root, path)
+    except safefs.Refused as exc:
+        findings.append(refused(exc, env))
+        return Loaded(path, "", None, broken=True)
+    if text is None:
+        return Loaded(path, None)
+    try:
+        data = yamlio.load(text, path)
     except yamlio.YamlError as exc:
         findings.append(
             Finding("yaml-syntax", "error", env, path, exc.line,
                     f"{exc.problem}; fix the YAML at that line")
         )
         return Loaded(path, text, None, broken=True)
+    if top is not None and data is not None and not isinstance(data, dict):
+        kind = "a list" if isinstance(data, list) else f"a {type(data).__name__} scalar"
+        findings.append(Finding(top.rule, "error", env, path, 1,
+                                f"{top.what} must be a mapping at the top level, not {kind}; "
+                                f"{top.fix}"))
+        return Loaded(path, text, None, broken=True)
+    return Loaded(path, text, data)
 
 
-def discover_envs(root: Path, settings: config.Settings | None) -> list[str]:
-    """Environments named in the settings, then any with an overlay or an Application."""
+def tree_findings(root: Path) -> tuple[list[Finding], bool]:
+    """Links, devices and oversized files where validation reads; True when the repository
+    is past the caps (too many files, too deep or too many bytes) and must not be read."""
+    out: list[Finding] = []
+    total = 0
+    entries: list[safefs.Entry] = []
+    try:
+        for name in READ_FILES:
+            found = safefs.entry(root, name)
+            entries += [found] if found is not None else []
+        for top in READ_DIRS:
+            found = safefs.entry(root, top)
+            if found is not None and found.kind == "dir":
+                entries.extend(safefs.walk(root, top))
+            elif found is not None:
+                entries.append(found)
+    except safefs.TreeTooLarge as exc:
+        return [Finding("file-refused", "error", None, exc.path, None, exc.render())], True
+    for entry in entries:
+        problem: safefs.Refused | None = None
+        if entry.kind == "link":
+            problem = safefs.Refused(entry.path, "is a symbolic link", safefs.LINK_FIX)
+        elif entry.kind == "other":
+            problem = safefs.Refused(entry.path, "is not a regular file or directory",
+                                     "remove it from the repository")
+        elif entry.kind == "file" and entry.size > limits.MAX_FILE_BYTES:
+            problem = safefs.too_large(entry.path, entry.size, limits.MAX_FILE_BYTES)
+        if problem is not None:
+            out.append(refused(problem))
+        total += entry.size if entry.kind == "file" else 0
+    if total > limits.MAX_TREE_BYTES:
+        where = ", ".join(f"{d}/" for d in READ_DIRS)
+        out.append(Finding("file-refused", "error", None, None, None,
+                           f"{where} and the settings hold {total} bytes, over the "
+                           f"{limits.MAX_TREE_BYTES}-byte limit; gitops-gen reads no larger "
+                           "repository"))
+        return out, True
+    return out, False
+
+
+def discover_envs(root: Path, settings: config.Settings | None,
+                  findings: list[Finding] | None = None) -> list[str]:
+    """Environments named in the settings, then any with an overlay or an Application.
+
+    A file in gitops/apps/ whose name is no environment name (a DNS label) makes none, and is
+    a finding when findings is given: Argo CD's root application would still apply it.
+    """
     names = list(settings.environments) if settings else []
-    apps_dir = root / layout.APPS_DIR
-    on_disk = layout.environments_on_disk(root) + (
-        sorted(p.stem for p in apps_dir.glob("*.yaml")) if apps_dir.is_dir() else []
-    )
+    stems = []
+    for entry in safefs.list_dir(root, layout.APPS_DIR) if safefs.is_dir(
+            root, layout.APPS_DIR) else []:
+        if not entry.name.endswith(".yaml") or entry.kind != "file":
+            continue
+        stem = entry.name.removesuffix(".yaml")
+        if layout.is_dns_label(stem, layout.ENV_NAME_MAX):
+            stems.append(stem)
+        elif findings is not None:
+            findings.append(Finding(
+                "env-files", "error", None, entry.path, None,
+                f"{stem!r} is not an environment name (a DNS-1123 label of at most "
+                f"{layout.ENV_NAME_MAX} characters), so nothing checks it, yet the root "
+                "application applies it; rename it after its environment or remove it"))
+    on_disk = layout.environments_on_disk(root) + sorted(stems)
     return names + sorted({e for e in on_disk if e not in names})
 
 
-def load_repo(root: Path, envs: list[str] | None = None) -> RepoFiles:
-    findings: list[Finding] = []
-    settings: config.Settings | None = None
+def load_settings(root: Path, findings: list[Finding]) -> config.Settings | None:
     try:
-        settings = config.load(root)
+        return config.load(root)
+    except safefs.Refused as exc:
+        findings.append(refused(exc))
     except MissingError as exc:
         findings.append(Finding("settings", "error", None, layout.SETTINGS, None, exc.render()))
     except yamlio.YamlError as exc:
         findings.append(Finding("yaml-syntax", "error", None, layout.SETTINGS, exc.line,
                                 f"{exc.problem}; fix the YAML at that line"))
+    except config.SettingsError as exc:
+        findings.append(Finding("settings", "error", None, layout.SETTINGS, exc.line,
+                                exc.render()))
     except InputError as exc:
         findings.append(Finding("settings", "error", None, layout.SETTINGS, None, exc.render()))
+    return None
+
+
+def check_env_names(envs: list[str]) -> None:
+    bad = [e for e in envs if not layout.is_dns_label(e, layout.ENV_NAME_MAX)]
+    if bad:
+        raise InputError(f"{bad[0]!r} is not an environment name",
+                         "environment names are DNS-1123 labels: lower-case letters, digits "
+                         "and '-' (gitops-gen env list)")
+
+
+def load_repo(root: Path, envs: list[str] | None = None) -> RepoFiles:
+    if envs:
+        check_env_names(envs)
+    findings, too_large = tree_findings(root)
+    if too_large:
+        return RepoFiles(root, None, Loaded(layout.SOPS_CONFIG, None), findings=findings,
+                         too_large=True)
+    settings = load_settings(root, findings)
     repo = RepoFiles(root, settings, load_file(root, layout.SOPS_CONFIG, None, findings))
-    repo.root_app = load_file(root, layout.ROOT_APP, None, findings)
-    known = discover_envs(root, settings)
+    repo.root_app = load_file(root, layout.ROOT_APP, None, findings, ARGO_TOP)
+    try:
+        known = discover_envs(root, settings, findings)
+    except safefs.Refused as exc:  # gitops/ or gitops/apps is a link: reported above
+        findings.append(refused(exc))
+        known = list(settings.environments) if settings else []
     if envs:
         unknown = [e for e in envs if e not in known]
         if unknown:
@@ -102,10 +236,10 @@ def load_repo(root: Path, envs: list[str] | None = None) -> RepoFiles:
     for env in envs or known:
         repo.envs[env] = EnvFiles(
             env,
-            load_file(root, layout.values_path(env), env, findings),
+            load_file(root, layout.values_path(env), env, findings, VALUES_TOP),
             load_file(root, layout.secrets_path(env), env, findings),
-            load_file(root, layout.app_path(env), env, findings),
-            load_file(root, layout.project_path(env), env, findings),
+            load_file(root, layout.app_path(env), env, findings, ARGO_TOP),
+            load_file(root, layout.project_path(env), env, findings, ARGO_TOP),
         )
-    repo.findings = findings
+    repo.findings = list(dict.fromkeys(findings))  # a link is found by the walk and the read
     return repo

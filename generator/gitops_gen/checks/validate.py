@@ -12,7 +12,7 @@ from .findings import Finding, Report
 from .repofiles import EnvFiles, RepoFiles, load_repo
 
 RULES = (
-    "yaml-syntax", "settings", "env-files", "values-schema", "plaintext-secret",
+    "file-refused", "yaml-syntax", "settings", "env-files", "sops-config", "values-schema", "plaintext-secret",
     "sops-metadata", "sops-encrypted", "sops-keys", "sops-recipients", "placeholder-secret",
     "demo-recipient", "helm-render", "k8s-schema", "k8s-schema-unknown-kind", "argocd-schema",
     "app-source", "app-values", "app-project", "app-destination", "app-sync", "root-app",
@@ -45,6 +45,9 @@ def validate_repo(root: Path, envs: list[str] | None = None,
     if kube_version is not None:
         kube_version = config.check_kube_version(kube_version)
     repo = load_repo(root, envs)
+    if repo.too_large:  # past the caps: nothing else was read
+        return Report(findings=repo.findings, environments=list(envs or []),
+                      checked_rules=list(RULES))
     default = repo.settings.kube_version if repo.settings else config.DEFAULT_KUBE_VERSION
     version = kubeschema.resolve_version(kube_version or default)
     report = Report(environments=list(repo.envs), checked_rules=list(RULES))

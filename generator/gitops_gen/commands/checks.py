@@ -78,7 +78,7 @@ def render(obj: AppContext, env: str, output: Path | None, decrypt: bool) -> Non
 
 def _written_by_render(path: Path) -> bool:
     """A file render --output writes: kind-name.yaml, starting with its '# Source:' line."""
-    if not (_OBJECT_FILE.match(path.name) and path.is_file()):
+    if not (_OBJECT_FILE.fullmatch(path.name) and path.is_file()):
         return False
     with path.open(errors="replace") as fh:
         return fh.readline().startswith(f"# Source: {layout.CHART_DIR}/")

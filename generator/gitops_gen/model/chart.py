@@ -5,15 +5,25 @@ Rendering goes through the Helm SDK (no helm binary): values layers are merged t
 values.schema.json, and every non-empty YAML document of the output comes back as a Rendered.
 Helm's failures (schema, `required`/`fail` messages, template errors) become one ChartError
 whose message quotes Helm's own words without the Go noise around them.
+
+Helm never reads the chart where it lies: its SDK follows symbolic links (a template's
+`.Files.Get` would read any file of the machine through one) and its values.schema.json may
+`$ref` files and URLs. The chart is read through safefs (no link, no device, within the caps),
+its YAML through the bounded loader, its schemas refused if they refer outside themselves, and
+Helm loads a private copy of exactly those bytes.
 """
 
 from __future__ import annotations
 
 import copy
 import datetime as _dt
+import hashlib
+import json
 import re
+import tempfile
 import threading
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterator, Mapping, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path, PurePosixPath
 from typing import Any
@@ -22,7 +32,7 @@ import helm_python
 import yaml as pyyaml
 
 from ..errors import InputError, MissingError
-from ..repo import layout, yamlio
+from ..repo import layout, limits, safefs, yamlio
 
 WAVE_ANNOTATION = "argocd.argoproj.io/sync-wave"
 HOOK_ANNOTATION = "helm.sh/hook"
@@ -33,8 +43,11 @@ _SEVERITIES = {0: "unknown", 1: "info", 2: "warning", 3: "error"}
 class ChartError(InputError):
     """Helm refused the chart or the values; helm_message is Helm's own (cleaned) message."""
 
-    def __init__(self, helm_message: str, fix: str = "fix the value or template it names") -> None:
+    def __init__(self, helm_message: str, fix: str = "fix the value or template it names",
+                 file: str | None = None, line: int | None = None) -> None:
         self.helm_message = helm_message
+        self.file = file  # the chart's file at fault, repo-relative, when one is
+        self.line = line
         super().__init__(f"the chart does not render: {helm_message}", fix)
 
 
@@ -130,37 +143,146 @@ def _plain(node: Any) -> Any:
     return node
 
 
-_CACHE: dict[Path, tuple[tuple[int, int], helm_python.Chart]] = {}
+_CACHE: dict[str, helm_python.Chart] = {}
 _CACHE_LOCK = threading.Lock()
 _CACHE_SIZE = 8
+_SCHEMA_FILE = "values.schema.json"
+_KNOWN_SCHEMAS = frozenset(
+    f"{scheme}://json-schema.org/{draft}"
+    for scheme in ("http", "https")
+    for draft in ("draft-04/schema#", "draft-04/schema", "draft-06/schema#", "draft-06/schema",
+                  "draft-07/schema#", "draft-07/schema", "draft/2019-09/schema",
+                  "draft/2020-12/schema")
+)
 
 
-def _stamp(chart_dir: Path) -> tuple[int, int]:
-    """Newest mtime and file count under the chart: changes whenever a file does."""
-    files = [p.stat().st_mtime_ns for p in chart_dir.rglob("*") if p.is_file()]
-    return (max(files, default=0), len(files))
+def read_chart(chart_dir: Path) -> dict[str, bytes]:
+    """The chart's files {path in the chart: bytes}, read safely and checked (check_files).
+
+    chart_dir's parent is trusted (the repository root); nothing below it is followed.
+    """
+    name = f"{layout.CHART_DIR}/" if chart_dir.name == layout.CHART_DIR else f"{chart_dir}/"
+    if safefs.kind(chart_dir.parent, chart_dir.name) != "link" and not safefs.is_file(
+            chart_dir.parent, f"{chart_dir.name}/Chart.yaml"):
+        raise MissingError(f"no Helm chart at {chart_dir} (Chart.yaml missing)", "check the path")
+    try:
+        files = safefs.read_tree(chart_dir.parent, chart_dir.name)
+    except safefs.Refused as exc:
+        raise ChartError(f"{exc.path} {exc.problem}", exc.fix, exc.path, exc.line) from None
+    except safefs.TreeTooLarge as exc:
+        raise ChartError(f"{exc.path} {exc.problem}", exc.fix, exc.path) from None
+    check_files(files, name)
+    return files
+
+
+def check_files(files: Mapping[str, bytes], prefix: str = f"{layout.CHART_DIR}/") -> None:
+    """What Helm parses itself (Chart.yaml, values.yaml, values.schema.json, in subcharts too)
+    must pass the bounded loaders first; schemas must not refer outside themselves."""
+    for rel, data in sorted(files.items()):
+        name = PurePosixPath(rel).name
+        where = prefix + rel
+        if name not in ("Chart.yaml", layout.VALUES_FILE, _SCHEMA_FILE, "requirements.yaml"):
+            continue
+        try:
+            text = safefs.decode(where, data)
+        except safefs.Refused as exc:
+            raise ChartError(f"{where} {exc.problem}", exc.fix, where, exc.line) from None
+        if name == _SCHEMA_FILE:
+            schema_problem(load_schema(text, where), where)
+            continue
+        try:
+            doc = next(iter(yamlio.load_all_fast(text)), None)
+        except pyyaml.YAMLError as exc:
+            mark = getattr(exc, "problem_mark", None)
+            line = mark.line + 1 if mark is not None else None
+            raise ChartError(f"{where}: {_first_line(str(getattr(exc, 'problem', '') or exc))}",
+                             "fix the YAML at that line", where, line) from None
+        if doc is not None and not isinstance(doc, dict):
+            raise ChartError(f"{where} is not a mapping", "write it as key: value pairs",
+                             where, 1)
+
+
+def load_schema(text: str, where: str) -> Any:
+    """A values.schema.json as data; ChartError when it is not JSON or nests too deep."""
+    try:
+        schema = json.loads(text)
+    except (ValueError, RecursionError) as exc:
+        why = "nests too deep" if isinstance(exc, RecursionError) else "is not JSON"
+        raise ChartError(f"{where} {why}", "fix the schema", where) from None
+    depth_of = [(schema, 1)]
+    while depth_of:
+        node, depth = depth_of.pop()
+        if depth > limits.MAX_DEPTH:
+            raise ChartError(f"{where} is nested more than {limits.MAX_DEPTH} levels deep",
+                             "fix the schema", where)
+        children = node.values() if isinstance(node, dict) else node if isinstance(
+            node, list) else ()
+        depth_of.extend((child, depth + 1) for child in children)
+    return schema
+
+
+_REFS = ("$ref", "$dynamicRef", "$recursiveRef")
+
+
+def schema_problem(schema: Any, where: str) -> None:
+    """ChartError when a schema refers outside itself. Helm's validator (and jsonschema-rs)
+    would load a `file://` or `http(s)://` reference: any file of the machine, any URL."""
+    todo = [schema]
+    while todo:
+        node = todo.pop()
+        if isinstance(node, list):
+            todo.extend(node)
+            continue
+        if not isinstance(node, dict):
+            continue
+        for key, value in node.items():
+            if key in _REFS and isinstance(value, str) and not value.startswith("#"):
+                raise ChartError(f"{where} refers to {value[:80]!r} outside itself",
+                                 "keep every $ref inside the schema (#/...)", where)
+            if key in ("$id", "id") and isinstance(value, str) and (
+                    key == "$id" and not value.startswith("#") or re.search(r"[:/.]", value)):
+                raise ChartError(f"{where} sets {key} {value[:80]!r}, which moves its "
+                                 "references outside it", f"remove {key}", where)
+            if key == "$schema" and isinstance(value, str) and value not in _KNOWN_SCHEMAS:
+                raise ChartError(f"{where} names an unknown $schema {value[:80]!r}",
+                                 "use a json-schema.org draft URI", where)
+            if isinstance(value, dict | list):
+                todo.append(value)
+
+
+@contextmanager
+def private_copy(files: Mapping[str, bytes]) -> Iterator[Path]:
+    """The files in a private temporary directory (for Helm to load), removed afterwards."""
+    with tempfile.TemporaryDirectory(prefix="gitops-gen-chart-") as tmp:
+        base = Path(tmp) / "chart"
+        for rel, data in files.items():
+            target = base / rel
+            target.parent.mkdir(parents=True, exist_ok=True)
+            target.write_bytes(data)
+        yield base
 
 
 def load(chart_dir: Path) -> helm_python.Chart:
-    """The loaded chart, cached per directory until a file in it changes."""
-    key = chart_dir.resolve()
-    if not (key / "Chart.yaml").is_file():
-        raise MissingError(f"no Helm chart at {chart_dir} (Chart.yaml missing)", "check the path")
-    stamp = _stamp(key)
+    """The loaded chart (from a private copy), cached by content."""
+    files = read_chart(chart_dir)
+    digest = hashlib.sha256()
+    for rel in sorted(files):
+        digest.update(rel.encode() + b"\0" + hashlib.sha256(files[rel]).digest())
+    key = digest.hexdigest()
     with _CACHE_LOCK:
         cached = _CACHE.get(key)
-        if cached is not None and cached[0] == stamp:
-            return cached[1]
+        if cached is not None:
+            return cached
         try:
-            handle = helm_python.Chart.load(str(key))
+            with private_copy(files) as copy_dir:
+                handle = helm_python.Chart.load(str(copy_dir))
         except helm_python.HelmError as exc:
             raise ChartError(clean_message(str(exc)), "fix the chart") from exc
         # A replaced handle is freed when the last caller drops it (weakref finalizer).
         # Bounded: a long-running service renders many temporary checkouts.
-        _CACHE.pop(key, None)
         while len(_CACHE) >= _CACHE_SIZE:
             _CACHE.pop(next(iter(_CACHE)))
-        _CACHE[key] = (stamp, handle)
+        _CACHE[key] = handle
         return handle
 
 
@@ -181,6 +303,11 @@ def render(
         manifests = load(chart_dir).render(values, name=release, namespace=namespace)
     except helm_python.HelmError as exc:
         raise ChartError(clean_message(str(exc))) from exc
+    size = sum(len(text) for text in manifests.values())
+    if size > limits.MAX_RENDERED_BYTES:
+        raise ChartError(f"the chart renders {size} characters, over the "
+                         f"{limits.MAX_RENDERED_BYTES}-character limit",
+                         "render less: a template loops over too much")
     out: list[Rendered] = []
     for key in sorted(manifests):
         source = key.split("/", 1)[-1]  # Helm's "<chart>/templates/x.yaml" -> "templates/x.yaml"
@@ -220,8 +347,9 @@ def lint(
 ) -> list[LintMessage]:
     """`helm lint` of the chart with these values: every message, errors included."""
     try:
-        report = helm_python.lint(str(chart_dir), _plain(values), strict=strict,
-                                  namespace=namespace, kube_version=kube_version)
+        with private_copy(read_chart(chart_dir)) as copy_dir:
+            report = helm_python.lint(str(copy_dir), _plain(values), strict=strict,
+                                      namespace=namespace, kube_version=kube_version)
     except helm_python.HelmError as exc:
         raise ChartError(clean_message(str(exc)), "fix the chart") from exc
     messages = [

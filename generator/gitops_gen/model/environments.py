@@ -10,7 +10,7 @@ from pathlib import Path
 from typing import Any
 
 from ..errors import InputError, MissingError
-from ..repo import changes, config, gitrepo, layout, transaction, yamlio
+from ..repo import changes, config, gitrepo, layout, safefs, transaction, yamlio
 from ..repo.changes import FileChange
 from ..secrets import agekeys, sops, sopsconfig
 from . import apps, overlays
@@ -82,12 +82,12 @@ def check_request(req: AddRequest) -> None:
         )
     if req.cluster_url and req.cluster_name:
         raise InputError("--cluster and --cluster-name both given", "give one of them")
-    if req.cluster_url is not None and not _CLUSTER_URL.match(req.cluster_url):
+    if req.cluster_url is not None and not _CLUSTER_URL.fullmatch(req.cluster_url):
         raise InputError(
             f"--cluster {req.cluster_url!r} is not an https:// API server URL",
             "give the URL Argo CD knows the cluster by, e.g. https://kubernetes.default.svc",
         )
-    if req.cluster_name is not None and not _CLUSTER_NAME.match(req.cluster_name):
+    if req.cluster_name is not None and not _CLUSTER_NAME.fullmatch(req.cluster_name):
         raise InputError(
             f"--cluster-name {req.cluster_name!r} is not a valid cluster name",
             "give the name the cluster is registered under in Argo CD",
@@ -105,8 +105,7 @@ def check_request(req: AddRequest) -> None:
 
 
 def _read(root: Path, path: str) -> str | None:
-    target = root / path
-    return target.read_text() if target.is_file() else None
+    return safefs.read_text(root, path)
 
 
 def _existing_destination(root: Path, env: str) -> apps.Destination | None:
@@ -135,7 +134,7 @@ def _secrets_text(
 ) -> tuple[str, bool]:
     """The encrypted secrets file (kept when it exists), and whether Gemini is a placeholder."""
     path = layout.secrets_path(env)
-    existing = sops.read_encrypted(root, path) if (root / path).is_file() else None
+    existing = sops.read_encrypted(root, path) if safefs.is_file(root, path) else None
     if existing is not None:
         have = sops.file_recipients(existing)
         if sorted(have) != sorted(recipients):
@@ -311,7 +310,7 @@ def describe(root: Path, env: str) -> EnvInfo:
     values = yamlio.load(values_text, layout.values_path(env)) or {}
     dest = _existing_destination(root, env) or apps.Destination(layout.default_namespace(env))
     spath = layout.secrets_path(env)
-    secrets_text = sops.read_encrypted(root, spath) if (root / spath).is_file() else ""
+    secrets_text = sops.read_encrypted(root, spath) if safefs.is_file(root, spath) else ""
     return EnvInfo(
         name=env,
         namespace=dest.namespace,
@@ -335,7 +334,7 @@ def known_names(root: Path) -> list[str]:
 def list_envs(root: Path) -> list[EnvInfo]:
     """Environments in promotion order, then any others found on disk."""
     return [describe(root, e) for e in known_names(root)
-            if (root / layout.values_path(e)).is_file()]
+            if safefs.is_file(root, layout.values_path(e))]
 
 
 def plan_remove(root: Path, env: str) -> list[FileChange]:

@@ -14,7 +14,7 @@ from pathlib import Path
 from typing import Any
 
 from ..errors import InputError, MissingError
-from ..repo import changes, gitrepo, layout, transaction
+from ..repo import changes, gitrepo, layout, safefs, transaction
 from ..repo.changes import FileChange
 from ..secrets import agekeys, sops, sopsconfig
 from . import environments, overlays
@@ -46,7 +46,7 @@ class SecretsPlan:
 
 def check_env(root: Path, env: str) -> str:
     environments.check_env_name(env, "ENV")
-    if not (root / layout.secrets_path(env)).is_file():
+    if not safefs.is_file(root, layout.secrets_path(env)):
         raise InputError(
             f"no secrets for environment {env!r}: {layout.secrets_path(env)} does not exist",
             "see 'gitops-gen env list', or create it with 'gitops-gen env add'",
@@ -122,8 +122,8 @@ def list_secrets(root: Path, env: str) -> list[SecretInfo]:
     """
     check_env(root, env)
     text = sops.read_encrypted(root, layout.secrets_path(env))
-    values = root / layout.values_path(env)
-    marked = set(overlays.placeholders(values.read_text())) if values.is_file() else set()
+    values = safefs.read_text(root, layout.values_path(env))
+    marked = set(overlays.placeholders(values)) if values is not None else set()
     last = gitrepo.last_change(root, layout.secrets_path(env))
     recipients = sops.file_recipients(text)
     return [
@@ -181,9 +181,9 @@ def plan_set(root: Path, env: str, key: str, value: str) -> SecretsPlan:
     if current.get(key) != value:
         current[key] = value
         desired[spath] = _reencrypt(root, env, text, current)
-    values = root / vpath
-    if key == sops.GEMINI_KEY and values.is_file():
-        desired[vpath] = overlays.with_placeholder(values.read_text(), key, env, False)
+    values = safefs.read_text(root, vpath)
+    if key == sops.GEMINI_KEY and values is not None:
+        desired[vpath] = overlays.with_placeholder(values, key, env, False)
     notes = _rule_note(root, env, text)
     if key == sops.DB_PASSWORD:
         notes.append(DB_REMINDER)
@@ -234,7 +234,7 @@ def plan_rotate(root: Path, env: str, keys: Sequence[str] = ()) -> SecretsPlan:
 def _environments(root: Path) -> list[str]:
     """Environments with a secrets file, in promotion order, then any others on disk."""
     return [e for e in environments.known_names(root)
-            if (root / layout.secrets_path(e)).is_file()]
+            if safefs.is_file(root, layout.secrets_path(e))]
 
 
 def _set_rule(rules: Any, env: str, recipients: list[str]) -> Any:

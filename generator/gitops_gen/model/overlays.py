@@ -28,7 +28,7 @@ def is_dev(env: str) -> bool:
 
 
 def check_tag(tag: str, flag: str) -> str:
-    if not _OCI_TAG.match(tag):
+    if not _OCI_TAG.fullmatch(tag):
         raise InputError(
             f"{flag} {tag!r} is not a valid image tag",
             "a tag is 1-128 letters, digits, '_', '.' or '-', not starting with '.' or '-'",
@@ -38,7 +38,7 @@ def check_tag(tag: str, flag: str) -> str:
 
 def check_host(host: str, flag: str = "--host") -> str:
     labels = host.split(".")
-    if len(host) > 253 or not all(_HOST_LABEL.match(lb) and len(lb) <= 63 for lb in labels):
+    if len(host) > 253 or not all(_HOST_LABEL.fullmatch(lb) and len(lb) <= 63 for lb in labels):
         raise InputError(
             f"{flag} {host!r} is not a valid DNS host name",
             "give lower-case labels of letters, digits and '-' joined by dots: todo.example.com",

@@ -167,7 +167,7 @@ def _wave(obj: Mapping[str, Any], ref: str, issues: list[PlanIssue]) -> int:
     for key in (WAVE, HELM_WEIGHT):
         if key in ann:
             text = str(ann[key])
-            if _INTEGER.match(text):
+            if _INTEGER.fullmatch(text):
                 return int(text)
             issues.append(PlanIssue(
                 "sync-wave-invalid", "error",

@@ -16,6 +16,7 @@ from enum import StrEnum
 from pathlib import Path
 
 from ..errors import MissingError
+from . import safefs
 
 
 class Action(StrEnum):
@@ -44,8 +45,7 @@ def plan(root: Path, desired: Mapping[str, str | None]) -> list[FileChange]:
     """Compare desired {path: text or None to delete} with what is on disk."""
     out: list[FileChange] = []
     for path, new in desired.items():
-        target = root / path
-        old = target.read_text() if target.is_file() else None
+        old = safefs.read_text(root, path)  # a link or a device is refused, never followed
         if new is None:
             action = Action.UNCHANGED if old is None else Action.DELETE
         elif old is None:

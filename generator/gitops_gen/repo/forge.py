@@ -80,7 +80,7 @@ def clean(text: str, token: str) -> str:
 def parse_remote(url: str) -> RepoRef:
     """owner/repo of a GitHub remote URL: https://host/o/r(.git), git@host:o/r.git, ssh://."""
     for form in _REMOTE_FORMS:
-        match = form.match(url)
+        match = form.fullmatch(url)
         if match:
             repo = match["repo"].removesuffix(".git")
             if repo:

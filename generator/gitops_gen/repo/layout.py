@@ -8,6 +8,8 @@ from __future__ import annotations
 import re
 from pathlib import Path, PurePosixPath
 
+from . import safefs
+
 CHART_DIR = "chart"
 CHART_NAME = "todo-chatbot"
 OVERLAYS_DIR = "overlays"
@@ -37,7 +39,7 @@ _DNS_LABEL = re.compile(r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?$")
 
 
 def is_dns_label(name: str, max_len: int = 63) -> bool:
-    return len(name) <= max_len and bool(_DNS_LABEL.match(name))
+    return len(name) <= max_len and bool(_DNS_LABEL.fullmatch(name))
 
 
 def app_name(env: str) -> str:
@@ -88,11 +90,11 @@ def chart_dir(root: Path) -> Path:
 
 
 def environments_on_disk(root: Path) -> list[str]:
-    """Environment names that have an overlay directory, sorted."""
-    base = root / OVERLAYS_DIR
-    if not base.is_dir():
+    """Environment names that have an overlay directory holding values.yaml, sorted; links
+    are not followed (safefs), so a linked directory or file makes no environment."""
+    if not safefs.is_dir(root, OVERLAYS_DIR):
         return []
     return sorted(
-        p.name for p in base.iterdir()
-        if p.is_dir() and is_dns_label(p.name) and (p / VALUES_FILE).is_file()
+        e.name for e in safefs.list_dir(root, OVERLAYS_DIR)
+        if e.kind == "dir" and is_dns_label(e.name) and safefs.is_file(root, values_path(e.name))
     )

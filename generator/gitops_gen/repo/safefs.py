@@ -39,6 +39,9 @@ class Refused(InputError):
         super().__init__(f"{path}: {problem}", fix)
 
 
+# Argo CD's repo-server refuses a checkout holding a link that leaves it
+# (util/app/path/path.go:50 CheckOutOfBoundsSymlinks, called from
+# reposerver/repository/repository.go:623 at v3.5.1); here every link is refused.
 LINK_FIX = ("replace the link with the file itself: gitops-gen reads only regular files "
             "inside the repository, and Argo CD refuses links that leave it")
 
@@ -84,10 +87,25 @@ def _kind(mode: int) -> Kind:
     return "file" if stat.S_ISREG(mode) else "other"
 
 
+@dataclass(frozen=True)
+class Entry:
+    path: str  # repo-relative
+    kind: Kind
+    size: int
+
+    @property
+    def name(self) -> str:
+        return self.path.rsplit("/", 1)[-1]
+
+
 @contextmanager
 def _directory(root: Path, parts: list[str]) -> Iterator[int | None]:
     """A descriptor of root/parts[0]/..., every component a real directory; None if absent."""
-    fd = os.open(root, os.O_RDONLY | os.O_DIRECTORY | getattr(os, "O_CLOEXEC", 0))
+    try:
+        fd = os.open(root, os.O_RDONLY | os.O_DIRECTORY | getattr(os, "O_CLOEXEC", 0))
+    except (FileNotFoundError, NotADirectoryError):
+        yield None
+        return
     try:
         for n, part in enumerate(parts):
             try:
@@ -117,16 +135,23 @@ def _directory(root: Path, parts: list[str]) -> Iterator[int | None]:
         os.close(fd)
 
 
-def kind(root: Path, rel: str) -> Kind | None:
-    """What rel is, links not followed anywhere on the way; None when absent."""
+def entry(root: Path, rel: str) -> Entry | None:
+    """What rel is and its size, links not followed anywhere on the way; None when absent."""
     *parents, name = parts_of(rel)
     with _directory(root, parents) as fd:
         if fd is None:
             return None
         try:
-            return _kind(os.lstat(name, dir_fd=fd).st_mode)
+            info = os.lstat(name, dir_fd=fd)
         except (FileNotFoundError, NotADirectoryError):
             return None
+        return Entry(rel, _kind(info.st_mode), info.st_size)
+
+
+def kind(root: Path, rel: str) -> Kind | None:
+    """What rel is, links not followed anywhere on the way; None when absent."""
+    found = entry(root, rel)
+    return found.kind if found is not None else None
 
 
 def is_file(root: Path, rel: str) -> bool:
@@ -193,17 +218,6 @@ def read_text(root: Path, rel: str, cap: int = limits.MAX_FILE_BYTES) -> str | N
     """rel's UTF-8 text, None when absent; Refused as read_bytes, or when it is not UTF-8."""
     data = read_bytes(root, rel, cap)
     return None if data is None else decode(rel, data)
-
-
-@dataclass(frozen=True)
-class Entry:
-    path: str  # repo-relative
-    kind: Kind
-    size: int
-
-    @property
-    def name(self) -> str:
-        return self.path.rsplit("/", 1)[-1]
 
 
 def list_dir(root: Path, rel: str) -> list[Entry]:

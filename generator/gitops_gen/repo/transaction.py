@@ -12,7 +12,7 @@ from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 
 from ..errors import ConflictError
-from . import changes, gitrepo
+from . import changes, gitrepo, safefs
 from .changes import FileChange
 
 
@@ -43,8 +43,10 @@ def refuse_stale(root: Path, base: Mapping[str, str | None]) -> None:
 def refuse_moved(root: Path, todo: Sequence[FileChange]) -> None:
     """Refuse when a target no longer holds what the plan was made from (a concurrent run)."""
     for change in todo:
-        target = root / change.path
-        now = target.read_text() if target.is_file() else None
+        try:
+            now = safefs.read_text(root, change.path)
+        except safefs.Refused:
+            now = None  # replaced by a link or a directory since the plan: not what it was
         if now != change.old:
             raise ConflictError(f"{change.path} changed while this command ran",
                                 "run the command again")

@@ -18,7 +18,7 @@ import pyrage
 import yaml as pyyaml
 
 from ..errors import InputError, KeyError_, ToolError
-from ..repo import proc, yamlio
+from ..repo import proc, safefs, yamlio
 from . import agekeys
 
 # The chart's secret values: exactly these live in an overlay's secrets.sops.yaml.
@@ -40,7 +40,7 @@ def generate_value() -> str:
 
 
 def is_encrypted_value(value: object) -> bool:
-    return isinstance(value, str) and bool(_ENC.match(value))
+    return isinstance(value, str) and bool(_ENC.fullmatch(value))
 
 
 def nest(flat: Mapping[str, Any]) -> dict[str, Any]:
@@ -110,7 +110,8 @@ def encrypt(
 
 def decrypt(path: Path, root: Path) -> dict[str, Any]:
     """Decrypt a sops file into memory: {dotted key: value}. Needs a local identity."""
-    return decrypt_text(path.read_text(), path.relative_to(root).as_posix(), root)
+    rel = path.relative_to(root).as_posix()
+    return decrypt_text(read_encrypted(root, rel), rel, root)
 
 
 def decrypt_text(text: str, name: str, root: Path) -> dict[str, Any]:
@@ -224,8 +225,11 @@ def check_new_data_key(old: str, new: str, name: str) -> None:
 
 
 def read_encrypted(root: Path, repo_path: str) -> str:
-    """An encrypted file's text, refused with its file and line when it is not YAML."""
-    text = (root / repo_path).read_text()
+    """An encrypted file's text (read inside the repository only), refused with its file and
+    line when it is not YAML."""
+    text = safefs.read_text(root, repo_path)
+    if text is None:
+        raise InputError(f"{repo_path} does not exist", "see 'gitops-gen env list'")
     try:
         list(yamlio.load_all_fast(text))
     except pyyaml.YAMLError as exc:
@@ -236,16 +240,30 @@ def read_encrypted(root: Path, repo_path: str) -> str:
     return text
 
 
+def _first_document(text: str) -> Any:
+    try:
+        return next(iter(yamlio.load_all_fast(text)), None)
+    except pyyaml.YAMLError:
+        return None  # read_encrypted and validation report it
+
+
 def clear_keys(text: str) -> list[str]:
     """The dotted keys of an encrypted file, read without any key (sops keeps keys clear)."""
-    docs = list(yamlio.load_all_fast(text))
-    return list(flatten(docs[0])) if docs and isinstance(docs[0], dict) else []
+    doc = _first_document(text)
+    return list(flatten(doc)) if isinstance(doc, dict) else []
+
+
+def unencrypted_keys(text: str) -> list[str]:
+    """Dotted keys whose value is not an ENC[...] string: planted or tampered with."""
+    doc = _first_document(text)
+    values = flatten(doc) if isinstance(doc, dict) else {}
+    return [key for key, value in values.items() if not is_encrypted_value(value)]
 
 
 def metadata(text: str) -> dict[str, Any]:
     """The sops block of an encrypted file (no key needed); {} when there is none."""
-    docs = list(yamlio.load_all_fast(text))
-    if not docs or not isinstance(docs[0], dict):
+    docs = [_first_document(text)]
+    if not isinstance(docs[0], dict):
         return {}
     meta = docs[0].get("sops")
     return meta if isinstance(meta, dict) else {}

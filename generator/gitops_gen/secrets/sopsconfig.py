@@ -1,16 +1,22 @@
 """The .sops.yaml creation rules: one rule per environment's secrets file.
 
-Edited round-trip, so comments and rules people add by hand survive.
+Edited round-trip, so comments and rules people add by hand survive. problems() says what sops
+itself would refuse to load (validate reports it; load() refuses it, so no command commits it).
 """
 
 from __future__ import annotations
 
+import re
+from collections.abc import Sequence
+from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
+import pyrage
 from ruamel.yaml.comments import CommentedMap, CommentedSeq
 
 from ..errors import InputError
-from ..repo import layout, yamlio
+from ..repo import layout, safefs, yamlio
 
 HEADER = """\
 # sops creation rules, one per environment: which age recipients each secrets file is
@@ -24,20 +30,90 @@ def path_regex(env: str) -> str:
     return "^" + layout.secrets_path(env).replace(".", r"\.") + "$"
 
 
+@dataclass(frozen=True)
+class Problem:
+    """Something sops refuses in .sops.yaml: where (keys into the file) and what."""
+
+    where: tuple[str | int, ...]
+    message: str
+
+
+# Go's regexp (RE2), which sops compiles path_regex with, has no lookaround, backreference or
+# atomic group; Python's re has them, so they are refused here by name.
+_NOT_RE2 = re.compile(r"\(\?(?:=|!|<=|<!|>|P=)|\\[1-9]")
+
+
+def _regex_problem(regex: Any) -> str | None:
+    if isinstance(regex, bool) or not isinstance(regex, str | int | float):
+        return f"path_regex must be a string, not a {type(regex).__name__}"
+    text = str(regex)
+    if _NOT_RE2.search(text):
+        return "path_regex uses lookaround or a backreference, which sops (Go's RE2) refuses"
+    try:
+        re.compile(text)
+    except re.error as exc:
+        return f"path_regex does not compile: {exc.msg}"
+    return None
+
+
+def _recipient_problem(entry: Any) -> str | None:
+    if not isinstance(entry, str):
+        return f"age must be a string or a list of strings, not a {type(entry).__name__}"
+    for key in (k.strip() for k in entry.split(",")):
+        if key.startswith("age1") and len(key) == 62:
+            try:
+                pyrage.x25519.Recipient.from_str(key)
+            except pyrage.RecipientError:
+                return "age names a recipient that is not a valid age public key"
+        elif not key.startswith(("age1", "ssh-")):
+            return "age names something that is not an age recipient (age1...)"
+    return None
+
+
+def problems(data: Any) -> list[Problem]:
+    """What keeps sops from loading this .sops.yaml (empty: it loads)."""
+    if data is None:
+        return []
+    if not isinstance(data, dict):
+        return [Problem((), "the top level must be a mapping holding creation_rules")]
+    rules = data.get("creation_rules")
+    if rules is None:
+        return []
+    if not isinstance(rules, list):
+        return [Problem(("creation_rules",), "creation_rules must be a list of rules")]
+    out = []
+    for n, rule in enumerate(rules):
+        where: tuple[str | int, ...] = ("creation_rules", n)
+        if not isinstance(rule, dict):
+            out.append(Problem(where, f"rule {n + 1} is not a mapping (path_regex, age)"))
+            continue
+        if "path_regex" in rule and (why := _regex_problem(rule["path_regex"])):
+            out.append(Problem((*where, "path_regex"), why))
+        age = rule.get("age")
+        entries: Sequence[Any] = age if isinstance(age, list) else [] if age is None else [age]
+        for entry in entries:
+            if why := _recipient_problem(entry):
+                out.append(Problem((*where, "age"), why))
+                break
+    return out
+
+
 def load(root: Path) -> CommentedMap:
-    path = root / layout.SOPS_CONFIG
-    if not path.is_file():
+    """The rules; InputError (nothing written) for a file sops itself could not load."""
+    text = safefs.read_text(root, layout.SOPS_CONFIG)
+    if text is None:
         return empty()
-    data = yamlio.load(path.read_text(), layout.SOPS_CONFIG)
+    data = yamlio.load(text, layout.SOPS_CONFIG)
     if data is None:
         return empty()
-    if not isinstance(data, CommentedMap) or not isinstance(
-        data.get("creation_rules", []), list
-    ):
+    found = problems(data)
+    if found:
+        line = yamlio.line_of(data, list(found[0].where)) or 1
         raise InputError(
-            f"{layout.SOPS_CONFIG}: creation_rules must be a list",
-            "restore the file from git or fix its structure",
+            f"{layout.SOPS_CONFIG}:{line}: {found[0].message}; sops cannot load it",
+            "fix that rule, or restore the file from git",
         )
+    assert isinstance(data, CommentedMap)  # problems() refuses any other top level
     data.setdefault("creation_rules", CommentedSeq())
     return data
 
@@ -50,7 +126,8 @@ def empty() -> CommentedMap:
 
 def _index(config: CommentedMap, env: str) -> int | None:
     regex = path_regex(env)
-    for n, rule in enumerate(config["creation_rules"]):
+    rules = config.get("creation_rules") if isinstance(config, dict) else None
+    for n, rule in enumerate(rules if isinstance(rules, list) else []):
         if isinstance(rule, dict) and rule.get("path_regex") == regex:
             return n
     return None
