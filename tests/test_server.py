@@ -15,6 +15,7 @@ import subprocess
 import sys
 import threading
 import time
+import uuid
 from collections.abc import Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import ExitStack
@@ -149,9 +150,11 @@ def post_validate(url: str, body: object) -> httpx.Response:
 
 
 def deliver(url: str, payload: object, *, event: str = "pull_request",
-            secret: str | None = SECRET, signature: str | None = None) -> httpx.Response:
+            secret: str | None = SECRET, signature: str | None = None,
+            delivery: str | None = None) -> httpx.Response:
     body = json.dumps(payload).encode()
-    headers = {"X-GitHub-Event": event, "Content-Type": "application/json"}
+    headers = {"X-GitHub-Event": event, "Content-Type": "application/json",
+               "X-GitHub-Delivery": delivery or str(uuid.uuid4())}
     if signature is None and secret is not None:
         signature = "sha256=" + hmac.new(secret.encode(), body, hashlib.sha256).hexdigest()
     if signature is not None:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 import signal
 import sys
 import threading
@@ -17,23 +18,18 @@ import click
 from . import __version__
 from .commands import COMMANDS
 from .commands.context import AppContext
-from .errors import GitopsGenError
+from .errors import GitopsGenError, Stopped
 
-STOP_SIGNALS = (signal.SIGTERM, signal.SIGHUP)
+STOP_SIGNALS = (signal.SIGTERM, signal.SIGHUP, signal.SIGINT)
+_CONTROL = re.compile("[\x00-\x08\x0b-\x1f\x7f-\x9f]")
 
 
 def one_line(text: str) -> str:
-    """text with its line breaks and runs of blanks folded into single spaces."""
-    return " ".join(text.split())
-
-
-class Stopped(SystemExit):
-    """SIGTERM or SIGHUP, raised where the program is: every cleanup on the way out runs
-    (written files put back, the repository lock freed), as for any other failure."""
-
-    def __init__(self, signum: int) -> None:
-        super().__init__(128 + signum)
-        self.signal_name = signal.Signals(signum).name
+    """text with its line breaks and runs of blanks folded into single spaces, and any other
+    control character (an escape sequence from a file name) shown as \\xNN, not sent to
+    the terminal."""
+    folded = " ".join(text.split())
+    return _CONTROL.sub(lambda m: f"\\x{ord(m.group()):02x}", folded)
 
 
 def _stop(signum: int, _frame: FrameType | None) -> None:
@@ -64,8 +60,9 @@ class GitopsGenGroup(click.Group):
             try:
                 return super().main(*args, **kwargs)
             except Stopped as exc:
-                click.secho(f"error: stopped by {exc.signal_name}; run the command again",
-                            fg="red", err=True)
+                outcome = exc.outcome or "run the command again"
+                click.secho(f"error: stopped by {exc.signal_name}; {outcome}", fg="red",
+                            err=True)
                 raise
 
     def invoke(self, ctx: click.Context) -> Any:

@@ -1,10 +1,12 @@
 """One error family. Every message says what went wrong and ends with what to do.
 
-The CLI maps each class to an exit code (see product.md): InputError -> 2,
-MissingError -> 3. Core modules raise these and never print or exit.
+The CLI maps each class to an exit code: InputError -> 2, MissingError -> 3 (the whole table
+is in docs/security.md, "Exit codes"). Core modules raise these and never print or exit.
 """
 
 from __future__ import annotations
+
+import signal
 
 
 class GitopsGenError(Exception):
@@ -44,3 +46,17 @@ class KeyError_(MissingError):
 
 class ConflictError(InputError):
     """The repository is not in a state the command can work on (dirty file, lock held)."""
+
+
+class Stopped(SystemExit):
+    """SIGTERM, SIGHUP or SIGINT (Ctrl-C), raised where the program is, so every cleanup on the
+    way out runs (written files put back, a worker stopped, the repository lock freed).
+
+    outcome says what the stop left, when a step that changes the repository was under way
+    (repo/transaction.py sets it): nothing changed, or the commit that landed.
+    """
+
+    def __init__(self, signum: int) -> None:
+        super().__init__(128 + signum)
+        self.signal_name = signal.Signals(signum).name
+        self.outcome: str | None = None

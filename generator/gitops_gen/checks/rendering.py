@@ -11,17 +11,18 @@ from pathlib import Path
 
 from ..errors import InputError
 from ..model import chart
-from ..repo import gitrepo, layout, yamlio
+from ..repo import gitrepo, layout, limits, yamlio
 from ..secrets import sops
 from . import manifestchecks
 from .findings import Finding
-from .repofiles import load_repo
+from .repofiles import READ_DIRS, READ_FILES, load_repo
 
 
 class RenderError(InputError):
     """The environment's files do not render; the findings say why."""
 
     def __init__(self, env: str, findings: Sequence[Finding]) -> None:
+        self.env = env
         self.findings = list(findings)
         first = self.findings[0]
         super().__init__(f"{env} does not render: {first.location}: {first.message}",
@@ -66,21 +67,36 @@ def to_files(rendered: Sequence[chart.Rendered]) -> dict[str, str]:
     return {object_filename(r): _document(r) for r in rendered}
 
 
+CHECKOUT_PATHS = (*READ_DIRS, *READ_FILES)
+
+
 @contextmanager
 def checkout(root: Path, ref: str) -> Iterator[Path]:
-    """The repository's files at ref, in a temporary directory (what git has, no work tree)."""
+    """What validation reads of the repository at ref (chart/, overlays/, gitops/ and the
+    settings), in a temporary directory: what git has, no work tree. A commit holding more
+    than the caps allow is refused before anything is extracted."""
     repo = gitrepo.open_repo(root)
     try:
         commit = repo.commit(ref)
     except Exception as exc:  # noqa: BLE001 - GitPython raises several types for a bad ref
         raise InputError(f"git ref {ref!r} not found", "give a branch, tag or commit") from exc
+    sizes = gitrepo.tree_sizes(root, commit.hexsha, CHECKOUT_PATHS)
+    total = sum(size for _, size in sizes)
+    if total > limits.MAX_TREE_BYTES or len(sizes) > limits.MAX_TREE_FILES:
+        raise InputError(f"{ref!r} holds {len(sizes)} files of {total} bytes in "
+                         f"{', '.join(CHECKOUT_PATHS)}, over the limits ("
+                         f"{limits.MAX_TREE_FILES} files, {limits.MAX_TREE_BYTES} bytes)",
+                         "gitops-gen validates no larger repository")
+    present = sorted({path.split("/", 1)[0] for path, _ in sizes})
     buf = io.BytesIO()
-    repo.archive(buf, commit.hexsha)
+    if present:
+        repo.archive(buf, commit.hexsha, path=present)
     buf.seek(0)
     with tempfile.TemporaryDirectory(prefix="gitops-gen-ref-") as tmp:
         try:
-            with tarfile.open(fileobj=buf) as tar:
-                tar.extractall(tmp, filter=_keep_links)
+            if present:
+                with tarfile.open(fileobj=buf) as tar:
+                    tar.extractall(tmp, filter=_keep_links)
         except tarfile.FilterError as exc:
             raise InputError(f"{ref!r} holds a path that leaves its own tree ({exc})",
                              "fix the commit") from None

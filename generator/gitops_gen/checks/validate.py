@@ -2,17 +2,20 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
+from typing import Protocol
 
-from ..repo import config
-from . import kubeschema, manifestchecks, policy
+from ..repo import config, limits
+from . import isolated, kubeschema, manifestchecks, policy
 from .filechecks import file_findings
 from .findings import Finding, Report
 from .repofiles import EnvFiles, RepoFiles, load_repo
 
 RULES = (
-    "file-refused", "yaml-syntax", "settings", "env-files", "sops-config", "values-schema", "plaintext-secret",
+    "file-refused", "resource-limit", "yaml-syntax", "settings", "env-files", "sops-config",
+    "values-schema", "plaintext-secret",
     "sops-metadata", "sops-encrypted", "sops-keys", "sops-recipients", "placeholder-secret",
     "demo-recipient", "helm-render", "k8s-schema", "k8s-schema-unknown-kind", "argocd-schema",
     "app-source", "app-values", "app-project", "app-destination", "app-sync", "root-app",
@@ -39,13 +42,42 @@ def _env_findings(repo: RepoFiles, ef: EnvFiles, version: str) -> list[Finding]:
     return out
 
 
+class Progress(Protocol):
+    """Told what validate_repo does as it does it (the worker streams it to its parent)."""
+
+    def environments(self, names: Sequence[str]) -> None: ...
+
+    def started(self, env: str) -> None: ...
+
+    def finished(self, env: str | None, findings: Sequence[Finding]) -> None: ...
+
+
+class _Quiet:
+    def environments(self, names: Sequence[str]) -> None:
+        pass
+
+    def started(self, env: str) -> None:
+        pass
+
+    def finished(self, env: str | None, findings: Sequence[Finding]) -> None:
+        pass
+
+
 def validate_repo(root: Path, envs: list[str] | None = None,
-                  kube_version: str | None = None) -> Report:
-    """Every check over the repository (or the named environments). Never needs a private key."""
+                  kube_version: str | None = None, *,
+                  progress: Progress | None = None) -> Report:
+    """Every check over the repository (or the named environments). Never needs a private key.
+
+    In this process and without a time or memory limit: for a repository under review, run it
+    through checks/isolated.py, which bounds both.
+    """
+    told = progress or _Quiet()
     if kube_version is not None:
         kube_version = config.check_kube_version(kube_version)
     repo = load_repo(root, envs)
+    told.environments(list(repo.envs))
     if repo.too_large:  # past the caps: nothing else was read
+        told.finished(None, repo.findings)
         return Report(findings=repo.findings, environments=list(envs or []),
                       checked_rules=list(RULES))
     default = repo.settings.kube_version if repo.settings else config.DEFAULT_KUBE_VERSION
@@ -54,14 +86,36 @@ def validate_repo(root: Path, envs: list[str] | None = None,
     report.extend(repo.findings)
     report.extend(file_findings(repo))
     report.extend(manifestchecks.root_argo_findings(repo))
+    told.finished(None, report.findings)
+
+    def one(ef: EnvFiles) -> list[Finding]:
+        told.started(ef.env)
+        found = _env_findings(repo, ef, version)
+        told.finished(ef.env, found)
+        return found
+
     workers = min(4, max(1, len(repo.envs)))
     with ThreadPoolExecutor(max_workers=workers) as pool:
-        for found in pool.map(lambda ef: _env_findings(repo, ef, version), repo.envs.values()):
+        for found in pool.map(one, repo.envs.values()):
             report.extend(found)
+    return capped(report)
+
+
+def capped(report: Report) -> Report:
+    """At most MAX_FINDINGS findings (errors first); one more says how many were left out."""
+    if len(report.findings) <= limits.MAX_FINDINGS:
+        return report
+    kept = report.sorted_findings()
+    kept.sort(key=lambda f: not f.is_error)
+    left = len(kept) - limits.MAX_FINDINGS
+    report.findings = kept[: limits.MAX_FINDINGS] + [Finding(
+        "file-refused", "error", None, None, None,
+        f"{left} more findings are not shown; fix the ones above and run again")]
     return report
 
 
 def env_errors(root: Path, env: str) -> list[str]:
-    """Error findings of one environment as lines (what env add refuses to commit)."""
-    report = validate_repo(root, [env])
+    """Error findings of one environment as lines (what env add refuses to commit), from a
+    bounded worker process (checks/isolated.py)."""
+    report = isolated.validate(root, [env])
     return [f"[{f.rule}] {f.location}: {f.message}" for f in report.errors if f.env in (env, None)]

@@ -9,11 +9,11 @@ from pathlib import Path
 import click
 from rich.console import Console
 
-from ..checks import rendering, report, syncchecks
-from ..checks.validate import validate_repo
+from ..checks import isolated, rendering, report, syncchecks
+from ..checks.repofiles import check_env_names
 from ..errors import InputError
 from ..model import chart, manifestdiff, syncplan
-from ..repo import changes, gitrepo, layout
+from ..repo import changes, gitrepo, layout, safefs
 from ..repo import config as settings_mod
 from .context import AppContext
 
@@ -26,8 +26,13 @@ from .context import AppContext
               help="Kubernetes version to check against (default: .gitops-gen.yaml).")
 @click.pass_obj
 def validate(obj: AppContext, envs: tuple[str, ...], fmt: str, kube_version: str | None) -> None:
-    """Run every check (all environments, or the ones named). Exit 1 on any error."""
-    result = validate_repo(obj.root(), list(envs) or None, kube_version)
+    """Run every check (all environments, or the ones named). Exit 1 on any error.
+
+    Reads only chart/, overlays/, gitops/, .sops.yaml and .gitops-gen.yaml, follows no
+    symbolic link, and runs in a worker process bounded in time and memory (see
+    docs/security.md): safe on a pull request's files.
+    """
+    result = isolated.validate(obj.root(), list(envs) or None, kube_version)
     if fmt == "json":
         click.echo(report.as_json(result))
     elif fmt == "junit":
@@ -60,7 +65,7 @@ def render(obj: AppContext, env: str, output: Path | None, decrypt: bool) -> Non
     if decrypt and output is not None:
         raise click.UsageError(
             "--decrypt writes to stdout only: plaintext secrets never go to disk")
-    rendered = rendering.render_environment(obj.root(), env, decrypt=decrypt)
+    rendered = isolated.render(obj.root(), env, decrypt=decrypt)
     if output is None:
         click.echo(rendering.to_stream(rendered), nl=False)
         return
@@ -89,7 +94,7 @@ def _written_by_render(path: Path) -> bool:
 @click.pass_obj
 def plan(obj: AppContext, env: str) -> None:
     """Show ENV's sync plan: objects in Argo CD's order, by wave, and what each wave waits for."""
-    rendered = rendering.render_environment(obj.root(), env)
+    rendered = isolated.render(obj.root(), env)
     sync = syncplan.plan_sync([r.obj for r in rendered])
     click.echo(syncplan.render_plan_text(sync), nl=False)
     issues = syncchecks.check_plan(sync)
@@ -106,6 +111,7 @@ def plan(obj: AppContext, env: str) -> None:
 @click.pass_obj
 def diff(obj: AppContext, env: str, base: str | None, head: str | None) -> None:
     """Rendered-manifest diff of ENV between two git refs; secret values masked."""
+    check_env_names([env])
     root = obj.root()
     # An empty --base is a bad ref like any other, not a request for the default.
     base_ref = base if base is not None else gitrepo.merge_base(
@@ -133,6 +139,6 @@ def diff(obj: AppContext, env: str, base: str | None, head: str | None) -> None:
 
 def _render_if_present(tree: Path, env: str) -> list[chart.Rendered] | None:
     """env's objects in tree, or None when the tree has no overlay for env (added/removed)."""
-    if not (tree / layout.values_path(env)).is_file():
+    if not safefs.is_file(tree, layout.values_path(env)):
         return None
-    return rendering.render_environment(tree, env)
+    return isolated.render(tree, env)

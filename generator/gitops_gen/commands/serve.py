@@ -3,17 +3,21 @@
 from __future__ import annotations
 
 import ipaddress
+import logging
 import os
 import signal
+import sys
 
 import click
 
 from ..errors import InputError
 from ..repo.forge import ForgeSettings
+from ..repo.limits import RunLimits
 from .common import echo_notes
 from .context import AppContext
 
 WEBHOOK_SECRET_VAR = "GITOPS_GEN_WEBHOOK_SECRET"
+API_TOKEN_VAR = "GITOPS_GEN_API_TOKEN"
 
 
 def is_loopback(host: str) -> bool:
@@ -30,35 +34,56 @@ def is_loopback(host: str) -> bool:
 @click.option("--port", default=8080, show_default=True, type=click.IntRange(1, 65535),
               help="Port to listen on.")
 @click.option("--allow-remote", is_flag=True,
-              help="Allow a non-loopback --host. POST /validate has no authentication of its "
-                   "own: put it behind a proxy that does.")
+              help="Allow a non-loopback --host. Set GITOPS_GEN_API_TOKEN so that POST "
+                   "/validate requires it (or put the service behind a proxy that "
+                   "authenticates).")
 @click.pass_obj
 def serve(obj: AppContext, host: str, port: int, allow_remote: bool) -> None:
     """The validation service: GET /healthz, POST /validate, POST /webhook/github.
 
     Validates the repository's commits (never its work tree) and answers with the object of
     'validate --format json'. Keep the repository a clone its webhook's commits can be fetched
-    into. The webhook needs GITOPS_GEN_WEBHOOK_SECRET (its signatures are checked); with
-    GITHUB_TOKEN set it also posts a commit status (GITHUB_API_URL, default
-    https://api.github.com). Listens on loopback only unless --allow-remote.
+    into; deliveries of other repositories than its origin's (else its settings' repoURL's)
+    are refused. The webhook needs GITOPS_GEN_WEBHOOK_SECRET (its signatures are checked);
+    with GITHUB_TOKEN set it also posts a commit status (GITHUB_API_URL, default
+    https://api.github.com). With GITOPS_GEN_API_TOKEN set, POST /validate requires it as a
+    bearer token. Listens on loopback only unless --allow-remote. Each validation runs in a
+    worker process bounded in time and memory (GITOPS_GEN_ENV_TIMEOUT,
+    GITOPS_GEN_VALIDATE_TIMEOUT, GITOPS_GEN_MEMORY_MB; see docs/security.md).
     """
     if not allow_remote and not is_loopback(host):
         raise InputError(f"--host {host} is not a loopback address",
-                         "add --allow-remote to listen there (POST /validate is not "
-                         "authenticated), or keep the default 127.0.0.1")
+                         f"add --allow-remote to listen there (and set {API_TOKEN_VAR}), or "
+                         "keep the default 127.0.0.1")
     from ..service import server
 
     secret = os.environ.get(WEBHOOK_SECRET_VAR, "").strip() or None
+    token = os.environ.get(API_TOKEN_VAR, "").strip() or None
     forge = ForgeSettings.from_env(os.environ)
-    app = server.create_app(obj.root(), webhook_secret=secret, github=forge)
+    run_limits = RunLimits.from_env(os.environ)
+    root = obj.root()
+    app = server.create_app(root, webhook_secret=secret, github=forge, api_token=token,
+                            run_limits=run_limits)
     notes = []
     if secret is None:
         notes.append(f"{WEBHOOK_SECRET_VAR} is not set: POST /webhook/github answers 503")
+    elif app.state.service.repository is None:
+        notes.append("neither origin nor repoURL names a GitHub repository: POST "
+                     "/webhook/github answers 503")
     if forge is None:
         notes.append("GITHUB_TOKEN is not set: the webhook posts no commit statuses")
+    if token is None and not is_loopback(host):
+        notes.append(f"{API_TOKEN_VAR} is not set: anyone who reaches {host}:{port} may "
+                     "run validations")
     echo_notes(notes)
     # A service stops on SIGTERM by design: uvicorn shuts down cleanly, then hands the signal
     # to the previous handler, which must not turn that into an error.
-    for sig in (signal.SIGTERM, signal.SIGHUP):
+    for sig in (signal.SIGTERM, signal.SIGHUP, signal.SIGINT):
         signal.signal(sig, lambda *_: None)
     server.run(app, host, port)
+    # Requests in flight ended with their worker processes; a thread still waiting on a
+    # forge's answer is abandoned rather than waited for.
+    logging.shutdown()
+    sys.stdout.flush()
+    sys.stderr.flush()
+    os._exit(0)

@@ -17,7 +17,7 @@ from typing import Any
 
 import git
 
-from ..checks import rendering
+from ..checks import isolated, rendering
 from ..errors import ConflictError, GitopsGenError, InputError, MissingError
 from ..model import environments, manifestdiff, overlays
 from ..repo import config, forge, gitrepo, layout, yamlio
@@ -214,9 +214,9 @@ def _changed_objects(root: Path, base: str, head: str, env: str) -> list[str]:
     """The rendered objects of env that differ between two commits (cheap; best effort)."""
     try:
         with rendering.checkout(root, base) as tree:
-            old = rendering.render_environment(tree, env)
+            old = isolated.render(tree, env)
         with rendering.checkout(root, head) as tree:
-            new = rendering.render_environment(tree, env)
+            new = isolated.render(tree, env)
     except GitopsGenError:
         return []
     return [f"{d.status} {d.key}" for d in manifestdiff.diff_objects(old, new)]

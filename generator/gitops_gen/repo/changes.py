@@ -10,10 +10,11 @@ from __future__ import annotations
 import difflib
 import os
 import tempfile
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from enum import StrEnum
 from pathlib import Path
+from typing import Any
 
 from ..errors import MissingError
 from . import safefs
@@ -64,17 +65,26 @@ def _stage(target: Path, text: str, mode: int) -> Path:
     """Write text to a temp file beside target (same filesystem, so the rename is atomic)."""
     fd, name = tempfile.mkstemp(dir=target.parent, prefix=f".{target.name}.", suffix=".tmp")
     staged = Path(name)
-    with os.fdopen(fd, "w") as fh:
-        fh.write(text)
-    staged.chmod(mode)
+    try:
+        with os.fdopen(fd, "w") as fh:
+            fh.write(text)
+        staged.chmod(mode)
+    except BaseException:
+        staged.unlink(missing_ok=True)
+        raise
     return staged
 
 
 def apply(root: Path, changes: Sequence[FileChange]) -> None:
-    """Write every pending change atomically; on any failure put everything back."""
+    """Write every pending change atomically; on any failure, or a signal, put everything back.
+
+    A full disk or a read-only file system is a MissingError saying nothing was changed (or,
+    should putting back fail too, which files still differ from the last commit).
+    """
     todo = pending(changes)
     staged: list[tuple[FileChange, Path | None]] = []
     created_dirs: list[Path] = []
+    done: list[FileChange] = []
     try:
         for change in todo:
             target = root / change.path
@@ -85,47 +95,71 @@ def apply(root: Path, changes: Sequence[FileChange]) -> None:
             target.parent.mkdir(parents=True, exist_ok=True)
             mode = target.stat().st_mode & 0o777 if change.old is not None else 0o644
             staged.append((change, _stage(target, change.new, mode)))
-        done: list[FileChange] = []
-        try:
-            for change, temp in staged:
-                target = root / change.path
-                if temp is None:
-                    target.unlink()
-                else:
-                    temp.replace(target)
-                done.append(change)
-        except OSError:
-            restore(root, done)
-            raise
-    except OSError as exc:
+        for change, temp in staged:
+            done.append(change)  # before the rename: putting back an unchanged file is harmless
+            target = root / change.path
+            if temp is None:
+                target.unlink()
+            else:
+                temp.replace(target)
+    except BaseException as exc:
+        left = restore(root, done)
         for _, temp in staged:
             if temp is not None:
-                temp.unlink(missing_ok=True)
+                _quietly(temp.unlink, missing_ok=True)
         for d in reversed(created_dirs):
             if d.is_dir() and not any(d.iterdir()):
-                d.rmdir()
-        raise MissingError(
-            f"could not write {exc.filename or root}: {exc.strerror}",
-            "check the directory's permissions and free space; nothing was changed",
-        ) from exc
+                _quietly(d.rmdir)
+        if isinstance(exc, OSError):
+            raise MissingError(
+                f"could not write {exc.filename or root}: {exc.strerror}",
+                "check the directory's permissions and free space; " + (
+                    "nothing was changed" if not left else
+                    f"{', '.join(left)} could not be put back: run 'git checkout -- "
+                    f"{' '.join(left)}'"),
+            ) from exc
+        raise
     _prune_empty_dirs(root, [c for c in todo if c.new is None])
 
 
-def restore(root: Path, changes: Sequence[FileChange]) -> None:
-    """Undo applied changes: put back each file's old text (or remove a created file)."""
+def _quietly(action: Callable[..., object], *args: Any, **kwargs: Any) -> bool:
+    try:
+        action(*args, **kwargs)
+        return True
+    except OSError:
+        return False
+
+
+def restore(root: Path, changes: Sequence[FileChange]) -> list[str]:
+    """Undo applied changes: put back each file's old text (or remove a created file), each
+    atomically. Returns the paths that could not be put back (a full disk)."""
+    failed: list[str] = []
     for change in reversed(changes):
         target = root / change.path
         if change.old is None:
-            target.unlink(missing_ok=True)
+            ok = _quietly(target.unlink, missing_ok=True)
         else:
-            target.parent.mkdir(parents=True, exist_ok=True)
-            target.write_text(change.old)
+            ok = _quietly(target.parent.mkdir, parents=True, exist_ok=True)
+            ok = ok and _put_back(target, change.old)
+        if not ok:
+            failed.append(change.path)
     _prune_empty_dirs(root, [c for c in changes if c.old is None])
+    return failed
+
+
+def _put_back(target: Path, text: str) -> bool:
+    try:
+        mode = target.stat().st_mode & 0o777 if target.exists() else 0o644
+        _stage(target, text, mode).replace(target)
+        return True
+    except OSError:
+        return False
 
 
 def _prune_empty_dirs(root: Path, changes: Sequence[FileChange]) -> None:
     for change in changes:
         parent = (root / change.path).parent
         while parent != root and parent.is_dir() and not any(parent.iterdir()):
-            parent.rmdir()
+            if not _quietly(parent.rmdir):
+                break
             parent = parent.parent

@@ -14,6 +14,7 @@ from pathlib import Path
 import git
 
 from ..errors import ConflictError, InputError, MissingError, ToolError
+from . import proc
 from .layout import LOCK
 
 
@@ -69,32 +70,72 @@ def dirty_paths(root: Path, paths: Sequence[str]) -> list[str]:
     return [line[3:] for line in out.splitlines() if line]
 
 
+def _git(root: Path, *args: str, timeout: float = 120.0) -> tuple[int, str, str]:
+    """git in root through proc.run: stopped with SIGTERM (so it removes its lock files) by
+    whatever ends the wait, a signal included. (exit code, stdout, stderr)."""
+    result = proc.run(["git", *args], cwd=str(root), timeout=timeout, check=False,
+                      env={**os.environ, "GIT_TERMINAL_PROMPT": "0"})
+    return (result.returncode, result.stdout.decode(errors="replace"),
+            result.stderr.decode(errors="replace"))
+
+
+def head_sha(root: Path) -> str | None:
+    """HEAD's commit, or None before the first commit."""
+    code, out, _ = _git(root, "rev-parse", "--verify", "--quiet", "HEAD^{commit}")
+    return out.strip() if code == 0 and out.strip() else None
+
+
+def commit_summary(root: Path, sha: str) -> tuple[list[str], str]:
+    """A commit's parents and subject."""
+    code, out, err = _git(root, "log", "-1", "--format=%P%x00%s", sha)
+    if code != 0:
+        raise ToolError(f"git log {sha[:12]} failed: {' '.join(err.split())}", "check git")
+    parents, _, subject = out.rstrip("\n").partition("\x00")
+    return parents.split(), subject
+
+
+def unstage(root: Path, paths: Sequence[str]) -> None:
+    """The index entries of paths back to HEAD's (none before the first commit)."""
+    if head_sha(root) is not None:
+        code, _, err = _git(root, "reset", "--quiet", "HEAD", "--", *paths)
+    else:
+        code, _, err = _git(root, "rm", "--cached", "-r", "--quiet", "--ignore-unmatch",
+                            "--", *paths)
+    if code != 0:
+        raise ToolError(f"git could not reset the index: {' '.join(err.split())}",
+                        f"run 'git reset -q -- {' '.join(paths)}' once git can write")
+
+
 def commit_paths(root: Path, paths: Sequence[str], message: str) -> str | None:
     """Commit exactly these paths (added, changed or deleted), nothing else that is staged.
 
-    Returns the new commit's sha, or None when the paths hold no change.
+    Returns the new commit's sha, or None when the paths hold no change. On a failure the
+    index entries of paths are put back; a caller interrupted meanwhile (a signal) finds out
+    what landed with head_sha() (repo/transaction.py does).
     """
-    repo = open_repo(root)
+    open_repo(root)
     problem = identity_problem(root)
     if problem:
         raise MissingError(problem, "run 'git config --global user.name NAME' and user.email")
-    try:
-        repo.git.add("--all", "--", *paths)
-        if repo.head.is_valid() and not repo.git.diff(
-            "--cached", "--name-only", "HEAD", "--", *paths
-        ).strip():
+    code, _, err = _git(root, "add", "--all", "--", *paths)
+    if code == 0 and head_sha(root) is not None:
+        code, out, err = _git(root, "diff", "--cached", "--name-only", "HEAD", "--", *paths)
+        if code == 0 and not out.strip():
             return None
+    if code == 0:
         # --only: whatever else is staged (even before the first commit) stays out.
-        repo.git.commit("--quiet", "-m", message, "--only", "--", *paths)
-    except git.GitCommandError as exc:
-        if repo.head.is_valid():
-            repo.git.reset("--quiet", "HEAD", "--", *paths)
-        else:
-            repo.git.rm("--cached", "-r", "--quiet", "--ignore-unmatch", "--", *paths)
-        reason = " ".join(str(exc.stderr or exc).split())
+        code, _, err = _git(root, "commit", "--quiet", "-m", message, "--only", "--", *paths)
+    if code != 0:
+        try:
+            unstage(root, paths)
+        except ToolError:
+            pass  # the caller settles the index again and says what is left
+        reason = " ".join(err.split()) or f"exit code {code}"
         raise ToolError(f"git commit failed: {reason}",
-                        "fix what git reports (identity, hooks, signing), then run again") from exc
-    return repo.head.commit.hexsha
+                        "fix what git reports (identity, hooks, signing), then run again")
+    sha = head_sha(root)
+    assert sha is not None
+    return sha
 
 
 @dataclass(frozen=True)
@@ -273,14 +314,33 @@ def has_commit(root: Path, sha: str) -> bool:
 
 
 def fetch(root: Path, *refspecs: str, remote: str = "origin", timeout: int = 120) -> None:
-    """git fetch remote [refspecs], never asking for credentials; git's reason on failure."""
+    """git fetch remote [refspecs], never asking for credentials; git's reason on failure.
+
+    Through proc.run: a stopping service ends it at once (proc.stop_all)."""
     try:
-        with open_repo(root) as repo, repo.git.custom_environment(GIT_TERMINAL_PROMPT="0"):
-            repo.git.fetch("--quiet", remote, *refspecs, kill_after_timeout=timeout)
-    except git.GitCommandError as exc:
-        reason = " ".join(str(exc.stderr or "").split()) or f"exit {exc.status}"
+        code, _, err = _git(root, "fetch", "--quiet", remote, *refspecs, timeout=timeout)
+    except ToolError as exc:  # the timeout
+        raise ToolError(f"git fetch {' '.join([remote, *refspecs])} failed: {exc.message}",
+                        "check the remote and your access") from exc
+    if code != 0:
+        reason = " ".join(err.split()) or f"exit {code}"
         raise ToolError(f"git fetch {' '.join([remote, *refspecs])} failed: "
-                        f"{redact_url(reason)}", "check the remote and your access") from exc
+                        f"{redact_url(reason)}", "check the remote and your access")
+
+
+def tree_sizes(root: Path, ref: str, paths: Sequence[str]) -> list[tuple[str, int]]:
+    """(path, size) of every file under paths at ref (a link's size is its target's length)."""
+    code, out, err = _git(root, "ls-tree", "-r", "-l", "-z", ref, "--", *paths)
+    if code != 0:
+        raise InputError(f"git ref {ref!r} cannot be listed: {' '.join(err.split())[:200]}",
+                         "give a branch, tag or commit")
+    found = []
+    for record in out.split("\0"):
+        meta, _, path = record.partition("\t")
+        fields = meta.split()
+        if len(fields) == 4 and fields[3].isdigit():
+            found.append((path, int(fields[3])))
+    return found
 
 
 def _output_lines(exc: git.GitCommandError) -> list[str]:

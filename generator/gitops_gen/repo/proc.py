@@ -1,11 +1,23 @@
-"""Every subprocess goes through run(): list arguments, a timeout, a clear error."""
+"""Every subprocess goes through here: list arguments, a timeout, a clear error, and an end.
+
+run() waits for a program; Worker talks to a long-running child line by line. Either way the
+child is stopped whatever ends the wait (a timeout, SIGTERM, Ctrl-C): asked with SIGTERM first,
+so git and sops remove their lock and temporary files, then killed. Every live child is known,
+so a stopping service ends them all at once (stop_all).
+"""
 
 from __future__ import annotations
 
+import os
+import selectors
 import shutil
+import signal
 import subprocess
 import sysconfig
+import threading
+import time
 from collections.abc import Iterable, Mapping, Sequence
+from types import TracebackType
 
 from ..errors import ToolError
 
@@ -15,6 +27,11 @@ INSTALL_HINTS = {
     "git": "install git from your package manager",
     "kubectl": "install kubectl, or use --print to get the command instead",
 }
+GRACE = 0.5  # seconds between SIGTERM and SIGKILL
+
+_live: set[subprocess.Popen[bytes]] = set()
+_live_lock = threading.Lock()
+_stopping = threading.Event()
 
 
 def redact(text: str, secrets: Iterable[str]) -> str:
@@ -35,6 +52,54 @@ def which(program: str) -> str:
     return found
 
 
+def _start(args: Sequence[str], **kwargs: object) -> subprocess.Popen[bytes]:
+    if _stopping.is_set():
+        raise ToolError("the service is stopping", "retry once it is back")
+    process: subprocess.Popen[bytes] = subprocess.Popen(  # type: ignore[call-overload]
+        args, **kwargs)  # noqa: S603 - list arguments, no shell
+    with _live_lock:
+        _live.add(process)
+    return process
+
+
+def stop(process: subprocess.Popen[bytes], grace: float = GRACE) -> None:
+    """End process: SIGTERM (to its group when it leads one), then SIGKILL after grace."""
+    try:
+        if process.poll() is None:
+            _signal(process, signal.SIGTERM)
+            try:
+                process.wait(grace)
+            except subprocess.TimeoutExpired:
+                _signal(process, signal.SIGKILL)
+                process.wait()
+    finally:
+        with _live_lock:
+            _live.discard(process)
+
+
+def _signal(process: subprocess.Popen[bytes], sig: int) -> None:
+    try:
+        if os.getpgid(process.pid) == process.pid:  # started in a session of its own
+            os.killpg(process.pid, sig)
+        else:
+            process.send_signal(sig)
+    except (ProcessLookupError, PermissionError):
+        pass
+
+
+def stop_all() -> None:
+    """Stop every live child and refuse new ones (a service that is shutting down)."""
+    _stopping.set()
+    with _live_lock:
+        children = list(_live)
+    for process in children:
+        stop(process, grace=0.2)
+
+
+def is_stopping() -> bool:
+    return _stopping.is_set()
+
+
 def run(
     args: Sequence[str],
     *,
@@ -48,26 +113,105 @@ def run(
     """Run a program; raise ToolError naming it, its exit code and its (redacted) stderr."""
     exe = which(args[0])
     secrets = list(secrets)
+    process = _start([exe, *args[1:]], stdin=subprocess.PIPE, stdout=subprocess.PIPE,
+                     stderr=subprocess.PIPE, env=dict(env) if env is not None else None,
+                     cwd=cwd)
     try:
-        result = subprocess.run(  # noqa: S603 - list arguments, no shell
-            [exe, *args[1:]],
-            input=stdin,
-            env=dict(env) if env is not None else None,
-            cwd=cwd,
-            capture_output=True,
-            timeout=timeout,
-            check=False,
-        )
+        stdout, stderr = process.communicate(stdin, timeout=timeout)
     except subprocess.TimeoutExpired as exc:
         raise ToolError(
             f"'{' '.join(args)}' did not finish within {timeout:g}s",
             "check that the program is not waiting for input, then try again",
         ) from exc
+    finally:
+        stop(process)  # whatever ended the wait (a signal too): the child ends with it
+    result = subprocess.CompletedProcess(process.args, process.returncode, stdout, stderr)
     if check and result.returncode != 0:
-        stderr = redact(result.stderr.decode(errors="replace"), secrets).strip()
-        last = stderr.splitlines()[-1] if stderr else "no error output"
+        text = redact(stderr.decode(errors="replace"), secrets).strip()
+        last = text.splitlines()[-1] if text else "no error output"
         raise ToolError(
             f"'{' '.join(args)}' failed with exit code {result.returncode}: {last}",
-            "see the message above",
+            f"fix what {args[0]} reports, then run the command again",
         )
     return result
+
+
+class Worker:
+    """A child that reads one request line on stdin and answers in lines on stdout.
+
+    Its stdin stays open while the parent waits: the child takes its end as the parent's.
+    It runs in a session of its own, so a terminal's Ctrl-C reaches the parent only, which
+    then stops it (close()). Output past max_output bytes is an error; the last bytes of its
+    stderr are kept for the caller to explain an abnormal end.
+    """
+
+    STDERR_TAIL = 16 * 1024
+
+    def __init__(self, args: Sequence[str], request: bytes, *, env: Mapping[str, str],
+                 max_output: int) -> None:
+        self.process = _start(list(args), stdin=subprocess.PIPE, stdout=subprocess.PIPE,
+                              stderr=subprocess.PIPE, env=dict(env), start_new_session=True)
+        self.max_output = max_output
+        self._buffer = b""
+        self._read = 0
+        self.stderr = b""
+        self._selector = selectors.DefaultSelector()
+        try:
+            assert self.process.stdin and self.process.stdout and self.process.stderr
+            self.process.stdin.write(request + b"\n")
+            self.process.stdin.flush()
+            for stream in (self.process.stdout, self.process.stderr):
+                os.set_blocking(stream.fileno(), False)
+                self._selector.register(stream, selectors.EVENT_READ)
+        except BaseException:
+            self.close()
+            raise
+
+    def next_line(self, timeout: float) -> bytes | None:
+        """The next line (without its newline); None when timeout passes first; b"" once
+        the child has closed its output (it ended)."""
+        deadline = time.monotonic() + max(0.0, timeout)
+        while b"\n" not in self._buffer:
+            if not self._selector.get_map():
+                line, self._buffer = self._buffer, b""
+                return line
+            left = deadline - time.monotonic()
+            if left <= 0:
+                return None
+            for key, _ in self._selector.select(left):
+                chunk = os.read(key.fd, 65536)
+                if not chunk:
+                    self._selector.unregister(key.fileobj)
+                elif key.fileobj is self.process.stdout:
+                    self._read += len(chunk)
+                    if self._read > self.max_output:
+                        raise ToolError(f"a worker wrote more than {self.max_output} bytes",
+                                        "report this")
+                    self._buffer += chunk
+                else:
+                    self.stderr = (self.stderr + chunk)[-self.STDERR_TAIL:]
+        line, _, self._buffer = self._buffer.partition(b"\n")
+        return line
+
+    def wait(self, timeout: float) -> int | None:
+        try:
+            return self.process.wait(timeout)
+        except subprocess.TimeoutExpired:
+            return None
+
+    def close(self) -> None:
+        stop(self.process)
+        self._selector.close()
+        for stream in (self.process.stdin, self.process.stdout, self.process.stderr):
+            try:
+                if stream is not None:
+                    stream.close()
+            except OSError:
+                pass
+
+    def __enter__(self) -> Worker:
+        return self
+
+    def __exit__(self, _type: type[BaseException] | None, _value: BaseException | None,
+                 _tb: TracebackType | None) -> None:
+        self.close()

@@ -2,8 +2,10 @@
 
 Under the repository lock: refuse targets with uncommitted edits (and, given the plan's base,
 targets another commit touched since the plan was made), write atomically (changes.apply),
-run an optional check, commit exactly these paths. Any failure after the write puts the
-files back as they were.
+run an optional check, commit exactly these paths. Any failure after the write, a signal
+included, settles the repository in one of two states and says which: the commit landed (its
+files stay, the index matches it) or nothing changed (files put back, index entries reset).
+A stop during the commit stops git first (proc.run), so the answer cannot change afterwards.
 """
 
 from __future__ import annotations
@@ -11,7 +13,7 @@ from __future__ import annotations
 from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 
-from ..errors import ConflictError
+from ..errors import ConflictError, GitopsGenError, MissingError, Stopped
 from . import changes, gitrepo, safefs
 from .changes import FileChange
 
@@ -66,22 +68,71 @@ def apply(
     None when nothing is pending, commit is False or the files hold no change. base (from
     last_commits() when planning) refuses a stale plan before anything is written. check()
     runs after the files are written and before the commit; an exception from it, like any
-    other failure, restores the files.
+    other failure, restores the files. A Stopped on the way out carries the outcome.
     """
     todo = changes.pending(planned)
     if not todo:
         return None
     paths = [c.path for c in todo]
-    with gitrepo.locked(root):
-        if base is not None:
-            refuse_stale(root, base)
-        refuse_dirty(root, paths)
-        refuse_moved(root, todo)
-        changes.apply(root, todo)
-        try:
-            if check is not None:
-                check()
-            return gitrepo.commit_paths(root, paths, message) if commit else None
-        except BaseException:
-            changes.restore(root, todo)
-            raise
+    try:
+        with gitrepo.locked(root):
+            if base is not None:
+                refuse_stale(root, base)
+            refuse_dirty(root, paths)
+            refuse_moved(root, todo)
+            head = gitrepo.head_sha(root)
+            changes.apply(root, todo)  # all or nothing by itself, signals included
+            try:
+                if check is not None:
+                    check()
+                return gitrepo.commit_paths(root, paths, message) if commit else None
+            except BaseException as exc:
+                outcome = settle(root, todo, head, message)
+                if isinstance(exc, Stopped):
+                    exc.outcome = outcome
+                elif isinstance(exc, OSError):  # a full or read-only file system
+                    raise MissingError(f"could not write in {root}: {exc.strerror}",
+                                       f"check free space and permissions; {outcome}") from exc
+                elif isinstance(exc, GitopsGenError) and outcome != NOTHING_CHANGED:
+                    exc.fix = f"{exc.fix}; {outcome}" if exc.fix else outcome
+                raise
+    except OSError as exc:  # the lock file: a read-only or full file system
+        raise MissingError(f"could not write in {root}: {exc.strerror}",
+                           "check the file system's permissions and free space; nothing was "
+                           "changed") from exc
+
+
+NOTHING_CHANGED = "nothing was changed; run the command again"
+
+
+def settle(root: Path, todo: Sequence[FileChange], head: str | None, message: str) -> str:
+    """After a failure or a stop: either the commit landed (keep it) or put everything back.
+    Returns what the repository holds now, in words."""
+    paths = [c.path for c in todo]
+    try:
+        now = gitrepo.head_sha(root)
+        landed = now is not None and now != head and gitrepo.commit_summary(root, now) == (
+            [head] if head else [], message.splitlines()[0])
+    except GitopsGenError:
+        now, landed = None, False
+    left: list[str] = []
+    if not landed:
+        left = changes.restore(root, todo)
+    try:
+        gitrepo.unstage(root, paths)
+        index_ok = True
+    except GitopsGenError:
+        index_ok = False
+    if landed and now is not None:
+        said = f"the commit {now[:8]} ({message.splitlines()[0]}) landed before it stopped"
+        return said + ("" if index_ok else
+                       f"; the index still differs: run 'git reset -q -- {' '.join(paths)}'")
+    problems = []
+    if left:
+        problems.append(f"{', '.join(left)} could not be put back: run 'git checkout -- "
+                        f"{' '.join(left)}'")
+    if not index_ok:
+        problems.append(f"the index still stages them: run 'git reset -q -- {' '.join(paths)}'")
+    if problems:
+        return "nothing was committed, but " + "; ".join(problems)
+    return NOTHING_CHANGED

@@ -1,20 +1,24 @@
 """The validation service: validate_repo() over HTTP, always at a git commit, never the work tree.
 
 GET /healthz, POST /validate ({"ref", "environments", "kubeVersion"} -> the report object of
-`validate --format json`) and POST /webhook/github (signed pull_request events: validate the
-head commit, post a commit status). Errors are {"error": one line}; no handler echoes a body.
+`validate --format json`; with GITOPS_GEN_API_TOKEN set, only with that bearer token) and
+POST /webhook/github (signed pull_request events of the served repository: validate the head
+commit, post a commit status). Errors are {"error": one line}; no handler echoes a body.
+
+Load is shed before it is buffered (service/admission.py): bodies are capped in size, time
+and number read at once, a webhook's signature is checked as its body streams in, a delivery
+seen before is not validated again. /validate and the webhook have worker slots of their
+own, and each validation runs in a worker process under time and memory limits
+(checks/isolated.py), so one bad request holds one slot for a bounded time at most.
 """
 
 from __future__ import annotations
 
-import hashlib
-import hmac
-import json
 import logging
 import re
 import threading
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, TypeVar
 
@@ -26,13 +30,24 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError
 from starlette.exceptions import HTTPException
 
 from .. import __version__
-from ..checks import rendering
+from ..checks import isolated, rendering
 from ..checks.findings import Report
-from ..checks.validate import validate_repo
 from ..errors import GitopsGenError, InputError
-from ..repo import config, forge, gitrepo
+from ..repo import config, forge, gitrepo, proc
 from ..repo.forge import ForgeSettings
+from ..repo.limits import RunLimits
 from ..repo.yamlio import lookup
+from .admission import (
+    Deliveries,
+    Readers,
+    Refused,
+    delivery_id,
+    parse_json,
+    read_body,
+    read_signed,
+    require_bearer,
+    signature_ok,
+)
 
 log = logging.getLogger(__name__)
 
@@ -41,19 +56,13 @@ T = TypeVar("T")
 PR_ACTIONS = frozenset({"opened", "synchronize", "reopened"})
 MAX_REQUEST_BYTES = 64 * 1024
 MAX_WEBHOOK_BYTES = 25 * 1024 * 1024  # GitHub caps webhook payloads at 25 MB
+READ_SECONDS = 30.0  # a body must arrive within this
 FETCH_TIMEOUT = 120  # seconds
 _SHA = re.compile(r"[0-9a-f]{40}(?:[0-9a-f]{24})?")
-_FULL_NAME = re.compile(r"[A-Za-z0-9_.-]+/[A-Za-z0-9_.-]+")
+_NAME = r"[A-Za-z0-9_-][A-Za-z0-9_.-]*"  # GitHub's owner and repository names; never . or ..
+_FULL_NAME = re.compile(rf"{_NAME}/{_NAME}")
 _REF_MAX = 256
-
-
-class Refused(Exception):
-    """A request the service answers with `status` and {"error": message}."""
-
-    def __init__(self, status: int, message: str) -> None:
-        super().__init__(message)
-        self.status = status
-        self.message = " ".join(message.split())  # one line, always
+__all__ = ["Gate", "Refused", "create_app", "signature_ok"]
 
 
 def _refusal(exc: GitopsGenError) -> Refused:
@@ -76,14 +85,22 @@ def resolve_commit(root: Path, ref: str) -> str:
 
 
 def validate_commit(root: Path, sha: str, envs: list[str] | None = None,
-                    kube_version: str | None = None) -> Report:
-    """validate_repo() over the repository's files at sha (a temporary checkout)."""
-    with rendering.checkout(root, sha) as tree:
-        try:
-            return validate_repo(tree, envs, kube_version)
-        except GitopsGenError as exc:
-            refused = _refusal(exc)
-            raise Refused(refused.status, refused.message.replace(str(tree), sha[:12])) from exc
+                    kube_version: str | None = None,
+                    run_limits: RunLimits | None = None) -> Report:
+    """validate_repo() over the repository's files at sha (a temporary checkout of what
+    validation reads), in a worker process under run_limits."""
+    try:
+        with rendering.checkout(root, sha) as tree:
+            try:
+                return isolated.validate(tree, envs, kube_version, run_limits)
+            except GitopsGenError as exc:
+                refused = _refusal(exc)
+                raise Refused(refused.status,
+                              refused.message.replace(str(tree), sha[:12])) from exc
+    except GitopsGenError as exc:
+        if proc.is_stopping():
+            raise Refused(503, "the service is stopping; retry once it is back") from exc
+        raise
 
 
 _FETCH_LOCK = threading.Lock()
@@ -155,43 +172,40 @@ def parse_pull_request(payload: Any) -> PullRequestEvent:
     if not isinstance(action, str) or not isinstance(sha, str) or not _SHA.fullmatch(sha):
         raise Refused(400, "not a pull_request payload: action and pull_request.head.sha needed")
     if not isinstance(full_name, str) or not _FULL_NAME.fullmatch(full_name):
-        raise Refused(400, "not a pull_request payload: repository.full_name needed")
+        raise Refused(400, "not a pull_request payload: repository.full_name (owner/repo) "
+                           "needed")
     return PullRequestEvent(action, sha, full_name,
                             number if isinstance(number, int) and number > 0 else None)
 
 
-def signature_ok(secret: str, body: bytes, header: str | None) -> bool:
-    """X-Hub-Signature-256 is 'sha256=' + HMAC-SHA256(secret, body) in hex."""
-    if not header:
-        return False
-    expected = "sha256=" + hmac.new(secret.encode(), body, hashlib.sha256).hexdigest()
-    return hmac.compare_digest(expected.encode(), header.strip().encode())
-
-
-async def _read_body(request: Request, limit: int) -> bytes:
-    declared = request.headers.get("content-length", "")
-    if declared.isdigit() and int(declared) > limit:
-        raise Refused(413, f"request body over {limit} bytes")
-    body = bytearray()
-    async for chunk in request.stream():
-        body += chunk
-        if len(body) > limit:
-            raise Refused(413, f"request body over {limit} bytes")
-    return bytes(body)
-
-
-def _json(body: bytes) -> Any:
+def served_repository(root: Path) -> str | None:
+    """owner/repo of the GitHub repository this clone serves: its origin's, else the
+    settings' repoURL; None when neither names one."""
+    candidates = [gitrepo.remote_url(root)]
     try:
-        return json.loads(body) if body.strip() else {}
-    except (ValueError, UnicodeDecodeError):
-        raise Refused(400, "request body is not JSON") from None
+        candidates.append(config.load(root).repo_url)
+    except GitopsGenError:
+        pass
+    for url in candidates:
+        if url:
+            try:
+                ref = forge.parse_remote(url)
+            except GitopsGenError:
+                continue
+            name = f"{ref.owner}/{ref.repo}"
+            if _FULL_NAME.fullmatch(name):
+                return name
+    return None
 
 
 # --- the app --------------------------------------------------------------------------------
 
 
 class Gate:
-    """At most `limit` validations at once and `queue` waiting; more are refused with 503."""
+    """At most `limit` validations at once and `queue` waiting; more are refused with 503.
+
+    admit() tells at once whether one more would be refused, so a caller can refuse before
+    it reads a body."""
 
     def __init__(self, limit: int, queue: int) -> None:
         self._limiter = anyio.CapacityLimiter(limit)
@@ -200,9 +214,12 @@ class Gate:
         self.running = 0
         self.peak = 0
 
-    async def run(self, work: Callable[[], T]) -> T:
+    def admit(self) -> None:
         if self.admitted >= self._admit:
             raise Refused(503, "too many validations in progress; retry shortly")
+
+    async def run(self, work: Callable[[], T]) -> T:
+        self.admit()
         self.admitted += 1
         try:
             async with self._limiter:
@@ -219,8 +236,9 @@ class Gate:
 async def _refused(_request: Request, exc: Exception) -> JSONResponse:
     if isinstance(exc, GitopsGenError):
         exc = _refusal(exc)
-    status, message = (exc.status, exc.message) if isinstance(exc, Refused) else (500, "error")
-    return JSONResponse({"error": message}, status_code=status)
+    if isinstance(exc, Refused):
+        return JSONResponse({"error": exc.message}, status_code=exc.status, headers=exc.headers)
+    return JSONResponse({"error": "error"}, status_code=500)
 
 
 async def _http_error(_request: Request, exc: Exception) -> JSONResponse:
@@ -243,12 +261,21 @@ class Service:
     webhook_secret: str | None
     github: ForgeSettings | None
     gate: Gate
+    webhook_gate: Gate
+    api_token: str | None = None
+    repository: str | None = None  # owner/repo whose deliveries are accepted
+    run_limits: RunLimits = field(default_factory=RunLimits)
+    readers: Readers = field(default_factory=lambda: Readers(8))
+    deliveries: Deliveries = field(default_factory=Deliveries)
 
     async def healthz(self) -> dict[str, Any]:
         return {"ok": True, "version": __version__}
 
     async def validate(self, request: Request) -> JSONResponse:
-        body = _json(await _read_body(request, MAX_REQUEST_BYTES))
+        require_bearer(request, self.api_token)
+        self.gate.admit()
+        body = parse_json(await read_body(request, MAX_REQUEST_BYTES, self.readers,
+                                          READ_SECONDS))
         try:
             args = ValidateRequest.model_validate(body)
         except ValidationError as exc:
@@ -261,7 +288,7 @@ class Service:
         def work() -> tuple[str, Report]:
             sha = resolve_commit(self.root, args.ref)
             return sha, validate_commit(self.root, sha, args.environments or None,
-                                        args.kube_version)
+                                        args.kube_version, self.run_limits)
 
         sha, report = await self.gate.run(work)
         log.info("validated %s: %s", sha[:12], summary(report))
@@ -271,26 +298,40 @@ class Service:
         if not self.webhook_secret:
             raise Refused(503, "webhook signatures cannot be checked: set "
                                "GITOPS_GEN_WEBHOOK_SECRET to the webhook's secret and restart")
-        body = await _read_body(request, MAX_WEBHOOK_BYTES)
-        signature = request.headers.get("x-hub-signature-256")
-        if not signature_ok(self.webhook_secret, body, signature):
-            raise Refused(401, "missing or invalid X-Hub-Signature-256; the webhook's secret "
-                               "must equal GITOPS_GEN_WEBHOOK_SECRET")
         event = request.headers.get("x-github-event", "")
+        acted_on = event == "pull_request"
+        if acted_on:
+            self.webhook_gate.admit()  # busy: refused before the body is read
+        body = await read_signed(request, self.webhook_secret, MAX_WEBHOOK_BYTES, self.readers,
+                                 READ_SECONDS, keep=acted_on)
         if event == "ping":
             return JSONResponse({"ok": True, "event": "ping"})
-        if event != "pull_request":
+        if not acted_on:
             return JSONResponse({"ignored": f"event {event[:64]!r}"}, status_code=202)
-        pr = parse_pull_request(_json(body))
+        delivery = delivery_id(request)
+        pr = parse_pull_request(parse_json(body))
+        if self.repository is None:
+            raise Refused(503, "the service cannot tell which GitHub repository it serves; "
+                               "give its clone an origin on GitHub (or a GitHub repoURL)")
+        if pr.repository.lower() != self.repository.lower():
+            raise Refused(403, f"this service validates {self.repository} only")
         if pr.action not in PR_ACTIONS:
             return JSONResponse({"ignored": f"pull_request action {pr.action[:64]!r}"},
                                 status_code=202)
-        return await self._check_pull_request(pr)
+        if not self.deliveries.first_time(delivery):
+            return JSONResponse({"duplicate": delivery}, status_code=200)
+        try:
+            return await self._check_pull_request(pr)
+        except BaseException:
+            self.deliveries.forget(delivery)  # a redelivery must be acted on
+            raise
 
     async def _check_pull_request(self, pr: PullRequestEvent) -> JSONResponse:
-        await self.gate.run(lambda: ensure_commit(self.root, pr.sha, pr.number, self.github))
+        await self.webhook_gate.run(
+            lambda: ensure_commit(self.root, pr.sha, pr.number, self.github))
         try:
-            report = await self.gate.run(lambda: validate_commit(self.root, pr.sha))
+            report = await self.webhook_gate.run(
+                lambda: validate_commit(self.root, pr.sha, run_limits=self.run_limits))
         except Refused as exc:  # the commit is there but cannot be validated: say so on the PR
             if exc.status != 503:
                 await self._post_status(pr, "error", exc.message)
@@ -310,13 +351,23 @@ class Service:
 
 
 def create_app(root: Path, *, webhook_secret: str | None, github: ForgeSettings | None,
-               max_concurrent: int = 2, max_waiting: int = 16) -> FastAPI:
-    """The service for the repository at root (a clone the operator keeps fetched)."""
+               max_concurrent: int = 2, max_waiting: int = 16, api_token: str | None = None,
+               repository: str | None = None, run_limits: RunLimits | None = None,
+               webhook_concurrent: int = 2, max_reading: int = 8) -> FastAPI:
+    """The service for the repository at root (a clone the operator keeps fetched).
+
+    repository (owner/repo) is the only one whose deliveries are accepted; by default the
+    clone's origin (or its settings' repoURL) names it.
+    """
     gitrepo.open_repo(root)  # fail at start-up, not on the first request
-    service = Service(root, webhook_secret or None, github, Gate(max_concurrent, max_waiting))
+    service = Service(root, webhook_secret or None, github, Gate(max_concurrent, max_waiting),
+                      Gate(webhook_concurrent, max_waiting), api_token or None,
+                      repository or served_repository(root), run_limits or RunLimits(),
+                      Readers(max_reading))
     app = FastAPI(title="gitops-gen", version=__version__, docs_url=None, redoc_url=None,
                   openapi_url=None)
     app.state.gate = service.gate
+    app.state.service = service
     app.add_exception_handler(Refused, _refused)
     app.add_exception_handler(GitopsGenError, _refused)
     app.add_exception_handler(HTTPException, _http_error)
@@ -328,7 +379,15 @@ def create_app(root: Path, *, webhook_secret: str | None, github: ForgeSettings 
 
 
 def run(app: FastAPI, host: str, port: int) -> None:
-    """Serve app until interrupted."""
+    """Serve app until SIGTERM or SIGINT: then every worker process and git call is
+    stopped at once, so requests in flight end (503) and the server exits within a second."""
     import uvicorn
 
-    uvicorn.run(app, host=host, port=port, log_level="info", server_header=False)
+    class Server(uvicorn.Server):
+        def handle_exit(self, sig: int, frame: Any) -> None:
+            proc.stop_all()
+            super().handle_exit(sig, frame)
+
+    config = uvicorn.Config(app, host=host, port=port, log_level="info", server_header=False,
+                            timeout_graceful_shutdown=1)
+    Server(config).run()

@@ -1,0 +1,201 @@
+"""Validation and rendering in a worker process that a time limit, a memory limit, SIGTERM or
+Ctrl-C can end at any moment.
+
+The Helm SDK runs Go code inside the process that calls it: no Python signal handler or
+timeout runs while a template loops, and a Go allocation is not a MemoryError. So the commands
+and the service never call validate_repo() or render_environment() themselves: they ask a
+worker (checks/worker.py) under RunLimits, read what it reports as it goes, and stop it (SIGTERM,
+then SIGKILL) when an environment or the whole validation passes its time, when it runs out of
+memory, or when this process is told to stop. What a stopped validation had found is kept, and
+the limit it passed is a finding of its own (rule resource-limit); the process itself never
+hangs. Its temporary files live in a directory this process removes, whatever the worker did.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import sys
+import tempfile
+import time
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from .. import errors
+from ..errors import GitopsGenError, InputError, MissingError
+from ..model import chart
+from ..repo import layout, limits, proc
+from ..repo.limits import RunLimits
+from .findings import Finding, Report
+from .rendering import RenderError
+
+WORKER = (sys.executable, "-m", "gitops_gen.checks.worker")
+RULE = "resource-limit"
+MAX_OUTPUT = 256 * limits.MIB
+_MEMORY_SIGNS = ("out of memory", "MemoryError", "memory allocation", "cannot allocate memory")
+
+
+class WorkerFailed(Exception):
+    """The worker ended in a way no input should cause: a bug, shown as an internal error."""
+
+
+@dataclass
+class _Run:
+    """What a worker reported so far."""
+
+    limits: RunLimits
+    envs: list[str] | None = None
+    running: dict[str, float] = field(default_factory=dict)  # env -> when it started
+    done: set[str] = field(default_factory=set)
+    findings: list[Finding] = field(default_factory=list)
+    final: dict[str, Any] | None = None
+
+
+def validate(root: Path, envs: list[str] | None = None, kube_version: str | None = None,
+             run_limits: RunLimits | None = None) -> Report:
+    """validate_repo() in a worker; a limit it passes is a finding, never a hang."""
+    run_limits = run_limits or RunLimits.from_env(os.environ)
+    request = {"op": "validate", "root": str(root), "envs": envs, "kube_version": kube_version}
+    state = _talk(request, run_limits)
+    final = state.final or {}
+    if "report" in final:
+        report = Report.from_dict(final["report"])
+        report.checked_rules = list(final["report"].get("checked_rules", []))
+        return report
+    return Report(findings=state.findings, environments=state.envs or list(envs or []))
+
+
+def render(root: Path, env: str, *, decrypt: bool = False,
+           run_limits: RunLimits | None = None) -> list[chart.Rendered]:
+    """render_environment() in a worker; a limit it passes is a RenderError naming it."""
+    run_limits = run_limits or RunLimits.from_env(os.environ)
+    request = {"op": "render", "root": str(root), "env": env, "decrypt": decrypt}
+    state = _talk(request, run_limits, single=env)
+    final = state.final or {}
+    if "rendered" not in final:
+        raise RenderError(env, state.findings or [_finding(None, "stopped")])
+    return [chart.Rendered(str(r["source"]), int(r["index"]), dict(r["obj"]))
+            for r in final["rendered"]]
+
+
+def _talk(request: dict[str, Any], run_limits: RunLimits, single: str | None = None) -> _Run:
+    state = _Run(run_limits, envs=[single] if single else None)
+    if single:
+        state.running[single] = time.monotonic()
+    start = time.monotonic()
+    with tempfile.TemporaryDirectory(prefix="gitops-gen-work-") as scratch:
+        env = {**os.environ, "TMPDIR": scratch}
+        payload = json.dumps({**request, "limits": run_limits.to_dict()}).encode()
+        with proc.Worker(WORKER, payload, env=env, max_output=MAX_OUTPUT) as worker:
+            while state.final is None:
+                now = time.monotonic()
+                total_end = start + run_limits.total_seconds
+                env_ends = {e: t + run_limits.env_seconds for e, t in state.running.items()}
+                deadline = min([total_end, *env_ends.values()])
+                line = worker.next_line(deadline - now)
+                if line is None:  # a deadline passed: which one?
+                    late = [e for e, end in env_ends.items() if end <= time.monotonic()]
+                    _stopped(state, late, "time" if late else "total")
+                    break
+                if line == b"":
+                    _ended(state, worker)
+                    break
+                _receive(state, line)
+    if state.final is not None and "error" in state.final:
+        raise _rebuild(state.final["error"])
+    if state.final is not None and "internal" in state.final:
+        raise WorkerFailed(str(state.final["internal"]))
+    return state
+
+
+def _receive(state: _Run, line: bytes) -> None:
+    try:
+        message = json.loads(line)
+    except ValueError as exc:
+        raise WorkerFailed(f"unreadable line from the worker: {line[:200]!r}") from exc
+    if "environments" in message:
+        state.envs = [str(e) for e in message["environments"]]
+    elif "start" in message:
+        state.running[str(message["start"])] = time.monotonic()
+    elif "done" in message:
+        env = message["done"]
+        state.running.pop(env, None)
+        if env is not None:
+            state.done.add(str(env))
+        state.findings.extend(Finding.from_dict(f) for f in message["findings"])
+    elif "limit" in message:
+        _stopped(state, list(state.running), "memory")
+    else:
+        state.final = message
+
+
+def _ended(state: _Run, worker: proc.Worker) -> None:
+    """The worker closed its output before its final message: how did it end?"""
+    code = worker.wait(5.0)
+    if proc.is_stopping():
+        raise errors.ToolError("the work was stopped: the service is stopping",
+                               "retry once it is back")
+    stderr = worker.stderr.decode(errors="replace")
+    if code is not None and -code in (signal.SIGKILL, signal.SIGXCPU):  # the OOM killer, CPU
+        _stopped(state, list(state.running), "memory" if -code == signal.SIGKILL else "total")
+    elif any(sign in stderr for sign in _MEMORY_SIGNS):
+        _stopped(state, list(state.running), "memory")
+    else:
+        last = [ln for ln in stderr.splitlines() if ln.strip()][-1:] or ["no output"]
+        raise WorkerFailed(f"the validation worker ended with exit code {code}: {last[0][:300]}")
+
+
+def _stopped(state: _Run, culprits: list[str], why: str) -> None:
+    """The findings a stop leaves: the limit passed, and every environment left unchecked."""
+    state.final = {"stopped": why}
+    if why == "total" or not culprits:
+        state.findings.append(_finding(None, why, state.limits))
+    for env in culprits:
+        state.findings.append(_finding(env, why, state.limits))
+    for env in state.envs or []:
+        if env not in state.done and env not in culprits:
+            state.findings.append(Finding(
+                RULE, "error", env, None, None,
+                f"environment {env} was not checked: the validation stopped at a limit (see "
+                "the other resource-limit finding)"))
+
+
+def _finding(env: str | None, why: str, run_limits: RunLimits | None = None) -> Finding:
+    lim = run_limits or RunLimits()
+    what = f"checking environment {env} (its Helm rendering included)" if env \
+        else "the validation"
+    if why == "time":
+        text = (f"{what} did not finish within {lim.env_seconds:g} s and was stopped; a "
+                "template that loops or recurses too much does this: fix the chart or the "
+                "values")
+    elif why == "total":
+        text = (f"{what} did not finish within {lim.total_seconds:g} s and was stopped; fix "
+                "what makes it slow (see the environments' findings)")
+    elif why == "memory":
+        text = (f"{what} needed more than {lim.memory_mb} MiB of memory and was stopped; a "
+                "template or value that expands too much does this: fix the chart or the values")
+    else:
+        text = f"{what} was stopped before it finished"
+    return Finding(RULE, "error", env, layout.values_path(env) if env else None, None, text)
+
+
+_ERROR_CLASSES: Mapping[str, type[GitopsGenError]] = {
+    cls.__name__: cls for cls in (errors.InputError, errors.MissingError, errors.ToolError,
+                                  errors.KeyError_, errors.ConflictError)
+}
+
+
+def _rebuild(data: Mapping[str, Any]) -> GitopsGenError:
+    """The worker's GitopsGenError, as the nearest class this process knows."""
+    findings = data.get("findings")
+    if findings:
+        return RenderError(str(data.get("env") or ""), [Finding.from_dict(f) for f in findings])
+    cls = _ERROR_CLASSES.get(str(data.get("class")))
+    if cls is None:
+        cls = InputError if data.get("exit_code") == 2 else MissingError
+    error = cls(str(data.get("message", "")), str(data.get("fix", "")))
+    error.exit_code = int(data.get("exit_code", error.exit_code))
+    return error
