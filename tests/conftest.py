@@ -70,6 +70,7 @@ def isolated_home(
         "GIT_WORK_TREE",
     ):
         monkeypatch.delenv(var, raising=False)
+    (home / "age").mkdir()  # a key is created where SOPS_AGE_KEY_FILE points: in a directory
     monkeypatch.setenv("SOPS_AGE_KEY_FILE", str(home / "age" / "keys.txt"))
     return home
 

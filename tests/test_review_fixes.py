@@ -14,7 +14,7 @@ import git
 import pytest
 import yaml
 
-from gitops_gen.checks import rendering
+from gitops_gen.checks import isolated
 from gitops_gen.checks.validate import validate_repo
 from gitops_gen.repo import layout
 
@@ -118,7 +118,7 @@ def test_internal_error_is_one_line(repo: Path, monkeypatch: pytest.MonkeyPatch)
     def broken(*_args: object, **_kwargs: object) -> None:
         raise RuntimeError("first line\nsecond line\n\n   third line")
 
-    monkeypatch.setattr(rendering, "render_environment", broken)
+    monkeypatch.setattr(isolated, "render", broken)
     result = cli("render", "dev", repo=repo)
     assert result.exit_code == 3
     assert result.stdout == ""

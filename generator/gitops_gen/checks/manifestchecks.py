@@ -55,16 +55,17 @@ def _chart_defaults(text: str, where: str) -> dict[str, Any]:
 UNENCRYPTED = "<not encrypted: value withheld>"
 
 
-def env_layers(ef: EnvFiles) -> list[dict[str, Any]]:
-    """The values layers Argo CD passes to Helm: the overlay, then the SOPS file (ENC values).
+def env_layers(ef: EnvFiles, decrypted: bool = False) -> list[dict[str, Any]]:
+    """The values layers Argo CD passes to Helm: the overlay, then the SOPS file (ENC values,
+    or, when decrypted, the plaintext render --decrypt put there).
 
-    A SOPS value that is not encrypted is withheld: rendering never shows it (the
+    A SOPS file's value that is not encrypted is withheld: rendering never shows it (the
     sops-encrypted rule reports it)."""
     layers = []
     for loaded in (ef.values, ef.secrets):
         data = yamlio.to_plain(loaded.data) if isinstance(loaded.data, dict) else {}
         data.pop("sops", None)
-        if loaded is ef.secrets:
+        if loaded is ef.secrets and not decrypted:
             data = _withhold_plaintext(data)
         layers.append(data)
     return layers
@@ -147,11 +148,12 @@ def values_findings(repo: RepoFiles, ef: EnvFiles) -> list[Finding]:
     return out
 
 
-def render_env(repo: RepoFiles, ef: EnvFiles) -> tuple[list[chart.Rendered], list[Finding]]:
+def render_env(repo: RepoFiles, ef: EnvFiles,
+               decrypted: bool = False) -> tuple[list[chart.Rendered], list[Finding]]:
     ns = ((ef.app.data or {}).get("spec") or {}).get("destination", {}).get("namespace") \
         if isinstance(ef.app.data, dict) else None
     try:
-        rendered = chart.render(layout.chart_dir(repo.root), env_layers(ef),
+        rendered = chart.render(layout.chart_dir(repo.root), env_layers(ef, decrypted),
                                 namespace=str(ns or layout.default_namespace(ef.env)))
     except chart.ChartError as exc:
         fix = exc.fix if exc.file else "fix the overlay value or the chart template"

@@ -45,7 +45,7 @@ def render_environment(root: Path, env: str, *, decrypt: bool = False) -> list[c
     if decrypt:
         plain = sops.nest(sops.decrypt(root / layout.secrets_path(env), root))
         ef.secrets.data = plain
-    rendered, errors = manifestchecks.render_env(repo, ef)
+    rendered, errors = manifestchecks.render_env(repo, ef, decrypted=decrypt)
     if errors:
         raise RenderError(env, errors)
     return rendered

@@ -111,10 +111,9 @@ def load_file(root: Path, path: str, env: str | None, findings: list[Finding],
         )
         return Loaded(path, text, None, broken=True)
     if top is not None and data is not None and not isinstance(data, dict):
-        kind = "a list" if isinstance(data, list) else f"a {type(data).__name__} scalar"
         findings.append(Finding(top.rule, "error", env, path, 1,
-                                f"{top.what} must be a mapping at the top level, not {kind}; "
-                                f"{top.fix}"))
+                                f"{top.what} must be a mapping at the top level, not "
+                                f"{config.kind_of(data)}; {top.fix}"))
         return Loaded(path, text, None, broken=True)
     return Loaded(path, text, data)
 

@@ -20,6 +20,14 @@ REPOSITORY_SCOPE = "repository"  # how findings about no particular environment 
 _SUITE_PREFIX = "gitops-gen"
 # XML 1.0 allows tab, newline and carriage return, but no other control character.
 _XML_INVALID = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f\ufffe\uffff]")
+# What a terminal or a CI log would act on: C0 and C1 controls (ESC starts a sequence).
+_CONTROL = re.compile("[\x00-\x1f\x7f-\x9f]")
+
+
+def printable(text: str) -> str:
+    """text with every control character shown as \\xNN: a file name from the repository
+    must not move a terminal's cursor, recolour it or hide a line."""
+    return _CONTROL.sub(lambda m: f"\\x{ord(m.group()):02x}", text)
 
 
 def as_json(report: Report) -> str:
@@ -118,12 +126,12 @@ def escape_property(text: str) -> str:
 def _github_line(f: Finding) -> str:
     props: list[str] = []
     if f.file is not None:
-        props.append(f"file={escape_property(f.file)}")
+        props.append(f"file={escape_property(printable(f.file))}")
         if f.line is not None:
             props.append(f"line={f.line}")
     title = f"{f.rule} ({f.env})" if f.env is not None else f.rule
-    props.append(f"title={escape_property(title)}")
-    return f"::{f.severity} {','.join(props)}::{escape_data(f.message)}"
+    props.append(f"title={escape_property(printable(title))}")
+    return f"::{f.severity} {','.join(props)}::{escape_data(printable(f.message))}"
 
 
 def as_github(report: Report) -> str:
@@ -157,15 +165,18 @@ def as_rich_table(report: Report) -> RenderableType:
     for scope in scopes:
         findings = by_scope.get(scope, [])
         if not findings:
-            parts.append(Text(f"{scope}: no findings", style="green"))
+            parts.append(Text(printable(f"{scope}: no findings"), style="green"))
             continue
-        table = Table(title=f"{scope}: {_summary(findings)}", title_justify="left", expand=False)
+        table = Table(title=Text(printable(f"{scope}: {_summary(findings)}")),
+                      title_justify="left", expand=False)
         table.add_column("severity", no_wrap=True)
         table.add_column("rule", no_wrap=True)
         table.add_column("where", overflow="fold")
         table.add_column("message", overflow="fold")
         for f in findings:
-            table.add_row(Text(f.severity, style=_STYLE[f.severity]), f.rule, f.location, f.message)
+            # Text, never a str: rich would read "[...]" in a file name or message as markup.
+            table.add_row(Text(f.severity, style=_STYLE[f.severity]), Text(printable(f.rule)),
+                          Text(printable(f.location)), Text(printable(f.message)))
         parts.append(table)
     verdict = "ok" if report.ok else "failed"
     parts.append(

@@ -14,6 +14,9 @@ from .common import echo_changes, echo_notes
 from .context import AppContext
 
 
+MAX_VALUE_BYTES = 64 * 1024
+
+
 @click.group()
 def secrets() -> None:
     """List, set, rotate and re-key an environment's SOPS secrets."""
@@ -50,7 +53,15 @@ def _stdin_value(key: str) -> str:
         value = click.prompt(f"value of {key}", hide_input=True, confirmation_prompt=True,
                              err=True)
         return str(value)
-    return sys.stdin.read()
+    data = sys.stdin.buffer.read(MAX_VALUE_BYTES + 1)
+    if len(data) > MAX_VALUE_BYTES:
+        raise InputError(f"the value on stdin is over {MAX_VALUE_BYTES} bytes",
+                         "give the secret itself, not a file of that size")
+    try:
+        return data.decode("utf-8")
+    except UnicodeDecodeError:
+        raise InputError("the value on stdin is not UTF-8 text (value not shown)",
+                         "give it as UTF-8 text, or base64-encode binary values") from None
 
 
 @secrets.command("set", context_settings={"ignore_unknown_options": True})

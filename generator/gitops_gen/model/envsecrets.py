@@ -261,6 +261,7 @@ def plan_rekey(root: Path, envs: Sequence[str] | None, add: Sequence[str] = (),
     targets: dict[str, tuple[str, list[str]]] = {}
     for env in names:
         text = sops.read_encrypted(root, layout.secrets_path(env))
+        sops.verify(text, layout.secrets_path(env), root)
         have = sopsconfig.rule_recipients(rules, env) or sops.file_recipients(text)
         known = set(have) | set(sops.file_recipients(text))
         if envs is not None and (stray := [r for r in removing if r not in known]):

@@ -78,10 +78,23 @@ class SettingsError(InputError):
         super().__init__(f"{SETTINGS}:{line or 1}: {message}", fix)
 
 
+def kind_of(value: object) -> str:
+    """How a YAML value reads to a person: 'a number', 'a list', ..."""
+    if isinstance(value, bool):
+        return "true or false"
+    if isinstance(value, int | float):
+        return "a number"
+    if isinstance(value, list):
+        return "a list"
+    if isinstance(value, dict):
+        return "a mapping"
+    return "empty" if value is None or value == "" else "a string"
+
+
 def _string(data: CommentedMap, key: str, default: str | None, fix: str) -> str:
     value = data.get(key, default)
     if not isinstance(value, str) or not value:
-        kind = "missing" if value is None else f"a {type(value).__name__}, not a string"
+        kind = "missing" if key not in data else f"{kind_of(value)}, not a string"
         raise SettingsError(f"{key} is {kind}", fix, yamlio.line_of(data, [key]))
     return value
 

@@ -36,15 +36,25 @@ def identity_path() -> Path:
 
 
 def check_recipient(text: str, flag: str = "--age-recipient") -> str:
-    """An age X25519 public key, or an InputError naming the flag."""
+    """An age X25519 public key, or an InputError naming the flag.
+
+    The value is never repeated in the error: given by mistake, it may be a private key.
+    """
     text = text.strip()
+    if "SECRET" in text.upper() or "PRIVATE" in text.upper():
+        raise InputError(
+            f"{flag} was given a private key (its value is not shown), not a recipient",
+            "give its public key (age1..., as 'age-keygen -y KEYFILE' prints it), and treat "
+            "the private key as exposed if it was typed where a shell history keeps it",
+        )
     try:
         pyrage.x25519.Recipient.from_str(text)
     except pyrage.RecipientError as exc:
+        shown = f"{text[:12]!r}..." if len(text) > 12 else repr(text)
         raise InputError(
-            f"{flag} {text!r} is not an age recipient ({exc})",
+            f"{flag} {shown} is not an age recipient ({exc})",
             "give a public key starting with 'age1', as printed by 'age-keygen -y'",
-        ) from exc
+        ) from None
     return text
 
 
@@ -79,7 +89,24 @@ def _parse(text: str, where: str) -> list[pyrage.x25519.Identity]:
 
 
 def _identities(path: Path) -> list[pyrage.x25519.Identity]:
-    return _parse(path.read_text(), str(path))
+    try:
+        text = path.read_text()
+    except (OSError, UnicodeDecodeError) as exc:
+        why = exc.strerror if isinstance(exc, OSError) else "not UTF-8 text"
+        raise KeyError_(f"cannot read the age key file {path} ({why})",
+                        f"point {ENV_KEY_FILE} at a readable age key file") from None
+    return _parse(text, str(path))
+
+
+def _check_key_file(file: Path) -> None:
+    """A key file that exists must be a regular file (not a directory, not /dev/null)."""
+    if file.exists() and not file.is_file():
+        raise KeyError_(f"the age key file {file} is not a regular file",
+                        f"point {ENV_KEY_FILE} at an age key file (or unset it for sops' "
+                        "default)")
+    if file.is_file() and file.stat().st_size > 1024 * 1024:
+        raise KeyError_(f"the age key file {file} is larger than 1 MiB: not a key file",
+                        f"point {ENV_KEY_FILE} at an age key file")
 
 
 def from_environment() -> str | None:
@@ -100,6 +127,7 @@ def local_keys(path: Path | None = None) -> LocalKeys:
     With path, only that file's. No identities at all: an empty list, where naming the file.
     """
     file = path or identity_path()
+    _check_key_file(file)
     if file.is_file() or path is not None:
         return LocalKeys(str(file), file, _identities(file) if file.is_file() else [])
     var = from_environment()
@@ -141,6 +169,13 @@ def ensure_identity(path: Path | None = None) -> tuple[str, Path | None]:
                         f"make {var} give an age identity line (AGE-SECRET-KEY-...), or pass "
                         "--age-recipient")
     path = path or identity_path()
+    _check_key_file(path)
+    explicit = os.environ.get(ENV_KEY_FILE)
+    if explicit and not path.parent.is_dir():
+        # A mistyped SOPS_AGE_KEY_FILE must not become a new directory with a new key in it.
+        raise KeyError_(f"{ENV_KEY_FILE} is {explicit}, whose directory does not exist",
+                        "correct the variable, create that directory, or pass "
+                        "--age-recipient")
     text, public = new_identity_text()
     path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
     fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)

@@ -124,6 +124,17 @@ def decrypt_text(text: str, name: str, root: Path) -> dict[str, Any]:
     return flatten(next(iter(data), None) or {})
 
 
+def verify(text: str, name: str, root: Path) -> None:
+    """Refuse a file whose values are not all encrypted or that does not decrypt (its MAC is
+    checked): a planted or tampered file is never re-keyed or re-encrypted as if it were
+    sound. Needs a local identity; the plaintext is dropped at once."""
+    planted = unencrypted_keys(text)
+    if planted:
+        raise InputError(f"{name}: {planted[0]} is not encrypted (value not shown)",
+                         f"restore the file with 'git checkout -- {name}'; nothing was changed")
+    decrypt_text(text, name, root)
+
+
 def rotate_data_key(text: str, name: str, root: Path) -> str:
     """The same file under a fresh data key (sops rotate), same recipients; text in, text out."""
     return _sops(
@@ -171,6 +182,14 @@ def _sops(args: list[str], *, stdin: str | None, name: str, root: Path,
     )
     if result.returncode == _SOPS_NO_KEY:
         raise _key_error(encrypted if encrypted is not None else stdin or "", name)
+    if result.returncode != 0 and args[0] in ("decrypt", "rotate"):
+        # sops' own words may quote a value it could not decrypt: they are not repeated.
+        raise InputError(
+            f"{name} does not decrypt (sops exit code {result.returncode}): a value, a key or "
+            "its MAC changed since it was encrypted",
+            f"restore it with 'git checkout -- {name}' or set its values again; nothing was "
+            "changed",
+        )
     if result.returncode != 0:
         stderr = result.stderr.decode(errors="replace").strip()
         last = stderr.splitlines()[-1] if stderr else "no error output"
