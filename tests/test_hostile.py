@@ -22,7 +22,7 @@ import pytest
 
 from gitops_gen.repo import layout
 
-from .helpers import copy_repo, snapshot, template_repo
+from .helpers import copy_repo, template_repo
 
 MARKER = "MARKER-outside-the-repository-7f3a"
 CASE_TIMEOUT = 300  # seconds: generous, a hang fails the case, slowness does not
@@ -58,9 +58,9 @@ HOSTILE: dict[str, bytes | Maker] = {
     "impossible-date": b"a: !!timestamp 2020-99-99\n",
     "multi-document": b"a: 1\n---\nb: 2\n",
     "symlink-out": lambda root, path, outside: _link(root, path, outside / "secret.txt"),
-    "symlink-in": lambda root, path, outside: _link(root, path, root / layout.SETTINGS),
+    "symlink-in": lambda root, path, _outside: _link(root, path, root / layout.SETTINGS),
     "symlink-dir-out": lambda root, path, outside: _link_parent(root, path, outside),
-    "fifo": lambda root, path, outside: _fifo(root, path),
+    "fifo": lambda root, path, _outside: _fifo(root, path),
 }
 
 # The files validate reads; chart templates and the schema are the chart's own kinds.
@@ -153,7 +153,7 @@ def snapshot_safely(root: Path) -> object:
         if rel.startswith(".git/") or rel == ".git":
             continue
         if path.is_symlink():
-            entries[rel] = f"-> {os.readlink(path)}"
+            entries[rel] = f"-> {path.readlink()}"
         elif path.is_fifo():
             entries[rel] = "fifo"
         elif path.is_file():

@@ -13,7 +13,6 @@ from ..model import envsecrets as core
 from .common import echo_changes, echo_notes
 from .context import AppContext
 
-
 MAX_VALUE_BYTES = 64 * 1024
 
 
