@@ -162,7 +162,8 @@ def test_a_file_in_gitops_apps_not_named_for_an_environment(repo: Path, name: st
 
 
 ALIAS_BOMB = "a: &a [x, x, x, x, x, x, x, x, x]\n" + "".join(
-    f"{n}: &{n} [{', '.join([f'*{p}'] * 9)}]\n" for p, n in zip("abcdefgh", "bcdefghi", strict=True))
+    f"{n}: &{n} [{', '.join([f'*{p}'] * 9)}]\n"
+    for p, n in zip("abcdefgh", "bcdefghi", strict=True))
 
 
 @pytest.mark.parametrize("path", [layout.app_path("dev"), layout.values_path("dev"),
