@@ -35,6 +35,7 @@ from gitops_gen import __version__
 from gitops_gen.errors import InputError
 from gitops_gen.repo import layout
 from gitops_gen.repo.forge import STATUS_CONTEXT, ForgeSettings
+from gitops_gen.repo.limits import RunLimits
 from gitops_gen.service.server import Gate, Refused, create_app
 
 from .helpers import cli, copy_repo, set_value, template_repo
@@ -432,3 +433,208 @@ def test_forge_settings_from_the_environment() -> None:
     assert TOKEN not in repr(local)
     with pytest.raises(InputError, match="https://"):
         ForgeSettings.from_env({"GITHUB_TOKEN": TOKEN, "GITHUB_API_URL": "http://github.example"})
+
+
+# ---- hostile requests and hostile commits ----------------------------------------------------
+
+
+def raw_request(url: str, head: str, body: bytes = b"", wait: float = 10.0) -> bytes:
+    """Send head (and body) on a raw socket; what comes back within wait seconds."""
+    host, port = url.removeprefix("http://").split(":")
+    with socket.create_connection((host, int(port)), timeout=wait) as conn:
+        conn.sendall(head.encode() + body)
+        try:
+            return conn.recv(65536)
+        except TimeoutError:
+            return b""
+
+
+def test_validate_can_require_a_bearer_token(repo: Path, serve: Callable[[FastAPI], str]) -> None:
+    url = serve(create_app(repo, webhook_secret=None, github=None, api_token="t0ken"))
+    missing = assert_one_line_error(post_validate(url, {}), 401)
+    assert "bearer token" in missing and "t0ken" not in missing
+    wrong = httpx.post(f"{url}/validate", json={}, headers={"Authorization": "Bearer nope"},
+                       timeout=TIMEOUT)
+    assert_one_line_error(wrong, 401)
+    assert wrong.headers["www-authenticate"] == "Bearer"
+    right = httpx.post(f"{url}/validate", json={"ref": "HEAD~1"},
+                       headers={"Authorization": "Bearer t0ken"}, timeout=TIMEOUT)
+    assert right.status_code == 200 and right.json()["ok"] is True
+
+
+def test_deeply_nested_json_is_a_400(repo: Path, serve: Callable[[FastAPI], str]) -> None:
+    url = serve(create_app(repo, webhook_secret=SECRET, github=None))
+    deep = b"[" * 30_000 + b"]" * 30_000
+    response = httpx.post(f"{url}/validate", content=deep, timeout=TIMEOUT)
+    assert "nests too deep" in assert_one_line_error(response, 400)
+    signature = "sha256=" + hmac.new(SECRET.encode(), deep, hashlib.sha256).hexdigest()
+    hook = httpx.post(f"{url}/webhook/github", content=deep, timeout=TIMEOUT, headers={
+        "X-GitHub-Event": "pull_request", "X-Hub-Signature-256": signature,
+        "X-GitHub-Delivery": str(uuid.uuid4())})
+    assert_one_line_error(hook, 400)
+
+
+def test_a_delivery_is_acted_on_once(repo: Path, serve: Callable[[FastAPI], str],
+                                     forge_factory: Callable[..., FakeForge]) -> None:
+    forge = forge_factory()
+    url = serve(create_app(repo, webhook_secret=SECRET, github=ForgeSettings(TOKEN, forge.url)))
+    payload = pull_request(sha_of(repo, "HEAD~1"))
+    first = deliver(url, payload, delivery="72d3162e-cc78-11e3-81ab-4c9367dc0958")
+    again = deliver(url, payload, delivery="72d3162e-cc78-11e3-81ab-4c9367dc0958")
+    assert first.status_code == 200 and first.json()["ok"] is True
+    assert again.status_code == 200
+    assert again.json() == {"duplicate": "72d3162e-cc78-11e3-81ab-4c9367dc0958"}
+    assert len(forge.requests) == 1
+    assert deliver(url, payload).status_code == 200  # a new delivery of the same commit
+    assert len(forge.requests) == 2
+
+
+@pytest.mark.parametrize(("full_name", "status"), [
+    ("../..", 400), ("org/..", 400), ("org/other-repo", 403), ("ORG/Todo-Gitops", 200)])
+def test_only_the_served_repository_is_validated(
+        repo: Path, serve: Callable[[FastAPI], str], forge_factory: Callable[..., FakeForge],
+        full_name: str, status: int) -> None:
+    forge = forge_factory()
+    url = serve(create_app(repo, webhook_secret=SECRET, github=ForgeSettings(TOKEN, forge.url)))
+    payload = pull_request(sha_of(repo, "HEAD~1"))
+    payload["repository"]["full_name"] = full_name
+    response = deliver(url, payload)
+    assert response.status_code == status, response.text
+    assert [r["path"].split("/statuses/")[0] for r in forge.requests] == (
+        [f"/repos/{full_name}"] if status == 200 else [])
+
+
+def test_an_unsigned_body_is_refused_before_it_is_read(
+        repo: Path, serve: Callable[[FastAPI], str]) -> None:
+    url = serve(create_app(repo, webhook_secret=SECRET, github=None))
+    head = ("POST /webhook/github HTTP/1.1\r\nHost: x\r\nX-GitHub-Event: pull_request\r\n"
+            "Content-Type: application/json\r\nContent-Length: 20000000\r\n\r\n")
+    answer = raw_request(url, head)  # no body is ever sent
+    assert answer.startswith(b"HTTP/1.1 401"), answer[:200]
+
+
+def test_concurrent_body_reads_are_capped_and_timed(
+        repo: Path, serve: Callable[[FastAPI], str]) -> None:
+    app = create_app(repo, webhook_secret=SECRET, github=None, max_reading=2, read_seconds=3)
+    url = serve(app)
+    head = ("POST /webhook/github HTTP/1.1\r\nHost: x\r\nX-GitHub-Event: pull_request\r\n"
+            f"X-Hub-Signature-256: sha256={'0' * 64}\r\nContent-Length: 1000\r\n\r\n")
+    host, port = url.removeprefix("http://").split(":")
+    slow = [socket.create_connection((host, int(port)), timeout=30) for _ in range(2)]
+    try:
+        for conn in slow:
+            conn.sendall(head.encode() + b"{")  # a body that never completes
+        deadline = time.monotonic() + 30
+        while app.state.service.readers.reading < 2:
+            assert time.monotonic() < deadline
+            time.sleep(0.05)
+        third = raw_request(url, head, b"{" * 1000)
+        assert third.startswith(b"HTTP/1.1 503"), third[:200]
+        for conn in slow:  # each slow reader is answered once its time is up
+            assert conn.recv(65536).startswith(b"HTTP/1.1 408")
+    finally:
+        for conn in slow:
+            conn.close()
+    assert app.state.service.readers.reading == 0
+
+
+LOOP = "{{- range $i := until 2000000000 }}{{- end }}\n"
+
+
+def commit_file(root: Path, path: str, text: str | None = None, link: str | None = None) -> str:
+    target = root / path
+    target.parent.mkdir(parents=True, exist_ok=True)
+    target.unlink(missing_ok=True)
+    if link is not None:
+        target.symlink_to(link)
+    else:
+        target.write_text(text or "")
+    repo = git.Repo(root)
+    repo.git.add("--all")
+    repo.git.commit("-q", "-m", f"hostile {path}")
+    return str(repo.head.commit.hexsha)
+
+
+def test_hostile_commits_are_findings_not_errors(repo: Path, tmp_path: Path,
+                                                 serve: Callable[[FastAPI], str]) -> None:
+    marker = tmp_path / "outside.txt"
+    marker.write_text("MARKER-outside\n")
+    url = serve(create_app(repo, webhook_secret=None, github=None))
+    bomb = "a: &a [x, x, x, x, x, x, x, x, x]\n" + "".join(
+        f"{n}: &{n} [{', '.join([f'*{p}'] * 9)}]\n"
+        for p, n in zip("abcdefgh", "bcdefghi", strict=True))
+    cases = {
+        commit_file(repo, layout.app_path("staging"), bomb): ("yaml-syntax",
+                                                              layout.app_path("staging")),
+        commit_file(repo, "chart/files/k", link=str(marker)): ("file-refused", "chart/files/k"),
+        commit_file(repo, "chart/files/k", link="/proc/self/environ"): ("file-refused",
+                                                                        "chart/files/k"),
+    }
+    for sha, (rule, path) in cases.items():
+        response = post_validate(url, {"ref": sha})
+        assert response.status_code == 200, response.text
+        assert "MARKER" not in response.text
+        assert (rule, path) in {(f["rule"], f["file"]) for f in response.json()["findings"]}
+
+
+def test_a_bad_request_holds_one_slot_for_a_bounded_time_and_the_webhook_has_its_own(
+        repo: Path, serve: Callable[[FastAPI], str],
+        forge_factory: Callable[..., FakeForge]) -> None:
+    good = sha_of(repo, "HEAD~1")
+    looping = commit_file(repo, "chart/templates/loop.yaml", LOOP)
+    forge = forge_factory()
+    app = create_app(repo, webhook_secret=SECRET, github=ForgeSettings(TOKEN, forge.url),
+                     max_concurrent=1, max_waiting=0,
+                     run_limits=RunLimits(env_seconds=20, total_seconds=60))
+    url = serve(app)
+    with ThreadPoolExecutor(max_workers=1) as pool:
+        stuck = pool.submit(post_validate, url, {"ref": looping})
+        deadline = time.monotonic() + 60
+        while app.state.gate.running < 1:
+            assert time.monotonic() < deadline
+            time.sleep(0.05)
+        busy = post_validate(url, {"ref": good})
+        assert "too many validations" in assert_one_line_error(busy, 503)
+        assert httpx.get(f"{url}/healthz", timeout=TIMEOUT).status_code == 200
+        hook = deliver(url, pull_request(good))
+        assert hook.status_code == 200 and hook.json()["ok"] is True
+        limited = stuck.result(timeout=300)
+    assert limited.status_code == 200
+    found = [f for f in limited.json()["findings"] if f["rule"] == "resource-limit"]
+    assert {f["env"] for f in found} == {"dev"}  # staging's values fail before rendering
+    assert any("did not finish within 20 s" in f["message"] for f in found)
+    assert post_validate(url, {"ref": good}).json()["ok"] is True  # the slot is free again
+
+
+def test_serve_stops_within_moments_with_a_validation_in_flight(repo: Path) -> None:
+    looping = commit_file(repo, "chart/templates/loop.yaml", LOOP)
+    port = free_port()
+    process = subprocess.Popen(
+        [sys.executable, "-m", "gitops_gen", "--repo", str(repo), "serve", "--port", str(port)],
+        stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True,
+        env={**os.environ, "GITOPS_GEN_ENV_TIMEOUT": "600"})
+    try:
+        deadline = time.monotonic() + 60
+        while True:
+            assert process.poll() is None and time.monotonic() < deadline
+            try:
+                httpx.get(f"http://127.0.0.1:{port}/healthz", timeout=2)
+                break
+            except httpx.TransportError:
+                time.sleep(0.1)
+        with ThreadPoolExecutor(max_workers=1) as pool:
+            in_flight = pool.submit(httpx.post, f"http://127.0.0.1:{port}/validate",
+                                    json={"ref": looping}, timeout=httpx.Timeout(120))
+            time.sleep(3)  # the worker is rendering the looping template
+            process.terminate()
+            code = process.wait(timeout=30)
+            try:
+                answer: object = in_flight.result(timeout=30).status_code
+            except httpx.TransportError:
+                answer = "closed"
+    finally:
+        process.kill()
+        _, stderr = process.communicate()
+    assert code == 0, stderr
+    assert answer in (503, "closed")
+    assert "Traceback" not in stderr

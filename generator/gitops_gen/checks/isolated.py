@@ -149,18 +149,21 @@ def _ended(state: _Run, worker: proc.Worker) -> None:
 
 
 def _stopped(state: _Run, culprits: list[str], why: str) -> None:
-    """The findings a stop leaves: the limit passed, and every environment left unchecked."""
+    """The findings a stop leaves: the limit passed (by the culprits, or by the whole
+    validation), and every environment it left unfinished or unchecked."""
     state.final = {"stopped": why}
     if why == "total" or not culprits:
         state.findings.append(_finding(None, why, state.limits))
-    for env in culprits:
+    for env in culprits if why != "total" else []:
         state.findings.append(_finding(env, why, state.limits))
     for env in state.envs or []:
-        if env not in state.done and env not in culprits:
-            state.findings.append(Finding(
-                RULE, "error", env, None, None,
-                f"environment {env} was not checked: the validation stopped at a limit (see "
-                "the other resource-limit finding)"))
+        if env in state.done or (env in culprits and why != "total"):
+            continue
+        doing = "was stopped before it finished" if env in state.running else "was not checked"
+        state.findings.append(Finding(
+            RULE, "error", env, None, None,
+            f"environment {env} {doing}: the validation stopped at a limit (see the other "
+            "resource-limit finding)"))
 
 
 def _finding(env: str | None, why: str, run_limits: RunLimits | None = None) -> Finding:

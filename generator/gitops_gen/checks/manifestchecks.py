@@ -80,8 +80,10 @@ def _withhold_plaintext(node: Any) -> Any:
 
 
 def _is_secret_path(path: Sequence[str | int]) -> bool:
+    """A secret's place, below one, or above one (its value holds secrets)."""
     dotted = ".".join(str(p) for p in path)
-    if any(dotted == k or dotted.startswith(k + ".") for k in sops.SECRET_KEYS):
+    if any(dotted == k or dotted.startswith(k + ".") or k.startswith(dotted + ".") or not path
+           for k in sops.SECRET_KEYS):
         return True
     return any(isinstance(p, str) and is_secret_name(p) for p in path)
 

@@ -267,6 +267,7 @@ class Service:
     run_limits: RunLimits = field(default_factory=RunLimits)
     readers: Readers = field(default_factory=lambda: Readers(8))
     deliveries: Deliveries = field(default_factory=Deliveries)
+    read_seconds: float = READ_SECONDS
 
     async def healthz(self) -> dict[str, Any]:
         return {"ok": True, "version": __version__}
@@ -275,7 +276,7 @@ class Service:
         require_bearer(request, self.api_token)
         self.gate.admit()
         body = parse_json(await read_body(request, MAX_REQUEST_BYTES, self.readers,
-                                          READ_SECONDS))
+                                          self.read_seconds))
         try:
             args = ValidateRequest.model_validate(body)
         except ValidationError as exc:
@@ -303,7 +304,7 @@ class Service:
         if acted_on:
             self.webhook_gate.admit()  # busy: refused before the body is read
         body = await read_signed(request, self.webhook_secret, MAX_WEBHOOK_BYTES, self.readers,
-                                 READ_SECONDS, keep=acted_on)
+                                 self.read_seconds, keep=acted_on)
         if event == "ping":
             return JSONResponse({"ok": True, "event": "ping"})
         if not acted_on:
@@ -353,7 +354,8 @@ class Service:
 def create_app(root: Path, *, webhook_secret: str | None, github: ForgeSettings | None,
                max_concurrent: int = 2, max_waiting: int = 16, api_token: str | None = None,
                repository: str | None = None, run_limits: RunLimits | None = None,
-               webhook_concurrent: int = 2, max_reading: int = 8) -> FastAPI:
+               webhook_concurrent: int = 2, max_reading: int = 8,
+               read_seconds: float = READ_SECONDS) -> FastAPI:
     """The service for the repository at root (a clone the operator keeps fetched).
 
     repository (owner/repo) is the only one whose deliveries are accepted; by default the
@@ -363,7 +365,7 @@ def create_app(root: Path, *, webhook_secret: str | None, github: ForgeSettings 
     service = Service(root, webhook_secret or None, github, Gate(max_concurrent, max_waiting),
                       Gate(webhook_concurrent, max_waiting), api_token or None,
                       repository or served_repository(root), run_limits or RunLimits(),
-                      Readers(max_reading))
+                      Readers(max_reading), read_seconds=read_seconds)
     app = FastAPI(title="gitops-gen", version=__version__, docs_url=None, redoc_url=None,
                   openapi_url=None)
     app.state.gate = service.gate
