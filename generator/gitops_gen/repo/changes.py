@@ -132,9 +132,11 @@ def _quietly(action: Callable[..., object], *args: Any, **kwargs: Any) -> bool:
 
 def restore(root: Path, changes: Sequence[FileChange]) -> list[str]:
     """Undo applied changes: put back each file's old text (or remove a created file), each
-    atomically. Returns the paths that could not be put back (a full disk)."""
+    atomically. Created files go first: on a full disk that frees the room the others need.
+    Returns the paths that could not be put back."""
     failed: list[str] = []
-    for change in reversed(changes):
+    ordered = [c for c in changes if c.old is None] + [c for c in changes if c.old is not None]
+    for change in ordered:
         target = root / change.path
         if change.old is None:
             ok = _quietly(target.unlink, missing_ok=True)

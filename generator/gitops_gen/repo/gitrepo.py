@@ -62,11 +62,17 @@ def identity_problem(root: Path | None = None) -> str | None:
 
 
 def dirty_paths(root: Path, paths: Sequence[str]) -> list[str]:
-    """Which of paths have uncommitted changes (staged, unstaged or untracked)."""
+    """Which of paths have uncommitted changes (staged, unstaged or untracked).
+
+    Never writes (no optional index refresh): it works on a full or read-only disk."""
     repo = open_repo(root)
     if not repo.head.is_valid():
         return [p for p in paths if (root / p).exists()]
-    out = repo.git.status("--porcelain", "--untracked-files=all", "--", *paths)
+    code, out, err = _git(root, "--no-optional-locks", "status", "--porcelain",
+                          "--untracked-files=all", "--", *paths)
+    if code != 0:
+        raise ToolError(f"git status failed: {' '.join(err.split())}",
+                        "fix what git reports, then run the command again")
     return [line[3:] for line in out.splitlines() if line]
 
 

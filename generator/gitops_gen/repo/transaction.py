@@ -89,11 +89,13 @@ def apply(
             except BaseException as exc:
                 outcome = settle(root, todo, head, message)
                 if isinstance(exc, Stopped):
-                    exc.outcome = outcome
+                    exc.outcome = outcome + (
+                        "; run the command again" if outcome == NOTHING_CHANGED else "")
                 elif isinstance(exc, OSError):  # a full or read-only file system
                     raise MissingError(f"could not write in {root}: {exc.strerror}",
                                        f"check free space and permissions; {outcome}") from exc
-                elif isinstance(exc, GitopsGenError) and outcome != NOTHING_CHANGED:
+                elif isinstance(exc, GitopsGenError) and (
+                        outcome != NOTHING_CHANGED or "nothing was" not in exc.fix):
                     exc.fix = f"{exc.fix}; {outcome}" if exc.fix else outcome
                 raise
     except OSError as exc:  # the lock file: a read-only or full file system
@@ -102,7 +104,7 @@ def apply(
                            "changed") from exc
 
 
-NOTHING_CHANGED = "nothing was changed; run the command again"
+NOTHING_CHANGED = "nothing was changed"
 
 
 def settle(root: Path, todo: Sequence[FileChange], head: str | None, message: str) -> str:
