@@ -1,10 +1,12 @@
-"""Hostile input: every file kind validate reads, fed a catalogue of hostile contents, through
-the real command line. Each case must end in a finding (exit 1) or exit 2: no traceback, no
-internal error, within a generous time, nothing written, nothing from outside the repository
-in any output.
+"""Hostile input: every file kind validate reads, fed a catalogue of hostile contents. Each
+case must end in a finding (exit 1) or exit 2: no traceback, no internal error, within a
+generous time, nothing written, nothing from outside the repository in any output.
 
 The catalogue grows: add a content to HOSTILE (or a file kind to KINDS) and every pairing
-runs. Cases run a few at a time, each its own `gitops-gen validate` process.
+runs. The whole table goes through the validation worker (checks/isolated.py: its own
+process, under its time and memory limits), a few cases at a time; every content, and every
+kind with a link out of the repository, also go through the real command line, each its own
+`gitops-gen validate` process under a generous timeout.
 """
 
 from __future__ import annotations
@@ -20,7 +22,10 @@ from pathlib import Path
 
 import pytest
 
+from gitops_gen.checks import isolated
+from gitops_gen.errors import InputError
 from gitops_gen.repo import layout
+from gitops_gen.repo.limits import RunLimits
 
 from .helpers import copy_repo, template_repo
 
@@ -62,6 +67,14 @@ HOSTILE: dict[str, bytes | Maker] = {
     "symlink-dir-out": lambda root, path, outside: _link_parent(root, path, outside),
     "fifo": lambda root, path, _outside: _fifo(root, path),
 }
+
+LIMITS = RunLimits(env_seconds=CASE_TIMEOUT / 2, total_seconds=CASE_TIMEOUT)
+# Contents a file that is only data (a chart's files/) may hold: no hostile YAML in it is.
+DATA_ONLY = {"huge-scalar", "symlink-out", "symlink-in", "symlink-dir-out", "fifo"}
+
+# Pairings where exit 0 is right: a YAML file in overlays/ that no Application reads may hold
+# any well-formed YAML (it is still checked for plaintext secrets).
+HARMLESS = {("overlays/dev/extra.yaml", name) for name in ("string", "list", "number")}
 
 # The files validate reads; chart templates and the schema are the chart's own kinds.
 KINDS = [
@@ -114,6 +127,7 @@ def template(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 @dataclass
 class Outcome:
+    harmless: bool
     case: str
     code: int | None
     stdout: str
@@ -121,8 +135,8 @@ class Outcome:
     unchanged: bool
 
 
-def run_case(template: Path, base: Path, kind: str, name: str) -> Outcome:
-    case = f"{name} in {kind}"
+def prepare(template: Path, base: Path, kind: str, name: str) -> Path:
+    """A copy of the template with the hostile content in kind, an outside marker beside it."""
     work = base / f"{name}--{kind.replace('/', '_')}"
     outside = work / "outside"
     outside.mkdir(parents=True)
@@ -134,15 +148,41 @@ def run_case(template: Path, base: Path, kind: str, name: str) -> Outcome:
     else:
         (root / kind).parent.mkdir(parents=True, exist_ok=True)
         (root / kind).write_bytes(hostile)
+    return root
+
+
+def run_cli(template: Path, base: Path, kind: str, name: str) -> Outcome:
+    """The case through `gitops-gen validate --format json`, a process of its own."""
+    case = f"{name} in {kind} (command line)"
+    harmless = (kind, name) in HARMLESS
+    root = prepare(template, base / "cli", kind, name)
     before = snapshot_safely(root)
     try:
         done = subprocess.run(
             [sys.executable, "-m", "gitops_gen", "--repo", str(root), "validate", "--format",
              "json"], capture_output=True, timeout=CASE_TIMEOUT, env=dict(os.environ))
     except subprocess.TimeoutExpired:
-        return Outcome(case, None, "", "timed out", True)
-    return Outcome(case, done.returncode, done.stdout.decode(errors="replace"),
+        return Outcome(harmless, case, None, "", "timed out", True)
+    return Outcome(harmless, case, done.returncode, done.stdout.decode(errors="replace"),
                    done.stderr.decode(errors="replace"), snapshot_safely(root) == before)
+
+
+def run_worker(template: Path, base: Path, kind: str, name: str) -> Outcome:
+    """The case through the validation worker; InputError stands for exit 2."""
+    case = f"{name} in {kind}"
+    harmless = (kind, name) in HARMLESS
+    root = prepare(template, base / "worker", kind, name)
+    before = snapshot_safely(root)
+    try:
+        report = isolated.validate(root, run_limits=LIMITS)
+    except InputError as exc:
+        return Outcome(harmless, case, 2, "", f"error: {exc.render()}\n",
+                       snapshot_safely(root) == before)
+    except Exception as exc:  # noqa: BLE001 - any other end is what this test looks for
+        return Outcome(harmless, case, 3, "", f"internal error: {type(exc).__name__}: {exc}",
+                       snapshot_safely(root) == before)
+    return Outcome(harmless, case, 1 if not report.ok else 0, json.dumps(report.to_dict()), "",
+                   snapshot_safely(root) == before)
 
 
 def snapshot_safely(root: Path) -> object:
@@ -167,7 +207,7 @@ def problems_of(outcome: Outcome) -> list[str]:
     found = []
     if outcome.code is None:
         return [f"{outcome.case}: no answer within {CASE_TIMEOUT} s"]
-    if outcome.code not in (1, 2):
+    if outcome.code not in ((0, 1, 2) if outcome.harmless else (1, 2)):
         found.append(f"{outcome.case}: exit {outcome.code}: {outcome.stderr[-300:]}")
     text = outcome.stdout + outcome.stderr
     for bad in ("Traceback", "internal error", MARKER):
@@ -184,13 +224,36 @@ def problems_of(outcome: Outcome) -> list[str]:
     return found
 
 
+def contents_for(kind: str) -> list[str]:
+    return [n for n in HOSTILE if n in DATA_ONLY] if kind.startswith("chart/files/") else list(
+        HOSTILE)
+
+
+def run_all(cases: list[tuple[Callable[..., Outcome], str, str]], template: Path,
+            base: Path) -> list[str]:
+    with ThreadPoolExecutor(max_workers=PARALLEL) as pool:
+        outcomes = list(pool.map(lambda c: c[0](template, base, c[1], c[2]), cases))
+    return [p for outcome in outcomes for p in problems_of(outcome)]
+
+
+def test_the_template_itself_is_clean(template: Path) -> None:
+    report = isolated.validate(template, run_limits=LIMITS)
+    assert report.ok, [f.to_dict() for f in report.errors]
+
+
 @pytest.mark.slow
 @pytest.mark.parametrize("kind", KINDS)
 def test_every_hostile_content_is_a_finding_or_exit_2(template: Path, tmp_path: Path,
                                                      kind: str) -> None:
-    with ThreadPoolExecutor(max_workers=PARALLEL) as pool:
-        outcomes = list(pool.map(lambda name: run_case(template, tmp_path, kind, name),
-                                 HOSTILE))
-    problems = [p for outcome in outcomes for p in problems_of(outcome)]
-    assert problems == []
-    assert {o.code for o in outcomes} <= {1, 2}
+    cases = [(run_worker, kind, name) for name in contents_for(kind)]
+    problems = run_all(cases, template, tmp_path)
+    assert not problems, "\n".join(problems)
+
+
+@pytest.mark.slow
+def test_the_command_line_holds_too(template: Path, tmp_path: Path) -> None:
+    cases = [(run_cli, layout.values_path("dev"), name) for name in HOSTILE]
+    cases += [(run_cli, kind, "symlink-out") for kind in KINDS if kind != layout.values_path(
+        "dev")]
+    problems = run_all(cases, template, tmp_path)
+    assert not problems, "\n".join(problems)

@@ -10,6 +10,7 @@ from typing import Any
 import jsonschema_rs
 import yaml as pyyaml
 
+from ..errors import MissingError
 from ..model import chart, syncplan
 from ..repo import layout, limits, safefs, yamlio
 from ..secrets import sops
@@ -161,6 +162,9 @@ def render_env(repo: RepoFiles, ef: EnvFiles,
         fix = exc.fix if exc.file else "fix the overlay value or the chart template"
         return [], [Finding("helm-render", "error", ef.env, exc.file or ef.values.path, exc.line,
                             f"{exc.helm_message}; {fix}")]
+    except MissingError as exc:  # no chart at all: its own app-source finding says so too
+        return [], [Finding("helm-render", "error", ef.env, f"{layout.CHART_DIR}/Chart.yaml",
+                            None, exc.render())]
     return rendered, []
 
 

@@ -11,7 +11,7 @@ from pathlib import Path
 
 from ..errors import InputError
 from ..model import chart
-from ..repo import gitrepo, layout, limits, yamlio
+from ..repo import layout, limits, yamlio
 from ..secrets import sops
 from . import manifestchecks
 from .findings import Finding
@@ -75,6 +75,8 @@ def checkout(root: Path, ref: str) -> Iterator[Path]:
     """What validation reads of the repository at ref (chart/, overlays/, gitops/ and the
     settings), in a temporary directory: what git has, no work tree. A commit holding more
     than the caps allow is refused before anything is extracted."""
+    from ..repo import gitrepo  # GitPython: only here, not in every worker process
+
     repo = gitrepo.open_repo(root)
     try:
         commit = repo.commit(ref)

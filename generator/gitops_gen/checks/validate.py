@@ -8,7 +8,7 @@ from pathlib import Path
 from typing import Protocol
 
 from ..repo import config, limits
-from . import isolated, kubeschema, manifestchecks, policy
+from . import kubeschema, manifestchecks, policy
 from .filechecks import file_findings
 from .findings import Finding, Report
 from .repofiles import EnvFiles, RepoFiles, load_repo
@@ -117,5 +117,7 @@ def capped(report: Report) -> Report:
 def env_errors(root: Path, env: str) -> list[str]:
     """Error findings of one environment as lines (what env add refuses to commit), from a
     bounded worker process (checks/isolated.py)."""
+    from . import isolated  # not at the top: the worker process imports this module
+
     report = isolated.validate(root, [env])
     return [f"[{f.rule}] {f.location}: {f.message}" for f in report.errors if f.env in (env, None)]

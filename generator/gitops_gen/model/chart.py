@@ -162,8 +162,8 @@ def read_chart(chart_dir: Path) -> dict[str, bytes]:
     chart_dir's parent is trusted (the repository root); nothing below it is followed.
     """
     name = f"{layout.CHART_DIR}/" if chart_dir.name == layout.CHART_DIR else f"{chart_dir}/"
-    if safefs.kind(chart_dir.parent, chart_dir.name) != "link" and not safefs.is_file(
-            chart_dir.parent, f"{chart_dir.name}/Chart.yaml"):
+    if safefs.kind(chart_dir.parent, chart_dir.name) != "link" and safefs.kind(
+            chart_dir.parent, f"{chart_dir.name}/Chart.yaml") is None:
         raise MissingError(f"no Helm chart at {chart_dir} (Chart.yaml missing)", "check the path")
     try:
         files = safefs.read_tree(chart_dir.parent, chart_dir.name)

@@ -128,6 +128,8 @@ def load(text: str, filename: str) -> Any:
         raise YamlError(filename, f"is {len(text)} characters long, over the "
                         f"{limits.MAX_EDITED_YAML_BYTES}-character limit of the files gitops-gen "
                         "edits", None)
+    if (line := _not_utf8(text)) is not None:
+        raise YamlError(_where(filename, line), "is not UTF-8 text", line)
     _precheck(text, filename)
     try:
         return _roundtrip().load(text)
@@ -158,6 +160,15 @@ def load(text: str, filename: str) -> Any:
         # exception's text may quote the value, so only its type is told.
         raise YamlError(filename, f"a value cannot be read ({type(exc).__name__})",
                         None) from exc
+
+
+def _not_utf8(text: str) -> int | None:
+    """The line of the first lone surrogate (bytes a lenient decoder let through), or None."""
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError as exc:
+        return text[: exc.start].count("\n") + 1
+    return None
 
 
 def _where(filename: str, line: int | None) -> str:
@@ -222,6 +233,8 @@ class LimitError(pyyaml.MarkedYAMLError):
 def load_all_fast(text: str) -> Iterator[Any]:
     """Every document of a multi-document stream, via the C loader (no line numbers), each
     checked against the limits before it is built; failures are yaml.YAMLError."""
+    if (line := _not_utf8(text)) is not None:
+        raise LimitError(None, None, f"line {line} is not UTF-8 text", None)
     loader = _FAST_LOADER(text)
     try:
         while True:
