@@ -22,15 +22,16 @@ import time
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from .. import errors
 from ..errors import GitopsGenError, InputError, MissingError
-from ..model import chart
 from ..repo import layout, limits, proc
 from ..repo.limits import RunLimits
 from .findings import Finding, Report
-from .rendering import RenderError
+
+if TYPE_CHECKING:  # the Helm SDK and the engine load in the worker, not in this process
+    from ..model import chart
 
 WORKER = (sys.executable, "-m", "gitops_gen.checks.worker")
 RULE = "resource-limit"
@@ -71,13 +72,16 @@ def validate(root: Path, envs: list[str] | None = None, kube_version: str | None
 def render(root: Path, env: str, *, decrypt: bool = False,
            run_limits: RunLimits | None = None) -> list[chart.Rendered]:
     """render_environment() in a worker; a limit it passes is a RenderError naming it."""
+    from ..model.chart import Rendered
+    from .rendering import RenderError
+
     run_limits = run_limits or RunLimits.from_env(os.environ)
     request = {"op": "render", "root": str(root), "env": env, "decrypt": decrypt}
     state = _talk(request, run_limits, single=env)
     final = state.final or {}
     if "rendered" not in final:
         raise RenderError(env, state.findings or [_finding(None, "stopped")])
-    return [chart.Rendered(str(r["source"]), int(r["index"]), dict(r["obj"]))
+    return [Rendered(str(r["source"]), int(r["index"]), dict(r["obj"]))
             for r in final["rendered"]]
 
 
@@ -195,6 +199,8 @@ def _rebuild(data: Mapping[str, Any]) -> GitopsGenError:
     """The worker's GitopsGenError, as the nearest class this process knows."""
     findings = data.get("findings")
     if findings:
+        from .rendering import RenderError
+
         return RenderError(str(data.get("env") or ""), [Finding.from_dict(f) for f in findings])
     cls = _ERROR_CLASSES.get(str(data.get("class")))
     if cls is None:
