@@ -115,7 +115,10 @@ def build_application(env: str, repo_url: str, revision: str, dest: Destination)
             "destination": dest.as_dict(),
             "syncPolicy": {
                 "automated": {"prune": True, "selfHeal": True},
-                "syncOptions": ["CreateNamespace=true", "PruneLast=true"],
+                # No PruneLast=true: pruning in a wave after the last one would health-gate the
+                # final wave (LoadBalancer, Ingress, HPAs) on every sync that prunes; the PVC is
+                # kept by its own Prune=false,Delete=false.
+                "syncOptions": ["CreateNamespace=true"],
                 "retry": {
                     "limit": 5,
                     "backoff": {"duration": "5s", "factor": 2, "maxDuration": "3m"},
