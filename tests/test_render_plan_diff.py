@@ -336,6 +336,41 @@ def test_plan_lists_waves_database_backend_frontend_in_argocd_order(repo: Path) 
                       "Service", "Deployment"]
 
 
+def test_plan_models_prune_last_of_the_application(repo: Path) -> None:
+    app = repo / layout.app_path("staging")
+    text = app.read_text()
+    assert "PruneLast" not in text
+    app.write_text(text.replace("      - CreateNamespace=true\n",
+                                "      - CreateNamespace=true\n      - PruneLast=true\n"))
+    result = cli("plan", "staging", repo=repo)
+    assert result.exit_code == 1, result.output
+    body, _, errors = result.stdout.partition("\nerror: ")
+    waves = parse_plan(body)
+    assert [w for w, _, _ in waves] == [0, 1, 2, 3, 4]
+    (_, remark3, steps3), (_, remark4, steps4) = waves[3], waves[4]
+    assert "not health-gated" not in remark3
+    assert remark3.startswith("waits until all Healthy on a sync that prunes")
+    assert dict(steps3)["Service/todo-frontend"].startswith("waits for: external address")
+    assert remark4.startswith("prune wave, PruneLast=true") and steps4 == []
+    assert "note: PruneLast=true (the Application's syncOptions)" in body
+    assert "note: CreateNamespace=true: Argo CD creates namespace todo-staging" in body
+    assert errors.startswith("syncOptions PruneLast=true: on every sync that prunes")
+
+
+def test_plan_notes_the_applications_other_sync_options(repo: Path) -> None:
+    app = repo / layout.app_path("staging")
+    app.write_text(app.read_text().replace(
+        "      - CreateNamespace=true\n",
+        "      - CreateNamespace=true\n      - ApplyOutOfSyncOnly=true\n"
+        "      - ServerSideApply=true\n"))
+    result = cli("plan", "staging", repo=repo)
+    assert result.exit_code == 0, result.output
+    waves = parse_plan(result.stdout)
+    assert "final wave" in waves[-1][1] and "not health-gated" in waves[-1][1]
+    assert "note: ApplyOutOfSyncOnly=true: only objects that differ" in result.stdout
+    assert "note: ServerSideApply=true: objects are applied server-side" in result.stdout
+
+
 def test_plan_reports_misordered_waves_the_chart_refuses(repo: Path) -> None:
     set_value(repo, "staging", "syncWaves.backend", 5)  # backend after frontend (2)
     before = snapshot(repo)

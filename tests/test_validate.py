@@ -177,6 +177,35 @@ def test_sync_order_broken_by_overlay(repo: Path) -> None:
     assert rules & {"sync-component-order", "helm-render"}, rules
 
 
+def test_prune_last_added_by_hand_is_reported_at_its_line(repo: Path) -> None:
+    path = layout.app_path("staging")
+    assert "PruneLast" not in (repo / path).read_text()
+    assert not findings(repo, "sync-prune-last")
+    edit(repo, path, lambda t: t.replace("      - CreateNamespace=true\n",
+                                         "      - CreateNamespace=true\n      - PruneLast=true\n"))
+    found = findings(repo, "sync-prune-last")
+    assert [(f.env, f.file, f.severity) for f in found] == [("staging", path, "error")]
+    lines = (repo / path).read_text().splitlines()
+    assert lines[found[0].line - 1].strip() == "- PruneLast=true"
+    message = found[0].message
+    assert "extra wave (4) after the last one" in message
+    assert "wave 3 is health-gated" in message and "Ingress/todo stays Progressing" in message
+    assert "remove PruneLast=true" in message and "Prune=false,Delete=false" in message
+    # The same option on an Application whose final wave holds nothing to wait on is harmless.
+    edit(repo, layout.app_path("dev"), lambda t: t.replace(
+        "      - CreateNamespace=true\n", "      - CreateNamespace=true\n      - PruneLast=true\n"))
+    assert [f.env for f in findings(repo, "sync-prune-last")] == ["staging"]
+
+
+def test_prune_last_annotation_from_an_overlay_is_reported_at_the_template(repo: Path) -> None:
+    set_value(repo, layout.values_path("prod"),
+              ["ingress", "annotations", "argocd.argoproj.io/sync-options"], "PruneLast=true")
+    found = findings(repo, "sync-prune-last")
+    assert [(f.env, f.file) for f in found] == [("prod", "chart/templates/ingress.yaml")]
+    assert found[0].message.startswith("Ingress/todo carries argocd.argoproj.io/sync-options "
+                                       "PruneLast=true")
+
+
 @pytest.mark.parametrize(
     ("env", "keys", "value", "rule"),
     [

@@ -11,7 +11,7 @@ from typing import Any
 
 import jsonschema_rs
 
-from ..model import chart, syncplan
+from ..model import chart, syncoptions, syncplan
 from ..repo import layout, yamlio
 from ..secrets import sops
 from . import argoschema, kubeschema, syncchecks
@@ -112,11 +112,32 @@ def root_argo_findings(repo: RepoFiles) -> Iterator[Finding]:
                           root.line(list(p.location)) or 1, f"{p}; fix the root Application")
 
 
+def sync_plan(ef: EnvFiles, rendered: Sequence[chart.Rendered]) -> syncplan.SyncPlan:
+    """The sync plan of the rendered objects under the environment's Application: its
+    destination namespace and the sync options that change the order or the waiting."""
+    app = ef.app.data if isinstance(ef.app.data, dict) else {}
+    ns = yamlio.lookup(app, "spec", "destination", "namespace")
+    return syncplan.plan_sync([r.obj for r in rendered],
+                              str(ns or layout.default_namespace(ef.env)),
+                              syncoptions.application_options(app))
+
+
+def _option_line(ef: EnvFiles, option: str) -> int | None:
+    options = yamlio.lookup(ef.app.data, "spec", "syncPolicy", "syncOptions")
+    if isinstance(options, list) and option in options:
+        return ef.app.line(["spec", "syncPolicy", "syncOptions", options.index(option)])
+    return ef.app.line(["spec", "syncPolicy"])
+
+
 def plan_findings(ef: EnvFiles, rendered: Sequence[chart.Rendered]) -> list[Finding]:
-    plan = syncplan.plan_sync([r.obj for r in rendered])
+    plan = sync_plan(ef, rendered)
     sources = {(r.kind, r.name): r.source for r in rendered}
     out = []
     for issue in syncchecks.check_plan(plan):
+        if issue.option:  # about the Application's syncPolicy: point at the option
+            out.append(Finding(issue.rule, issue.severity, ef.env, ef.app.path,
+                               _option_line(ef, issue.option), issue.message))
+            continue
         source = sources.get((issue.kind, issue.name)) if issue.kind and issue.name else None
         out.append(Finding(issue.rule, issue.severity, ef.env,
                            f"{layout.CHART_DIR}/{source}" if source else ef.values.path, None,

@@ -10,12 +10,12 @@ from contextlib import contextmanager
 from pathlib import Path
 
 from ..errors import InputError
-from ..model import chart
+from ..model import chart, syncplan
 from ..repo import gitrepo, layout, yamlio
 from ..secrets import sops
 from . import manifestchecks
 from .findings import Finding
-from .repofiles import load_repo
+from .repofiles import EnvFiles, load_repo
 
 
 class RenderError(InputError):
@@ -30,6 +30,17 @@ class RenderError(InputError):
 
 def render_environment(root: Path, env: str, *, decrypt: bool = False) -> list[chart.Rendered]:
     """Render env with its overlay and SOPS values (ENC placeholders unless decrypt)."""
+    return _render(root, env, decrypt)[1]
+
+
+def plan_environment(root: Path, env: str) -> syncplan.SyncPlan:
+    """env's sync plan: its rendered objects in Argo CD's order, under its Application's sync
+    options (secrets stay ENC placeholders)."""
+    ef, rendered = _render(root, env, False)
+    return manifestchecks.sync_plan(ef, rendered)
+
+
+def _render(root: Path, env: str, decrypt: bool) -> tuple[EnvFiles, list[chart.Rendered]]:
     repo = load_repo(root, [env])
     ef = repo.envs[env]
     problems = [f for f in repo.findings if f.is_error]
@@ -42,7 +53,7 @@ def render_environment(root: Path, env: str, *, decrypt: bool = False) -> list[c
     rendered, errors = manifestchecks.render_env(repo, ef)
     if errors:
         raise RenderError(env, errors)
-    return rendered
+    return ef, rendered
 
 
 def object_filename(item: chart.Rendered) -> str:

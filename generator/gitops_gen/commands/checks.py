@@ -88,9 +88,9 @@ def _written_by_render(path: Path) -> bool:
 @click.argument("env")
 @click.pass_obj
 def plan(obj: AppContext, env: str) -> None:
-    """Show ENV's sync plan: objects in Argo CD's order, by wave, and what each wave waits for."""
-    rendered = rendering.render_environment(obj.root(), env)
-    sync = syncplan.plan_sync([r.obj for r in rendered])
+    """Show ENV's sync plan: objects in Argo CD's order, by wave, and what each wave waits for,
+    under the sync options of ENV's Application (PruneLast, ApplyOutOfSyncOnly, Prune...)."""
+    sync = rendering.plan_environment(obj.root(), env)
     click.echo(syncplan.render_plan_text(sync), nl=False)
     issues = syncchecks.check_plan(sync)
     for issue in issues:
