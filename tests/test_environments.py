@@ -9,10 +9,12 @@ import re
 import stat
 import subprocess
 from pathlib import Path
+from typing import Any
 
 import git
 import pytest
 
+from gitops_gen.checks import rendering
 from gitops_gen.repo import layout, proc
 from gitops_gen.secrets import sops
 
@@ -181,6 +183,50 @@ def test_from_copies_values_with_fresh_secrets(repo: Path, age_key: AgeKey) -> N
     assert a[sops.DB_PASSWORD] != b[sops.DB_PASSWORD]
     assert a[sops.SECRET_KEY] != b[sops.SECRET_KEY]
     assert load_yaml(repo / layout.SETTINGS)["environments"] == ["staging", "prod"]
+
+
+def _objects(repo: Path, env: str) -> dict[str, Any]:
+    return {f"{r.kind}/{r.name}": r.obj for r in rendering.render_environment(repo, env)}
+
+
+def test_host_puts_the_frontend_behind_the_ingress(repo: Path, age_key: AgeKey) -> None:
+    assert cli("env", "add", "staging", "--host", "todo.example.com", repo=repo).exit_code == 0
+    assert load_yaml(repo / layout.values_path("staging"))["frontend"] == {
+        "service": {"type": "ClusterIP"}}
+    objs = _objects(repo, "staging")
+    assert objs["Service/todo-frontend"]["spec"]["type"] == "ClusterIP"
+    assert not [k for k, o in objs.items() if k.startswith("Service/")
+                and o["spec"]["type"] != "ClusterIP"]
+    (rule,) = objs["Ingress/todo"]["spec"]["rules"]
+    assert rule["host"] == "todo.example.com"
+    assert {p["path"]: p["backend"]["service"]["name"] for p in rule["http"]["paths"]} == {
+        "/api": "todo-backend", "/": "todo-frontend"}
+    assert objs["ConfigMap/todo-frontend"]["data"]["NEXT_PUBLIC_API_BASE_URL"] == "/api"
+    # The Ingress alone is left in the final wave; the ClusterIP Service joins the frontend's.
+    plan = rendering.plan_environment(repo, "staging")
+    assert [s.ref for s in plan.waves[-1].steps] == ["Ingress/todo"]
+    assert {s.ref: w.number for w, s in plan.steps()}["Service/todo-frontend"] == 2
+
+
+def test_host_on_a_minikube_environment_replaces_its_node_port(repo: Path,
+                                                                age_key: AgeKey) -> None:
+    assert cli("env", "add", "dev", repo=repo).exit_code == 0
+    assert load_yaml(repo / layout.values_path("dev"))["frontend"]["service"] == {
+        "type": "NodePort"}
+    dev = _objects(repo, "dev")
+    # Without an Ingress the browser still calls /api, on the node port: the frontend's server
+    # forwards it to the backend's in-cluster origin.
+    assert dev["ConfigMap/todo-frontend"]["data"] == {
+        "NEXT_PUBLIC_API_BASE_URL": "/api", "API_INTERNAL_URL": "http://todo-backend:8000",
+        "HOSTNAME": "0.0.0.0", "PORT": "3000"}
+    assert dev["ConfigMap/todo-backend"]["data"]["API_PREFIX"] == "/api"
+    assert cli("env", "add", "dev", "--host", "dev.example.com", repo=repo).exit_code == 0
+    text = (repo / layout.values_path("dev")).read_text()
+    assert "type: ClusterIP  # behind the Ingress" in text and "NodePort" not in text
+    before = snapshot(repo)
+    again = cli("env", "add", "dev", "--host", "dev.example.com", repo=repo)
+    assert again.exit_code == 0 and "nothing to commit" in again.output
+    assert snapshot(repo) == before
 
 
 def test_several_recipients(repo: Path, age_key: AgeKey, tmp_path: Path) -> None:

@@ -28,7 +28,8 @@ def env() -> None:
 @click.option("--namespace", help="Destination namespace (default: todo-NAME).")
 @click.option("--cluster", "cluster_url", help="Destination cluster API URL.")
 @click.option("--cluster-name", help="Destination cluster name as registered in Argo CD.")
-@click.option("--host", help="Ingress host; turns the Ingress on.")
+@click.option("--host", help="Ingress host; turns the Ingress on and makes the frontend Service "
+              "ClusterIP, so the Ingress is its one public address.")
 @click.option("--backend-tag", help="Backend image tag.")
 @click.option("--frontend-tag", help="Frontend image tag.")
 @click.option("--from", "from_env", help="Copy non-secret values from this environment.")
