@@ -564,7 +564,7 @@ def test_options_without_effect_on_order_leave_the_plan_alone() -> None:
 
 
 def test_sync_fail_hooks_do_not_take_the_final_wave() -> None:
-    # SyncFail tasks are split off before the last wave is chosen (sync_context.go L620-621).
+    # SyncFail tasks are split off before the last wave is chosen (sync_context.go L630).
     objects = [*good_objects(), workload("Job", "on-fail", 0, "backend",
                                          **{"argocd.argoproj.io__hook": "SyncFail"})]
     plan = plan_sync(objects)

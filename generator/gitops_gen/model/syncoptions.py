@@ -68,8 +68,8 @@ def application_options(app: Any) -> SyncOptions:
     raw = policy.get("syncOptions")
     options = tuple(str(o) for o in raw) if isinstance(raw, list) else ()
     automated = policy.get("automated")
-    # types.go L1531-1536: automated is on when present and not `enabled: false`;
-    # L1620-1625: GetPrune is false unless prune is set true.
+    # pkg/apis/application/v1alpha1/types.go L1531-1536: automated is on when present and
+    # not `enabled: false`; L1620-1625: GetPrune is false unless prune is set true.
     on = isinstance(automated, Mapping) and automated.get("enabled") is not False
     prune = isinstance(automated, Mapping) and automated.get("prune") is True
     return SyncOptions(options, on, on and prune)
@@ -121,20 +121,21 @@ def option_notes(options: SyncOptions, namespace: str | None,
                    "chart in the cluster, and a change that only removes objects is not synced "
                    "automatically")
     if options.default_prune == "confirm":
-        # L1616-1626: a prune that needs confirmation keeps the sync pending.
+        # sync_context.go L1616-1625: a prune that needs confirmation keeps the sync pending.
         out.append("Prune=confirm: a sync that prunes stops at the first wave holding a prune "
                    "until someone confirms it (Argo CD UI or CLI)")
     if options.apply_out_of_sync_only:
-        # L529-531, L646-648, L760-773: unmodified objects are filtered out of the tasks.
+        # sync_context.go L529-531, L646-648, L760-773: unmodified objects are filtered out.
         out.append("ApplyOutOfSyncOnly=true: only objects that differ from the cluster are "
                    "applied; a wave whose objects are all in sync is skipped and not waited for "
                    "(a first sync applies every object)")
     if options.has("ServerSideApply=true"):
-        # L1281-1296: it decides how an object is applied, nothing about waves or health.
+        # sync_context.go L1281-1296: it picks how an object is applied, not waves or health.
         out.append("ServerSideApply=true: objects are applied server-side; the order and what "
                    "each wave waits for are unchanged")
     if options.has("CreateNamespace=true") and namespace:
-        # L1161-1201: a PreSync task creates the namespace; a Namespace has no health check.
+        # sync_context.go L1161-1201: a PreSync task creates the namespace, and
+        # gitops-engine/pkg/health/health.go L104-152 has no health check for a Namespace.
         out.append(f"CreateNamespace=true: Argo CD creates namespace {namespace} before the "
                    "first wave (nothing to wait for)")
     return out

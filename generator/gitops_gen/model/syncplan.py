@@ -260,7 +260,7 @@ def plan_sync(
             lambda t: t.namespace or None)
     _adjust(tasks, _crd_key, lambda t: f"{_group(t.obj)}/{t.kind}")
     # SyncFail hooks run only when the sync fails: they are split off before Argo CD looks for
-    # the last wave (sync_context.go L620-621, L703).
+    # the last wave (sync_context.go L630, L703-712).
     ran = [(t.phase, t.wave) for t in tasks if t.phase != "SyncFail"]
     last = ran[-1] if ran else None
     prune_last = _prune_last(tasks, options)
@@ -291,12 +291,13 @@ def _prune_last(tasks: list[_Task], options: SyncOptions) -> PruneLast | None:
     if not (options.prune_last or annotated):
         return None
     sync_waves = [t.wave for t in tasks if t.phase == "Sync"]
-    # L1130-1137: the greatest Sync wave, starting from 0, plus one.
+    # sync_context.go L1129-1137: the greatest Sync wave, starting from 0, plus one.
     wave = max([0, *sync_waves]) + 1
     gated = max(sync_waves) if sync_waves else None
     skipped = None
-    # L1454-1459: prune tasks of a sync without prune, or with Prune=false, are skipped
-    # ("ignored (requires pruning)" / "ignored (no prune)"), but they exist and keep their wave.
+    # sync_context.go L1454-1459: prune tasks of a sync without prune, or with Prune=false,
+    # are skipped ("ignored (requires pruning)" / "ignored (no prune)"), but they exist and
+    # keep their wave.
     if options.default_prune == "false":
         skipped = "Prune=false: its prune tasks are skipped (\"ignored (no prune)\")"
     elif options.automated and not options.automated_prune:
