@@ -199,7 +199,9 @@ def repo_server_patch(version: str) -> dict[str, Any]:
     return {
         "apiVersion": "apps/v1",
         "kind": "Deployment",
-        "metadata": {"name": REPO_SERVER, "namespace": layout.ARGOCD_NAMESPACE},
+        # No namespace: kustomize matches patches before it sets the namespace, and the
+        # install manifest names none.
+        "metadata": {"name": REPO_SERVER},
         "spec": {"template": {"spec": {
             # The key file's group is the fsGroup: the sidecar (uid and gid 999) reads it.
             "securityContext": {"fsGroup": ARGOCD_UID},
