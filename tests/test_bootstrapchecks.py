@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from gitops_gen.checks import bootstrapchecks, sidecarchecks
+from gitops_gen.checks import bootstrapchecks, downloadchecks, sidecarchecks
 from gitops_gen.checks.findings import Finding
 from gitops_gen.checks.validate import RULES, validate_repo
 from gitops_gen.model import argocd
@@ -53,7 +53,7 @@ def line_at(root: Path, f: Finding) -> str:
 
 
 def test_rules_are_declared_and_quiet_on_what_init_writes(repo: Path) -> None:
-    new = (*bootstrapchecks.RULES, *sidecarchecks.RULES, "app-plugin")
+    new = (*bootstrapchecks.RULES, *sidecarchecks.RULES, *downloadchecks.RULES, "app-plugin")
     assert set(new) <= set(RULES)
     report = validate_repo(repo)
     assert [f for f in report.findings if f.rule in new or f.rule == "root-app"] == []
@@ -199,10 +199,10 @@ def test_key_readable_models_owner_group_and_mode() -> None:
 
 def test_download_problems_on_a_good_and_a_bad_script() -> None:
     good = argocd.sops_install_script("/t")
-    assert sidecarchecks.download_problems(good) == []
+    assert downloadchecks.download_problems(good) == []
     bad = ("wget -O /t/sops https://github.com/getsops/sops/releases/latest/download/"
            "sops.linux.amd64\nchmod +x /t/sops\n")
-    messages = " ".join(m for _, m in sidecarchecks.download_problems(bad))
+    messages = " ".join(m for _, m in downloadchecks.download_problems(bad))
     for part in ("not pinned", "names one architecture", "not checked", "no sha256 for amd64",
                  "no sha256 for arm64"):
         assert part in messages

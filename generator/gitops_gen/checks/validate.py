@@ -6,7 +6,7 @@ from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 from ..repo import config
-from . import bootstrapchecks, kubeschema, manifestchecks, policy, sidecarchecks
+from . import bootstrapchecks, downloadchecks, kubeschema, manifestchecks, policy, sidecarchecks
 from .filechecks import file_findings
 from .findings import Finding, Report
 from .repofiles import EnvFiles, RepoFiles, load_repo
@@ -20,7 +20,7 @@ RULES = (
     "sync-reads-later-wave", "sync-hpa-replicas", "sync-wave-not-gated",
     "sync-hook-before-database", "policy-resources", "policy-probes", "policy-image-tag",
     "policy-replicas", "policy-security-context",
-    *bootstrapchecks.RULES, *sidecarchecks.RULES,
+    *bootstrapchecks.RULES, *sidecarchecks.RULES, *downloadchecks.RULES,
 )
 
 
@@ -54,6 +54,7 @@ def validate_repo(root: Path, envs: list[str] | None = None,
     report.extend(manifestchecks.root_argo_findings(repo))
     report.extend(bootstrapchecks.bootstrap_findings(repo))
     report.extend(sidecarchecks.sidecar_findings(repo))
+    report.extend(downloadchecks.download_findings(repo))
     workers = min(4, max(1, len(repo.envs)))
     with ThreadPoolExecutor(max_workers=workers) as pool:
         for found in pool.map(lambda ef: _env_findings(repo, ef, version), repo.envs.values()):
