@@ -98,18 +98,48 @@ def test_application_and_project_match_argocd_crds(repo: Path, age_key: AgeKey,
     spec = app["spec"]
     assert spec["project"] == "todo-prod"
     assert spec["source"]["repoURL"] == "https://git.example.com/org/todo-gitops.git"
-    assert spec["source"]["path"] == "chart"
-    assert spec["source"]["helm"]["releaseName"] == "todo"
-    assert spec["source"]["helm"]["valueFiles"] == [
-        "../overlays/prod/values.yaml", "secrets://../overlays/prod/secrets.sops.yaml"]
+    # The overlay, rendered by the decrypting plugin (gitops/bootstrap): no value files.
+    assert spec["source"]["path"] == "overlays/prod"
+    assert spec["source"]["plugin"] == {"name": "todo-chatbot-sops"}
+    assert "helm" not in spec["source"]
     assert spec["destination"] == {"server": "https://kubernetes.default.svc",
                                    "namespace": "todo-live"}
     assert spec["syncPolicy"]["automated"] == {"prune": True, "selfHeal": True}
-    assert "CreateNamespace=true" in spec["syncPolicy"]["syncOptions"]
+    assert spec["syncPolicy"]["syncOptions"] == ["CreateNamespace=true"]
     assert spec["syncPolicy"]["retry"]["backoff"]["factor"] == 2
     assert project["metadata"]["name"] == "todo-prod"
     assert project["spec"]["sourceRepos"] == [spec["source"]["repoURL"]]
     assert project["spec"]["destinations"] == [spec["destination"]]
+
+
+def test_rerun_moves_a_helm_source_to_the_plugin(repo: Path, age_key: AgeKey,
+                                                 reference: Path) -> None:
+    """An Application written for helm-secrets (value files, PruneLast) is rewritten for the
+    plugin by env add, keeping what people added elsewhere in it."""
+    assert cli("env", "add", "dev", repo=repo).exit_code == 0
+    path = repo / layout.app_path("dev")
+    old = path.read_text().replace(
+        "    path: overlays/dev\n    plugin:\n      name: todo-chatbot-sops\n",
+        "    path: chart\n    helm:\n      releaseName: todo\n      valueFiles:\n"
+        "        - ../overlays/dev/values.yaml\n"
+        "        - secrets://../overlays/dev/secrets.sops.yaml\n",
+    ).replace("      - CreateNamespace=true\n",
+              "      - CreateNamespace=true\n      - PruneLast=true\n")
+    old = old.replace("  project: todo-dev\n", "  project: todo-dev  # kept\n")
+    assert "secrets://" in old and "PruneLast" in old
+    path.write_text(old)
+    git.Repo(repo).git.commit("-qam", "an Application of the helm-secrets layout")
+
+    result = cli("env", "add", "dev", repo=repo)
+
+    assert result.exit_code == 0, result.output
+    app = load_yaml(path)
+    assert app["spec"]["source"] == {
+        "repoURL": "https://git.example.com/org/todo-gitops.git", "targetRevision": "main",
+        "path": "overlays/dev", "plugin": {"name": "todo-chatbot-sops"}}
+    assert app["spec"]["syncPolicy"]["syncOptions"] == ["CreateNamespace=true"]
+    assert "# kept" in path.read_text()
+    crd_validator(reference, "application").validate(app)
 
 
 def test_cluster_name_destination(repo: Path, age_key: AgeKey, reference: Path) -> None:

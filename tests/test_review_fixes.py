@@ -258,9 +258,11 @@ def test_render_output_removes_files_of_objects_that_no_longer_render(
 
 KUBECTL = """#!/usr/bin/env python3
 import sys
-with open({log!r}, "w") as fh:
-    fh.write(sys.stdin.read())
-print("secret/helm-secrets-private-keys configured")
+data = sys.stdin.read() if "-" in sys.argv else ""
+if "kind: Secret" in data:
+    with open({log!r}, "w") as fh:
+        fh.write(data)
+print("secret/sops-age-key configured")
 """
 
 

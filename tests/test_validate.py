@@ -148,7 +148,7 @@ def test_argocd_schema_with_line(repo: Path) -> None:
     ("old", "new", "rule"),
     [
         (REPO_URL, "https://git.example.com/elsewhere.git", "app-source"),
-        ("../overlays/prod/values.yaml", "../overlays/staging/values.yaml", "app-values"),
+        ("path: overlays/prod", "path: overlays/staging", "app-plugin"),
         ("project: todo-prod", "project: todo-staging", "app-source"),
         ("namespace: todo-prod\n  syncPolicy", "namespace: kube-system\n  syncPolicy",
          "app-destination"),
@@ -166,7 +166,6 @@ def test_missing_value_file_and_root_app(repo: Path) -> None:
     (repo / layout.values_path("staging")).unlink()
     edit(repo, layout.ROOT_APP, lambda t: t.replace(REPO_URL, "https://git.example.com/x.git"))
     assert any(f.env == "staging" for f in findings(repo, "env-files"))
-    assert any(f.env == "staging" for f in findings(repo, "app-values"))
     assert [f.file for f in findings(repo, "root-app")] == [layout.ROOT_APP]
 
 

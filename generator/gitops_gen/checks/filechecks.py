@@ -13,7 +13,7 @@ from typing import Any
 
 import yaml as pyyaml
 
-from ..model import apps, overlays
+from ..model import apps, overlays, sopsplugin
 from ..repo import layout, yamlio
 from ..repo.yamlio import lookup
 from ..secrets import sops, sopsconfig
@@ -151,8 +151,6 @@ def check_application(repo: RepoFiles, ef: EnvFiles) -> Iterator[Finding]:
         ("metadata", "namespace"): layout.ARGOCD_NAMESPACE,
         ("spec", "project"): layout.project_name(env),
         ("spec", "source", "repoURL"): repo.settings.repo_url,
-        ("spec", "source", "path"): layout.CHART_DIR,
-        ("spec", "source", "helm", "releaseName"): layout.RELEASE_NAME,
     }
     for keys, want in expect.items():
         have = lookup(app.data, *keys)
@@ -165,23 +163,7 @@ def check_application(repo: RepoFiles, ef: EnvFiles) -> Iterator[Finding]:
         yield _f("app-source", "warning", env, app, app.line(["spec", "source", "targetRevision"]),
                  f"targetRevision {revision!r} differs from {repo.settings.target_revision!r} in "
                  f"{layout.SETTINGS}; align them unless this environment pins a release")
-    files = lookup(src, "helm", "valueFiles")
-    if files != apps.value_files(env):
-        yield _f("app-values", "error", env, app,
-                 app.line(["spec", "source", "helm", "valueFiles"]),
-                 f"helm.valueFiles must be exactly {apps.value_files(env)}; other paths escape the "
-                 f"environment's overlay. Run 'gitops-gen env add {env}'")
-    for vf in files if isinstance(files, list) else []:
-        target = str(vf).removeprefix(apps.SECRETS_SCHEME)
-        resolved = (repo.root / layout.CHART_DIR / target).resolve()
-        if not resolved.is_file():
-            yield _f("app-values", "error", env, app,
-                     app.line(["spec", "source", "helm", "valueFiles", files.index(vf)]),
-                     f"value file {vf} does not exist in the repository; write it with "
-                     f"'gitops-gen env add {env}'")
-    if not (repo.root / layout.CHART_DIR / "Chart.yaml").is_file():
-        yield _f("app-source", "error", env, app, app.line(["spec", "source", "path"]),
-                 f"{layout.CHART_DIR}/Chart.yaml not found; restore the chart")
+    yield from _check_plugin(repo, ef, src)
     if "automated" not in (spec.get("syncPolicy") or {}):
         yield _f("app-sync", "warning", env, app, app.line(["spec", "syncPolicy"]),
                  "no syncPolicy.automated: Argo CD will not sync merges by itself; add it")
@@ -189,6 +171,36 @@ def check_application(repo: RepoFiles, ef: EnvFiles) -> Iterator[Finding]:
         yield _f("app-sync", "warning", env, app, app.line(["metadata"]),
                  f"no {apps.FINALIZER}: deleting the Application leaves its resources running")
     yield from _check_project(repo, ef, spec)
+
+
+def _check_plugin(repo: RepoFiles, ef: EnvFiles, src: Any) -> Iterator[Finding]:
+    """The source is the environment's overlay, rendered by the plugin: it reads that
+    overlay's two files and chart/ (model/sopsplugin.py), nothing an Application names."""
+    app, env = ef.app, ef.env
+    fix = f"run 'gitops-gen env add {env}' to rewrite the Application"
+    if not isinstance(src, dict):
+        yield _f("app-plugin", "error", env, app, app.line(["spec"]),
+                 f"spec.source is missing; the environment renders from one source. {fix}")
+        return
+    path = layout.overlay_dir(env)
+    name = lookup(src, "plugin", "name")
+    if name != sopsplugin.PLUGIN_NAME:
+        yield _f("app-plugin", "error", env, app,
+                 app.line(["spec", "source", "plugin", "name"] if name else ["spec", "source"]),
+                 f"source.plugin.name is {name!r}: only the {sopsplugin.PLUGIN_NAME} plugin "
+                 f"decrypts {layout.secrets_path(env)} (gitops/bootstrap); {fix}")
+    for tool in apps.SOURCE_TOOLS:
+        if tool in src:
+            yield _f("app-plugin", "error", env, app, app.line(["spec", "source", tool]),
+                     f"source.{tool} is set; the {sopsplugin.PLUGIN_NAME} plugin renders the chart "
+                     f"with the overlay's files and nothing else. Remove it ({fix})")
+    if src.get("path") != path:
+        yield _f("app-plugin", "error", env, app, app.line(["spec", "source", "path"]),
+                 f"source.path is {src.get('path')!r}, expected {path!r}: the plugin "
+                 f"renders the overlay it runs in, and only that; {fix}")
+    if not (repo.root / layout.CHART_DIR / "Chart.yaml").is_file():
+        yield _f("app-source", "error", env, app, app.line(["spec", "source", "path"]),
+                 f"{layout.CHART_DIR}/Chart.yaml not found; restore the chart")
 
 
 def _check_project(repo: RepoFiles, ef: EnvFiles, spec: dict[str, Any]) -> Iterator[Finding]:
@@ -236,6 +248,12 @@ def check_root_app(repo: RepoFiles) -> Iterator[Finding]:
     if url != repo.settings.repo_url:
         yield _f("root-app", "error", None, root, root.line(["spec", "source", "repoURL"]),
                  f"repoURL is {url!r}, expected {repo.settings.repo_url!r} from {layout.SETTINGS}")
+    project = lookup(root.data, "spec", "project")
+    if project != layout.ROOT_PROJECT_NAME:
+        yield _f("root-app", "error", None, root, root.line(["spec", "project"]),
+                 f"project is {project!r}: the root app runs in {layout.ROOT_PROJECT_NAME} "
+                 f"({layout.BOOTSTRAP_DIR}/root-project.yaml), which may create only "
+                 "Applications and AppProjects in the argocd namespace")
 
 
 def check_orphans(repo: RepoFiles) -> Iterator[Finding]:

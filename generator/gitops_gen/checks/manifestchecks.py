@@ -32,7 +32,8 @@ def _chart_defaults(values_path: Path, mtime_ns: int) -> dict[str, Any]:  # noqa
 
 
 def env_layers(ef: EnvFiles) -> list[dict[str, Any]]:
-    """The values layers Argo CD passes to Helm: the overlay, then the SOPS file (ENC values)."""
+    """The values layers the plugin passes to Helm (model/sopsplugin.py: `-f values.yaml -f -`,
+    release todo): the overlay, then the SOPS file (ENC values unless decrypted)."""
     layers = []
     for loaded in (ef.values, ef.secrets):
         data = yamlio.to_plain(loaded.data) if isinstance(loaded.data, dict) else {}
@@ -105,11 +106,13 @@ def argo_findings(ef: EnvFiles) -> Iterator[Finding]:
 
 
 def root_argo_findings(repo: RepoFiles) -> Iterator[Finding]:
-    root = repo.root_app
-    if root is not None and isinstance(root.data, dict):
-        for p in argoschema.validate_argo(yamlio.to_plain(root.data)):
-            yield Finding("argocd-schema", "error", None, root.path,
-                          root.line(list(p.location)) or 1, f"{p}; fix the root Application")
+    """The root Application and its AppProject against Argo CD's schemas."""
+    project = repo.bootstrap.root_project if repo.bootstrap is not None else None
+    for loaded in (repo.root_app, project):
+        if loaded is not None and isinstance(loaded.data, dict):
+            for p in argoschema.validate_argo(yamlio.to_plain(loaded.data)):
+                yield Finding("argocd-schema", "error", None, loaded.path,
+                              loaded.line(list(p.location)) or 1, f"{p}; fix {loaded.path}")
 
 
 def sync_plan(ef: EnvFiles, rendered: Sequence[chart.Rendered]) -> syncplan.SyncPlan:

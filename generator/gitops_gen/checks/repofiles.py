@@ -12,6 +12,7 @@ from pathlib import Path
 from typing import Any
 
 from ..errors import InputError, MissingError
+from ..model import argocd
 from ..repo import config, layout, yamlio
 from .findings import Finding
 
@@ -43,12 +44,25 @@ class EnvFiles:
 
 
 @dataclass
+class BootstrapFiles:
+    """gitops/bootstrap: the files gitops-gen writes there, and any other YAML file in it."""
+
+    kustomization: Loaded
+    patch: Loaded
+    plugin: Loaded
+    root_project: Loaded
+    dockerfile: Loaded  # text only
+    others: list[Loaded] = field(default_factory=list)  # one per document
+
+
+@dataclass
 class RepoFiles:
     root: Path
     settings: config.Settings | None
     sops_config: Loaded
     envs: dict[str, EnvFiles] = field(default_factory=dict)
     root_app: Loaded | None = None
+    bootstrap: BootstrapFiles | None = None
     findings: list[Finding] = field(default_factory=list)
 
 
@@ -65,6 +79,33 @@ def load_file(root: Path, path: str, env: str | None, findings: list[Finding]) -
                     f"{exc.problem}; fix the YAML at that line")
         )
         return Loaded(path, text, None, broken=True)
+
+
+def load_bootstrap(root: Path, findings: list[Finding]) -> BootstrapFiles:
+    named = (argocd.KUSTOMIZATION, argocd.PATCH, argocd.PLUGIN, argocd.ROOT_PROJECT)
+    docker = root / argocd.DOCKERFILE
+    base = root / layout.BOOTSTRAP_DIR
+    others = sorted(p.relative_to(root).as_posix() for p in base.glob("*.y*ml")) \
+        if base.is_dir() else []
+    kustomization, patch, plugin, project = (load_file(root, path, None, findings)
+                                             for path in named)
+    return BootstrapFiles(
+        kustomization, patch, plugin, project,
+        dockerfile=Loaded(argocd.DOCKERFILE, docker.read_text() if docker.is_file() else None),
+        others=[doc for path in others if path not in named
+                for doc in _load_documents(root, path, findings)],
+    )
+
+
+def _load_documents(root: Path, path: str, findings: list[Finding]) -> list[Loaded]:
+    """One Loaded per document of a multi-document file (a kustomization resource may be)."""
+    text = (root / path).read_text()
+    try:
+        return [Loaded(path, text, doc) for doc in yamlio.load_documents(text, path)]
+    except yamlio.YamlError as exc:
+        findings.append(Finding("yaml-syntax", "error", None, path, exc.line,
+                                f"{exc.problem}; fix the YAML at that line"))
+        return [Loaded(path, text, None, broken=True)]
 
 
 def discover_envs(root: Path, settings: config.Settings | None) -> list[str]:
@@ -91,6 +132,7 @@ def load_repo(root: Path, envs: list[str] | None = None) -> RepoFiles:
         findings.append(Finding("settings", "error", None, layout.SETTINGS, None, exc.render()))
     repo = RepoFiles(root, settings, load_file(root, layout.SOPS_CONFIG, None, findings))
     repo.root_app = load_file(root, layout.ROOT_APP, None, findings)
+    repo.bootstrap = load_bootstrap(root, findings)
     known = discover_envs(root, settings)
     if envs:
         unknown = [e for e in envs if e not in known]

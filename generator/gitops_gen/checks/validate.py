@@ -6,7 +6,7 @@ from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 from ..repo import config
-from . import kubeschema, manifestchecks, policy
+from . import bootstrapchecks, downloadchecks, kubeschema, manifestchecks, policy, sidecarchecks
 from .filechecks import file_findings
 from .findings import Finding, Report
 from .repofiles import EnvFiles, RepoFiles, load_repo
@@ -15,12 +15,13 @@ RULES = (
     "yaml-syntax", "settings", "env-files", "values-schema", "plaintext-secret",
     "sops-metadata", "sops-encrypted", "sops-keys", "sops-recipients", "placeholder-secret",
     "demo-recipient", "helm-render", "k8s-schema", "k8s-schema-unknown-kind", "argocd-schema",
-    "app-source", "app-values", "app-project", "app-destination", "app-sync", "root-app",
+    "app-source", "app-plugin", "app-project", "app-destination", "app-sync", "root-app",
     "sync-wave-invalid", "sync-pvc-wave", "sync-final-wave", "sync-prune-last",
     "sync-component-order",
     "sync-reads-later-wave", "sync-hpa-replicas", "sync-wave-not-gated",
     "sync-hook-before-database", "policy-resources", "policy-probes", "policy-image-tag",
     "policy-replicas", "policy-security-context",
+    *bootstrapchecks.RULES, *sidecarchecks.RULES, *downloadchecks.RULES,
 )
 
 
@@ -52,6 +53,9 @@ def validate_repo(root: Path, envs: list[str] | None = None,
     report.extend(repo.findings)
     report.extend(file_findings(repo))
     report.extend(manifestchecks.root_argo_findings(repo))
+    report.extend(bootstrapchecks.bootstrap_findings(repo))
+    report.extend(sidecarchecks.sidecar_findings(repo))
+    report.extend(downloadchecks.download_findings(repo))
     workers = min(4, max(1, len(repo.envs)))
     with ThreadPoolExecutor(max_workers=workers) as pool:
         for found in pool.map(lambda ef: _env_findings(repo, ef, version), repo.envs.values()):

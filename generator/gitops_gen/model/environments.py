@@ -212,7 +212,7 @@ def plan_add(root: Path, req: AddRequest, *, dry_run: bool = False) -> AddPlan:
             apps.build_project(req.name, settings.repo_url, dest),
             layout.project_path(req.name),
         ),
-        layout.app_path(req.name): yamlio.update_text(
+        layout.app_path(req.name): apps.application_text(
             _read(root, layout.app_path(req.name)),
             apps.build_application(req.name, settings.repo_url, settings.target_revision, dest),
             layout.app_path(req.name),

@@ -14,6 +14,7 @@ from .layout import SETTINGS
 
 DEFAULT_KUBE_VERSION = "1.30"
 DEFAULT_REVISION = "main"
+DEFAULT_ARGOCD_VERSION = "3.5.1"
 _KUBE_VERSION = re.compile(r"^1\.\d{1,2}$")
 _CREDENTIALS = re.compile(r"^[a-z+]+://[^/@\s]*:[^/@\s]*@")
 _REPO_URL = re.compile(r"^(https?://[^\s/]+/\S+|ssh://\S+|git@[^\s:]+:\S+|file://\S+)$")
@@ -22,7 +23,8 @@ HEADER = """\
 # gitops-gen settings. Written by 'gitops-gen init', 'env add' appends environments.
 # repoURL: the repository Argo CD pulls; targetRevision: the branch or tag it follows;
 # environments: the promotion order (promote goes from one to the next);
-# kubeVersion: the Kubernetes version 'validate' checks manifests against.
+# kubeVersion: the Kubernetes version 'validate' checks manifests against;
+# argocdVersion: the Argo CD release gitops/bootstrap is written for.
 """
 
 
@@ -32,6 +34,7 @@ class Settings:
     target_revision: str = DEFAULT_REVISION
     environments: tuple[str, ...] = field(default_factory=tuple)
     kube_version: str = DEFAULT_KUBE_VERSION
+    argocd_version: str = DEFAULT_ARGOCD_VERSION
 
     def with_env(self, env: str) -> Settings:
         if env in self.environments:
@@ -90,22 +93,25 @@ def load(root: Path) -> Settings:
         target_revision=str(data.get("targetRevision", DEFAULT_REVISION)),
         environments=tuple(str(e) for e in envs),
         kube_version=str(data.get("kubeVersion", DEFAULT_KUBE_VERSION)),
+        argocd_version=str(data.get("argocdVersion", DEFAULT_ARGOCD_VERSION)),
     )
 
 
 def render(settings: Settings, existing: str | None = None) -> str:
-    """The settings file; given the current text, only the four keys change in it."""
+    """The settings file; given the current text, only the five keys change in it."""
     if existing is not None:
         data = yamlio.load(existing, SETTINGS)
         if isinstance(data, CommentedMap):
-            data["repoURL"] = settings.repo_url
-            data["targetRevision"] = settings.target_revision
-            data["environments"] = list(settings.environments)
-            data["kubeVersion"] = settings.kube_version
+            _set_keys(data, settings)
             return yamlio.dump(data)
     data = CommentedMap()
+    _set_keys(data, settings)
+    return HEADER + yamlio.dump(data)
+
+
+def _set_keys(data: CommentedMap, settings: Settings) -> None:
     data["repoURL"] = settings.repo_url
     data["targetRevision"] = settings.target_revision
     data["environments"] = list(settings.environments)
     data["kubeVersion"] = settings.kube_version
-    return HEADER + yamlio.dump(data)
+    data["argocdVersion"] = settings.argocd_version

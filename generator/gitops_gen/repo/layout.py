@@ -6,7 +6,7 @@ No other module spells "overlays", "gitops" or a resource name: they ask here.
 from __future__ import annotations
 
 import re
-from pathlib import Path, PurePosixPath
+from pathlib import Path
 
 CHART_DIR = "chart"
 CHART_NAME = "todo-chatbot"
@@ -29,6 +29,7 @@ APP_PREFIX = "todo-chatbot-"
 PROJECT_PREFIX = "todo-"
 NAMESPACE_PREFIX = "todo-"
 ROOT_APP_NAME = "todo-chatbot-root"
+ROOT_PROJECT_NAME = "todo-root"
 
 # Kubernetes object names are at most 63 characters as labels; "todo-chatbot-" is the longest
 # prefix an environment name gets, so names stay within a DNS-1123 label with it.
@@ -75,12 +76,6 @@ def project_path(env: str) -> str:
 def env_files(env: str) -> list[str]:
     """Every repo-relative file that belongs to one environment."""
     return [values_path(env), secrets_path(env), project_path(env), app_path(env)]
-
-
-def relative_to_chart(repo_path: str) -> str:
-    """A repo-relative path as Argo CD's helm.valueFiles wants it: relative to the chart."""
-    depth = len(PurePosixPath(CHART_DIR).parts)
-    return "../" * depth + repo_path
 
 
 def chart_dir(root: Path) -> Path:

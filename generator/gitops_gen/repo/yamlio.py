@@ -55,18 +55,30 @@ def load(text: str, filename: str) -> Any:
     try:
         return _roundtrip().load(text)
     except (DuplicateKeyError, MarkedYAMLError) as exc:
-        mark = exc.problem_mark or exc.context_mark
-        line = mark.line + 1 if mark is not None else None
-        where = f"{filename}:{line}" if line else filename
-        if isinstance(exc, DuplicateKeyError):
-            # ruamel's own message quotes both values: one of them may be a secret.
-            key = _DUPLICATE.search(exc.problem or "")
-            start = exc.context_mark.line + 1 if exc.context_mark is not None else "?"
-            problem = (f"duplicate key {key.group(1)!r}" if key else "duplicate key") + (
-                f" in the mapping that starts at line {start}")
-        else:
-            problem = (exc.problem or exc.context or "invalid YAML").strip()
-        raise YamlError(where, problem, line) from exc
+        raise _error(exc, filename) from exc
+
+
+def load_documents(text: str, filename: str) -> list[Any]:
+    """Every document of a stream, round-trip (lines count from the stream's start)."""
+    try:
+        return [d for d in _roundtrip().load_all(text) if d is not None]
+    except (DuplicateKeyError, MarkedYAMLError) as exc:
+        raise _error(exc, filename) from exc
+
+
+def _error(exc: MarkedYAMLError, filename: str) -> YamlError:
+    mark = exc.problem_mark or exc.context_mark
+    line = mark.line + 1 if mark is not None else None
+    where = f"{filename}:{line}" if line else filename
+    if isinstance(exc, DuplicateKeyError):
+        # ruamel's own message quotes both values: one of them may be a secret.
+        key = _DUPLICATE.search(exc.problem or "")
+        start = exc.context_mark.line + 1 if exc.context_mark is not None else "?"
+        problem = (f"duplicate key {key.group(1)!r}" if key else "duplicate key") + (
+            f" in the mapping that starts at line {start}")
+    else:
+        problem = (exc.problem or exc.context or "invalid YAML").strip()
+    return YamlError(where, problem, line)
 
 
 class YamlError(InputError):
