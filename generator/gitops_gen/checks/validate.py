@@ -6,7 +6,7 @@ from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 from ..repo import config
-from . import kubeschema, manifestchecks, policy
+from . import gates, kubeschema, manifestchecks, policy
 from .filechecks import file_findings
 from .findings import Finding, Report
 from .repofiles import EnvFiles, RepoFiles, load_repo
@@ -19,7 +19,7 @@ RULES = (
     "sync-wave-invalid", "sync-pvc-wave", "sync-final-wave", "sync-component-order",
     "sync-reads-later-wave", "sync-hpa-replicas", "sync-wave-not-gated",
     "sync-hook-before-database", "policy-resources", "policy-probes", "policy-image-tag",
-    "policy-replicas", "policy-security-context",
+    "policy-replicas", "policy-security-context", *gates.RULES,
 )
 
 
@@ -55,6 +55,7 @@ def validate_repo(root: Path, envs: list[str] | None = None,
     with ThreadPoolExecutor(max_workers=workers) as pool:
         for found in pool.map(lambda ef: _env_findings(repo, ef, version), repo.envs.values()):
             report.extend(found)
+    report.extend(gates.gate_findings(repo))
     return report
 
 
