@@ -78,22 +78,23 @@ class History:
     snapshots: list[Snapshot] = field(default_factory=list)  # oldest first
 
     def periods(self, env: str, components: Sequence[str] = COMPONENTS) -> list[Period]:
-        """env's periods, oldest first (by component within one commit)."""
-        out: list[Period] = []
-        open_: dict[str, Period] = {}
-        for snap in self.snapshots:
+        """env's periods in the order of the history (oldest first; by component within one
+        commit), whatever the commit dates say."""
+        out: list[tuple[int, int, Period]] = []
+        open_: dict[str, tuple[int, Period]] = {}
+        for index, snap in enumerate(self.snapshots):
             refs = snap.refs.get(env)
-            for component in components:
-                running = open_.get(component)
-                if refs is None or (running is not None and running.ref != refs[component]):
-                    if running is not None:
-                        out.append(_closed(running, snap.committed_at))
-                        del open_[component]
+            for rank, component in enumerate(components):
+                started = open_.get(component)
+                if started is not None and (refs is None or started[1].ref != refs[component]):
+                    out.append((started[0], rank, _closed(started[1], snap.committed_at)))
+                    del open_[component]
                 if refs is not None and component not in open_:
-                    open_[component] = Period(env, component, refs[component], snap.committed_at,
-                                              None, snap.sha, snap.subject, snap.pull_request)
-        out.extend(open_.values())
-        return sorted(out, key=lambda p: (p.since, components.index(p.component)))
+                    open_[component] = (index, Period(
+                        env, component, refs[component], snap.committed_at, None, snap.sha,
+                        snap.subject, snap.pull_request))
+        out += [(index, components.index(p.component), p) for index, p in open_.values()]
+        return [p for _, _, p in sorted(out, key=lambda item: (item[0], item[1]))]
 
     def current(self, env: str, component: str) -> Period | None:
         running = [p for p in self.periods(env, (component,)) if p.until is None]
@@ -104,8 +105,12 @@ class History:
         return {p.ref for p in self.periods(env, (component,)) if p.ref is not None}
 
     @cached_property
-    def by_sha(self) -> dict[str, Snapshot]:
-        return {s.sha: s for s in self.snapshots}
+    def _positions(self) -> dict[str, int]:
+        return {s.sha: n for n, s in enumerate(self.snapshots)}
+
+    def position(self, sha: str) -> int:
+        """Where a commit of the history comes in it (0: the oldest)."""
+        return self._positions[sha]
 
     def changes(self, env: str, components: Sequence[str] = COMPONENTS) -> list[Snapshot]:
         """The commits that changed env's references of components, oldest first."""
