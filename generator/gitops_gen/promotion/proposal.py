@@ -19,7 +19,7 @@ from enum import StrEnum
 from pathlib import Path
 
 from ..checks import rendering
-from ..errors import ConflictError, GitopsGenError, InputError, MissingError
+from ..errors import ConflictError, GitopsGenError, MissingError
 from ..model import environments, manifestdiff
 from ..repo import forge, gitrepo, layout
 
@@ -238,8 +238,3 @@ def publish_pull_request(proposal: Proposal, result: BranchResult, target: PullR
         ) from None
     return PullRequestResult(pr.html_url, pr.number, found is None, made)
 
-
-def require_change(proposal: Proposal | None, what: str) -> Proposal:
-    if proposal is None:
-        raise InputError(what, "nothing to do")
-    return proposal

@@ -1,4 +1,4 @@
-"""The forge: pull requests and commit statuses through the GitHub REST API (standard library only).
+"""The forge: pull requests, labels and commit statuses through GitHub's REST API (stdlib only).
 
 Every request goes through _call(): a timeout, no redirects (one would carry the Authorization
 header to another address), https only except to this machine. The token goes into that
