@@ -272,6 +272,22 @@ def test_validate_judges_what_a_branch_gives_staging(repo: Path,
     assert gate_findings(repo, "staging") == []
 
 
+def test_a_branch_cannot_loosen_the_gates_it_is_judged_by(
+        repo: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    set_gates(repo, "gates:\n  staging:\n    minSoak: 1h\n")
+    with committed_at(monkeypatch, now() - timedelta(minutes=10)):
+        assert cli("image", "set", "dev", "backend", "1.1.0", repo=repo).exit_code == 0
+    git.Repo(repo).git.checkout("-q", "-b", "impatient")
+    settings = repo / layout.SETTINGS
+    settings.write_text(settings.read_text().replace("minSoak: 1h", "minSoak: 0s"))
+    set_value(repo, layout.values_path("staging"), ["backend", "image", "tag"], "1.1.0")
+    git.Repo(repo).git.commit("-q", "-am", "no waiting")
+    assert [f[0] for f in gate_findings(repo, "staging")] == ["gate-min-soak"]
+    # Dropping the section altogether does not help either.
+    settings.write_text(settings.read_text().split("gates:")[0])
+    assert [f[0] for f in gate_findings(repo, "staging")] == ["gate-min-soak"]
+
+
 def test_validate_passes_a_soaked_promotion(repo: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     set_gates(repo, "gates:\n  staging:\n    minSoak: 1h\n")
     with committed_at(monkeypatch, now() - 2 * HOUR):

@@ -9,8 +9,9 @@
 `refusals()` is the rule, over data; "received" means the references a change gives the
 environment. promote, image set and rollback ask it before writing anything. validate asks it
 (`gate_findings()`) for what the work tree changes against its merge-base with the target
-revision, which is a pull request's change; references the change leaves alone are not
-judged again, except that a reference without a digest where one is required is a warning.
+revision, which is a pull request's change, under the gates of that merge-base (a branch
+cannot loosen the gates it is judged by); references the change leaves alone are not judged
+again, except that a reference without a digest where one is required is a warning.
 Without git history (a checkout with no .git, as the validation service uses), validate says
 the gates were not checked.
 """
@@ -162,35 +163,49 @@ def _env_findings(repo: RepoFiles, ef: EnvFiles, gate: Gate, after: Refs, tip: s
     return out
 
 
-def gate_findings(repo: RepoFiles, now: datetime | None = None) -> list[Finding]:
-    """The gates over the loaded environments (validate); nothing when there are no gates."""
+def _gates_at(root: Path, base: str) -> dict[str, Gate] | None:
+    """The gates of the settings at base ({} without any); None when they do not parse."""
+    text = gitrepo.show_file(root, base, layout.SETTINGS)
     try:
-        gates = config.load_gates(repo.root)
+        return config.parse_gates(yamlio.load(text, layout.SETTINGS)) if text else {}
+    except InputError:
+        return None
+
+
+def gate_findings(repo: RepoFiles, now: datetime | None = None) -> list[Finding]:
+    """The gates over the loaded environments (validate).
+
+    A change is judged by the gates of its merge-base with the target revision, so a branch
+    cannot loosen or drop the gates its own change is held to; gates a branch adds apply once
+    it is merged."""
+    try:
+        work = config.load_gates(repo.root)
     except config.SettingsError as exc:
         return [Finding("settings", "error", None, layout.SETTINGS, exc.line,
                         f"{exc.problem}; {exc.fix}")]
     except InputError:
         return []  # a settings file that does not parse is a finding of its own already
-    if not gates or repo.settings is None:
-        return []
-    gated = [ef for env, ef in repo.envs.items()
-             if env in gates and isinstance(ef.values.data, Mapping)]
-    if not gated:
+    if repo.settings is None:
         return []
     where = _history_base(repo)
     if where is None:
         revision = repo.settings.target_revision
-        return [Finding("gate-unchecked", "warning", ef.env, layout.SETTINGS, None,
-                        f"gates.{ef.env} not checked: no git history of {revision} here; "
+        return [Finding("gate-unchecked", "warning", env, layout.SETTINGS, None,
+                        f"gates.{env} not checked: no git history of {revision} here; "
                         "validate in a clone that has it (CI: actions/checkout with "
-                        "fetch-depth: 0)") for ef in gated]
+                        "fetch-depth: 0)") for env in repo.envs if env in work]
+    gates = _gates_at(repo.root, where[1])
+    if gates is None:
+        gates = work
     now = now or datetime.now(UTC)
     chart_values = _chart_values(repo.root)
     out: list[Finding] = []
-    for ef in gated:
+    for env, ef in repo.envs.items():
+        if env not in gates or not isinstance(ef.values.data, Mapping):
+            continue
         try:
             after = refs_of(chart_values, ef.values.data, where=ef.values.path)
         except InputError:
             continue  # the values schema check reports the bad tag or digest
-        out += _env_findings(repo, ef, gates[ef.env], after, *where, now)
+        out += _env_findings(repo, ef, gates[env], after, *where, now)
     return out
