@@ -335,3 +335,12 @@ def test_bad_gates_are_a_settings_finding_and_refuse_promote(repo: Path) -> None
         [line] = error_lines(result.output)
         assert f"{layout.SETTINGS}:{len(settings_lines)}: gates.staging.minSoak" in line
         assert snapshot(repo) == before
+
+
+def test_env_add_keeps_the_gates_section(repo: Path) -> None:
+    set_gates(repo, "gates:\n  # reviewed by the release team\n  prod:\n    minSoak: 24h\n")
+    assert cli("env", "add", "qa", repo=repo).exit_code == 0
+    text = (repo / layout.SETTINGS).read_text()
+    assert "# reviewed by the release team" in text
+    assert config.load_gates(repo) == {"prod": config.Gate(timedelta(hours=24))}
+    assert config.load(repo).environments == ("dev", "staging", "prod", "qa")
