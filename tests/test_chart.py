@@ -549,6 +549,11 @@ BAD: list[tuple[dict[str, Any], str]] = [
     ({"syncWaves": {"final": 1}}, "syncWaves"),
     ({"syncWaves": {"backend": "one"}}, "/syncWaves/backend"),
     ({"backend": {"image": {"tag": "1.0 beta"}}}, "/backend/image/tag"),
+    # A digest is sha256 and 64 lower-case hex digits; an empty tag needs one.
+    ({"backend": {"image": {"digest": "sha256:abc"}}}, "/backend/image/digest"),
+    ({"frontend": {"image": {"digest": "sha256:" + "AB" * 32}}}, "/frontend/image/digest"),
+    ({"frontend": {"image": {"digest": "md5:" + "ab" * 16}}}, "/frontend/image/digest"),
+    ({"backend": {"image": {"tag": ""}}}, "/backend/image/digest"),
     ({"frontend": {"replicas": 3}}, "replicas"),
     ({"backend": {"config": {"SECRET_KEY": "x"}}}, "/backend/config/SECRET_KEY"),
     ({"postgresql": {"persistence": {"size": "big"}}}, "/postgresql/persistence/size"),
@@ -622,6 +627,29 @@ def test_ingress_class_message_names_both_values() -> None:
     # Either switch alone needs no class.
     render(NETPOL)
     render({"ingress": {"enabled": True}})
+
+
+DIGEST = "sha256:" + "0123456789abcdef" * 4
+
+
+@pytest.mark.parametrize(("image", "ref", "version"), [
+    ({"tag": "1.4.0"}, "todo-chatbot-backend:1.4.0", "1.4.0"),
+    ({"tag": "1.4.0", "digest": DIGEST}, f"todo-chatbot-backend:1.4.0@{DIGEST}", "1.4.0"),
+    ({"tag": "", "digest": DIGEST}, f"todo-chatbot-backend@{DIGEST}", "sha256-0123456789ab"),
+    ({"repository": "ghcr.io/org/api", "tag": "", "digest": DIGEST},
+     f"ghcr.io/org/api@{DIGEST}", "sha256-0123456789ab"),
+])
+def test_image_by_tag_digest_or_both(image: dict[str, str], ref: str, version: str) -> None:
+    objs = by_key(render({"backend": {"image": image}, "frontend": {"image": image}}))
+    for name in ("todo-backend", "todo-frontend"):
+        deploy = objs[("Deployment", name)]
+        (container,) = pod_spec(deploy)["containers"]
+        assert container["image"] == ref.replace("backend", name.removeprefix("todo-"))
+        assert deploy["spec"]["template"]["metadata"]["labels"][
+            "app.kubernetes.io/version"] == version
+    # The database image and the backend's wait-for-database container keep postgres:TAG.
+    (init,) = pod_spec(objs[("Deployment", "todo-backend")])["initContainers"]
+    assert init["image"].startswith("postgres:") and "@" not in init["image"]
 
 
 @pytest.mark.parametrize("tag", ["17", "17.6", "17.6-alpine", "17.6-alpine3.22", "16-bookworm",

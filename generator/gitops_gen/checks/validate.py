@@ -6,7 +6,15 @@ from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 from ..repo import config
-from . import bootstrapchecks, downloadchecks, kubeschema, manifestchecks, policy, sidecarchecks
+from . import (
+    bootstrapchecks,
+    downloadchecks,
+    gates,
+    kubeschema,
+    manifestchecks,
+    policy,
+    sidecarchecks,
+)
 from .filechecks import file_findings
 from .findings import Finding, Report
 from .repofiles import EnvFiles, RepoFiles, load_repo
@@ -21,7 +29,7 @@ RULES = (
     "sync-reads-later-wave", "sync-hpa-replicas", "sync-wave-not-gated",
     "sync-hook-before-database", "policy-resources", "policy-probes", "policy-image-tag",
     "policy-replicas", "policy-security-context",
-    *bootstrapchecks.RULES, *sidecarchecks.RULES, *downloadchecks.RULES,
+    *bootstrapchecks.RULES, *sidecarchecks.RULES, *downloadchecks.RULES, *gates.RULES,
 )
 
 
@@ -60,6 +68,7 @@ def validate_repo(root: Path, envs: list[str] | None = None,
     with ThreadPoolExecutor(max_workers=workers) as pool:
         for found in pool.map(lambda ef: _env_findings(repo, ef, version), repo.envs.values()):
             report.extend(found)
+    report.extend(gates.gate_findings(repo))
     return report
 
 

@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass, field, replace
+from datetime import timedelta
 from pathlib import Path
+from typing import Any
 
 from ruamel.yaml.comments import CommentedMap
 
@@ -115,3 +117,111 @@ def _set_keys(data: CommentedMap, settings: Settings) -> None:
     data["environments"] = list(settings.environments)
     data["kubeVersion"] = settings.kube_version
     data["argocdVersion"] = settings.argocd_version
+
+
+# ---- promotion gates (the `gates:` section) ----------------------------------------------
+
+GATE_KEYS = ("minSoak", "requireDigest")
+_DURATION = re.compile(r"^(?:(\d+)w)?(?:(\d+)d)?(?:(\d+)h)?(?:(\d+)m)?(?:(\d+)s)?$")
+_UNITS = (("w", 604800), ("d", 86400), ("h", 3600), ("m", 60), ("s", 1))
+
+
+class SettingsError(InputError):
+    """A value of the settings file that is wrong, with its line (for validation findings)."""
+
+    def __init__(self, line: int | None, problem: str, fix: str) -> None:
+        self.line = line
+        self.problem = problem
+        super().__init__(f"{SETTINGS}:{line or 1}: {problem}", fix)
+
+
+@dataclass(frozen=True)
+class Gate:
+    """What an environment accepts. min_soak: references come from the environment before it
+    in the promotion order, which has run them that long (None: no such gate)."""
+
+    min_soak: timedelta | None = None
+    require_digest: bool = False
+
+
+def parse_duration(text: str) -> timedelta | None:
+    """1h, 30m, 1h30m, 2d, 1w, 90s, 0s; None when text is not such a duration."""
+    match = _DURATION.match(text.strip())
+    if not text.strip() or match is None:
+        return None
+    seconds = sum(int(n) * unit for n, (_, unit) in zip(match.groups(), _UNITS, strict=True) if n)
+    return timedelta(seconds=seconds)
+
+
+def format_duration(span: timedelta) -> str:
+    """A duration the way the settings write it: 1h30m, 2d, 45s (rounded down to seconds)."""
+    left = max(0, int(span.total_seconds()))
+    parts = []
+    for name, unit in _UNITS:
+        if left >= unit:
+            parts.append(f"{left // unit}{name}")
+            left %= unit
+    return "".join(parts) or "0s"
+
+
+def parse_gates(data: Any) -> dict[str, Gate]:
+    """The `gates:` section of loaded settings, e.g. {staging: {minSoak: 1h}, prod: {minSoak:
+    24h, requireDigest: true}}. SettingsError for a wrong key, type or environment."""
+    if not isinstance(data, dict) or data.get("gates") is None:
+        return {}
+    section = data["gates"]
+    envs = data.get("environments")
+    order = [e for e in envs if isinstance(e, str)] if isinstance(envs, list) else []
+    if not isinstance(section, dict):
+        raise SettingsError(yamlio.line_of(data, ["gates"]), "gates must be a mapping",
+                            "write it as 'gates: {prod: {minSoak: 24h, requireDigest: true}}'")
+    gates = {}
+    for env, spec in section.items():
+        line = yamlio.line_of(data, ["gates", env])
+        if env not in order:
+            raise SettingsError(line, f"gates.{env}: no environment {env!r} in environments",
+                                f"name one of {', '.join(order) or 'none'}, or remove it")
+        if not isinstance(spec, dict):
+            raise SettingsError(line, f"gates.{env} must be a mapping",
+                                "give minSoak (e.g. 1h) and/or requireDigest (true or false)")
+        unknown = [k for k in spec if k not in GATE_KEYS]
+        if unknown:
+            raise SettingsError(yamlio.line_of(data, ["gates", env, unknown[0]]),
+                                f"gates.{env}.{unknown[0]} is not a gate",
+                                f"gates take {' and '.join(GATE_KEYS)}")
+        gates[str(env)] = Gate(_min_soak(data, str(env), spec, order),
+                               _require_digest(data, str(env), spec))
+    return gates
+
+
+def _min_soak(data: Any, env: str, spec: dict[str, Any], order: list[str]) -> timedelta | None:
+    if spec.get("minSoak") is None:
+        return None
+    line = yamlio.line_of(data, ["gates", env, "minSoak"])
+    raw = spec["minSoak"]
+    soak = parse_duration(raw) if isinstance(raw, str) else None
+    if soak is None:
+        raise SettingsError(line, f"gates.{env}.minSoak {raw!r} is not a duration",
+                            "write it with units, e.g. 30m, 1h, 1h30m or 2d")
+    if order.index(env) == 0:
+        raise SettingsError(line, f"gates.{env}.minSoak: {env} is first in the promotion "
+                            "order, so nothing is promoted into it",
+                            "remove minSoak there, or put it on a later environment")
+    return soak
+
+
+def _require_digest(data: Any, env: str, spec: dict[str, Any]) -> bool:
+    raw = spec.get("requireDigest", False)
+    if not isinstance(raw, bool):
+        raise SettingsError(yamlio.line_of(data, ["gates", env, "requireDigest"]),
+                            f"gates.{env}.requireDigest {raw!r} is not true or false",
+                            "write requireDigest: true (or false)")
+    return raw
+
+
+def load_gates(root: Path) -> dict[str, Gate]:
+    """The gates of root's settings; {} when the file or the section is absent."""
+    path = root / SETTINGS
+    if not path.is_file():
+        return {}
+    return parse_gates(yamlio.load(path.read_text(), SETTINGS))
