@@ -310,3 +310,41 @@ def check_branch_name(name: str, flag: str) -> str:
     if name == "HEAD":
         raise InputError(f"{flag} HEAD is not a branch", "give a branch name such as main")
     return name
+
+
+# ---- what the service reads of commits ------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class CommitInfo:
+    sha: str
+    subject: str
+    author: str
+    timestamp: int  # committer time, seconds since the epoch
+
+
+def resolve(root: Path, ref: str) -> str | None:
+    """The commit sha ref names (a branch, remote branch, tag or sha), or None."""
+    with open_repo(root) as repo:
+        try:
+            return str(repo.git.rev_parse("--verify", "--quiet", "--end-of-options",
+                                          f"{ref}^{{commit}}"))
+        except git.GitCommandError:
+            return None
+
+
+def merge_base_of(root: Path, a: str, b: str) -> str | None:
+    """The best common ancestor of two commits, or None when they share no history."""
+    with open_repo(root) as repo:
+        try:
+            return str(repo.git.merge_base(a, b)) or None
+        except git.GitCommandError:
+            return None
+
+
+def commit_info(root: Path, sha: str) -> CommitInfo:
+    with open_repo(root) as repo:
+        commit = repo.commit(sha)
+        subject = str(commit.message).strip().splitlines()[0] if commit.message else ""
+        return CommitInfo(str(commit.hexsha), subject, str(commit.author.name or ""),
+                          int(commit.committed_date))
