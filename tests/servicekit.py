@@ -27,6 +27,7 @@ from urllib.parse import parse_qs, urlsplit
 import httpx
 import uvicorn
 from fastapi import FastAPI
+from prometheus_client.parser import text_string_to_metric_families
 
 SECRET = "webhook-secret-for-tests-only"
 TOKEN = "ghp_TestOnlyToken0123456789abcdefABCDEF"
@@ -57,6 +58,21 @@ def running(app: FastAPI) -> Iterator[str]:
 def idle(app: FastAPI, seconds: float = 120) -> None:
     """Wait until the app's after-reply work is done."""
     assert app.state.service.jobs.wait_idle(seconds), "the work queue did not drain"
+
+
+def metrics(url: str) -> dict[tuple[str, frozenset[tuple[str, str]]], float]:
+    """GET /metrics, parsed by prometheus_client's own parser: {(sample name, labels): value}."""
+    response = httpx.get(f"{url}/metrics", timeout=TIMEOUT)
+    assert response.status_code == 200
+    assert response.headers["content-type"].startswith("text/plain")
+    return {(sample.name, frozenset(sample.labels.items())): sample.value
+            for family in text_string_to_metric_families(response.text)
+            for sample in family.samples}
+
+
+def sample(found: dict[tuple[str, frozenset[tuple[str, str]]], float], name: str,
+           **labels: str) -> float:
+    return found[(name, frozenset(labels.items()))]
 
 
 def deliver(url: str, payload: object, *, event: str = "pull_request",

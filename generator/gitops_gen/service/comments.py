@@ -110,7 +110,9 @@ def plan_lines(change: EnvChange) -> str:
 
 
 def diff_text(change: EnvChange) -> str:
-    return "".join(d.text if d.text.endswith("\n") else d.text + "\n" for d in change.diffs)
+    """Each object's diff after a line naming it, as `gitops-gen diff` prints them."""
+    return "".join(f"{d.status}: {d.key}\n" + d.text + ("" if d.text.endswith("\n") else "\n")
+                   for d in change.diffs)
 
 
 def cut(text: str, allowance: int) -> tuple[str, int]:
