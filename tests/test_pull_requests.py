@@ -266,3 +266,11 @@ def test_metrics_in_prometheus_text_format(repo: Path, github: FakeGitHub) -> No
     assert sample(after, "gitops_gen_github_posts_total", kind="comment", outcome="posted") == 1
     assert sample(after, "gitops_gen_queue_depth") == 0
     assert TOKEN not in response.text and SECRET not in response.text
+
+
+@pytest.mark.parametrize("url", ["ftp://gitops.example.com", "gitops.example.com",
+                                 "https://user:pw@gitops.example.com", "https://x/?a=b"])
+def test_serve_refuses_a_public_url_that_is_not_one(repo: Path, url: str) -> None:
+    result = cli("serve", "--public-url", url, repo=repo)
+    assert result.exit_code == 2 and "--public-url" in result.output, result.output
+    assert ":pw@" not in result.output
