@@ -6,7 +6,7 @@ from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 from ..repo import config
-from . import kubeschema, manifestchecks, policy
+from . import kubeschema, manifestchecks, policy, servicechecks
 from .filechecks import file_findings
 from .findings import Finding, Report
 from .repofiles import EnvFiles, RepoFiles, load_repo
@@ -20,7 +20,7 @@ RULES = (
     "sync-component-order",
     "sync-reads-later-wave", "sync-hpa-replicas", "sync-wave-not-gated",
     "sync-hook-before-database", "policy-resources", "policy-probes", "policy-image-tag",
-    "policy-replicas", "policy-security-context",
+    "policy-replicas", "policy-security-context", "service-files",
 )
 
 
@@ -52,6 +52,8 @@ def validate_repo(root: Path, envs: list[str] | None = None,
     report.extend(repo.findings)
     report.extend(file_findings(repo))
     report.extend(manifestchecks.root_argo_findings(repo))
+    if envs is None:  # the validation service's deployment, when the repository has one
+        report.extend(servicechecks.service_findings(repo, version))
     workers = min(4, max(1, len(repo.envs)))
     with ThreadPoolExecutor(max_workers=workers) as pool:
         for found in pool.map(lambda ef: _env_findings(repo, ef, version), repo.envs.values()):

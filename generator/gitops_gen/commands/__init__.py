@@ -12,7 +12,9 @@ from .init import init
 from .promote import promote
 from .secrets import secrets
 from .serve import serve
+from .service import service
 
 COMMANDS: list[click.Command] = [
-    init, env, secrets, validate, render, plan, diff, promote, serve, bootstrap, doctor,
+    init, env, secrets, validate, render, plan, diff, promote, serve, service, bootstrap,
+    doctor,
 ]
