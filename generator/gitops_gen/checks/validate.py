@@ -13,6 +13,7 @@ from . import (
     kubeschema,
     manifestchecks,
     policy,
+    servicechecks,
     sidecarchecks,
 )
 from .filechecks import file_findings
@@ -28,7 +29,7 @@ RULES = (
     "sync-component-order",
     "sync-reads-later-wave", "sync-hpa-replicas", "sync-wave-not-gated",
     "sync-hook-before-database", "policy-resources", "policy-probes", "policy-image-tag",
-    "policy-replicas", "policy-security-context",
+    "policy-replicas", "policy-security-context", "service-files",
     *bootstrapchecks.RULES, *sidecarchecks.RULES, *downloadchecks.RULES, *gates.RULES,
 )
 
@@ -64,6 +65,8 @@ def validate_repo(root: Path, envs: list[str] | None = None,
     report.extend(bootstrapchecks.bootstrap_findings(repo))
     report.extend(sidecarchecks.sidecar_findings(repo))
     report.extend(downloadchecks.download_findings(repo))
+    if envs is None:  # the validation service's deployment, when the repository has one
+        report.extend(servicechecks.service_findings(repo, version))
     workers = min(4, max(1, len(repo.envs)))
     with ThreadPoolExecutor(max_workers=workers) as pool:
         for found in pool.map(lambda ef: _env_findings(repo, ef, version), repo.envs.values()):

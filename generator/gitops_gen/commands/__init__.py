@@ -15,10 +15,11 @@ from .promote import promote
 from .rollback import rollback
 from .secrets import secrets
 from .serve import serve
+from .service import service
 from .status import status
 
 COMMANDS: list[click.Command] = [
-    init, env, secrets, validate, render, plan, diff, promote, serve, bootstrap, doctor,
+    init, env, secrets, validate, render, plan, diff, promote, serve, service, bootstrap, doctor,
     image,
     history,
     status,

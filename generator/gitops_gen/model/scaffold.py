@@ -75,13 +75,13 @@ def init(path: Path, repo_url: str | None, revision: str = config.DEFAULT_REVISI
         gitrepo.init(path, branch=revision)
         sha = gitrepo.commit_paths(path, sorted(desired), "init: gitops-gen repository")
     except BaseException:
-        _remove_tree(path, keep_dir=not created_dir)
+        remove_tree(path, keep_dir=not created_dir)
         raise
     assert sha is not None
     return sha
 
 
-def _remove_tree(path: Path, keep_dir: bool) -> None:
+def remove_tree(path: Path, keep_dir: bool) -> None:
     import shutil
 
     if keep_dir:

@@ -272,18 +272,106 @@ def open_pull_request(api_url: str, token: str, repo: RepoRef, head: str, base: 
     return _pull_request(url, _json(url, raw))
 
 
+def _repo_of(full_name: str) -> str:
+    """/repos/{owner}/{repo} of an owner/repo name, each part quoted."""
+    owner, name = full_name.split("/", 1)
+    return f"/repos/{urllib.parse.quote(owner)}/{urllib.parse.quote(name)}"
+
+
 def post_commit_status(settings: ForgeSettings, full_name: str, sha: str, state: str,
-                       description: str) -> None:
+                       description: str, target_url: str | None = None) -> None:
     """POST {api}/repos/{owner}/{repo}/statuses/{sha} under STATUS_CONTEXT.
 
-    full_name is owner/repo; a description over GitHub's limit is shortened. ForgeError
-    (InputError for a bad API URL) when the status is not posted.
+    full_name is owner/repo; a description over GitHub's limit is shortened; target_url is
+    where the status's "Details" link goes. ForgeError (InputError for a bad API URL) when the
+    status is not posted.
     """
-    owner, name = full_name.split("/", 1)
-    path = f"/repos/{urllib.parse.quote(owner)}/{urllib.parse.quote(name)}/statuses/{sha}"
     if len(description) > STATUS_DESCRIPTION_MAX:
         description = description[:STATUS_DESCRIPTION_MAX - 3] + "..."
-    _post(settings.api_url, path, settings.token,
-          {"state": state, "context": STATUS_CONTEXT, "description": description},
+    payload = {"state": state, "context": STATUS_CONTEXT, "description": description}
+    if target_url:
+        payload["target_url"] = target_url
+    _post(settings.api_url, f"{_repo_of(full_name)}/statuses/{sha}", settings.token, payload,
           what="the commit status", fix="check that the token may write commit statuses",
           timeout=settings.timeout)
+
+
+# ---- pull-request comments (the service keeps one per pull request) -------------------------
+
+COMMENTS_PER_PAGE = 100
+COMMENT_PAGES_MAX = 30  # 3,000 comments read at most when looking for one
+
+
+@dataclass(frozen=True)
+class IssueComment:
+    id: int
+    body: str
+
+
+def pull_request_head(settings: ForgeSettings, full_name: str, number: int) -> str:
+    """The sha a pull request's head points at now (GET /repos/{o}/{r}/pulls/{number})."""
+    _, url, raw = _call("GET", settings.api_url, f"{_repo_of(full_name)}/pulls/{number}",
+                        settings.token, None, what=f"pull request #{number}",
+                        fix="check the token's read access to pull requests",
+                        timeout=settings.timeout)
+    data = _json(url, raw)
+    head = data.get("head") if isinstance(data, dict) else None
+    sha = head.get("sha") if isinstance(head, dict) else None
+    if not isinstance(sha, str):
+        raise ForgeError(f"{url} answered without head.sha",
+                         f"check that {API_URL_ENV} is a GitHub API")
+    return sha
+
+
+def find_issue_comment(settings: ForgeSettings, full_name: str, number: int,
+                       marker: str) -> IssueComment | None:
+    """The first comment on issue or pull request number whose body contains marker.
+
+    GET /repos/{o}/{r}/issues/{number}/comments, page by page (oldest first)."""
+    for page in range(1, COMMENT_PAGES_MAX + 1):
+        query = urllib.parse.urlencode({"per_page": COMMENTS_PER_PAGE, "page": page})
+        _, url, raw = _call("GET", settings.api_url,
+                            f"{_repo_of(full_name)}/issues/{number}/comments?{query}",
+                            settings.token, None, what=f"the comments of #{number}",
+                            fix="check the token's read access to pull requests",
+                            timeout=settings.timeout)
+        found = _json(url, raw)
+        if not isinstance(found, list):
+            raise ForgeError(f"{url} did not answer with a list",
+                             f"check that {API_URL_ENV} is a GitHub API")
+        for item in found:
+            body = item.get("body") if isinstance(item, dict) else None
+            if isinstance(body, str) and marker in body and isinstance(item.get("id"), int):
+                return IssueComment(item["id"], body)
+        if len(found) < COMMENTS_PER_PAGE:
+            return None
+    return None
+
+
+def create_issue_comment(settings: ForgeSettings, full_name: str, number: int,
+                         body: str) -> IssueComment:
+    """POST /repos/{o}/{r}/issues/{number}/comments."""
+    _, url, raw = _call("POST", settings.api_url,
+                        f"{_repo_of(full_name)}/issues/{number}/comments", settings.token,
+                        {"body": body}, what=f"the comment on #{number}",
+                        fix="check that the token may write pull requests (issues)",
+                        timeout=settings.timeout)
+    return _comment(url, _json(url, raw))
+
+
+def update_issue_comment(settings: ForgeSettings, full_name: str, comment_id: int,
+                         body: str) -> IssueComment:
+    """PATCH /repos/{o}/{r}/issues/comments/{comment_id}."""
+    _, url, raw = _call("PATCH", settings.api_url,
+                        f"{_repo_of(full_name)}/issues/comments/{comment_id}", settings.token,
+                        {"body": body}, what=f"the update of comment {comment_id}",
+                        fix="check that the token may write pull requests (issues)",
+                        timeout=settings.timeout)
+    return _comment(url, _json(url, raw))
+
+
+def _comment(url: str, data: Any) -> IssueComment:
+    if not isinstance(data, dict) or not isinstance(data.get("id"), int):
+        raise ForgeError(f"{url} answered without a comment id",
+                         f"check that {API_URL_ENV} is a GitHub API")
+    return IssueComment(data["id"], str(data.get("body") or ""))

@@ -380,13 +380,6 @@ def read_files(root: Path, wanted: Sequence[tuple[str, str]]) -> dict[tuple[str,
     return out
 
 
-def merge_base_of(root: Path, a: str, b: str) -> str | None:
-    try:
-        return str(open_repo(root).git.merge_base(a, b)) or None
-    except git.GitCommandError:
-        return None
-
-
 def is_ancestor(root: Path, ancestor: str, descendant: str) -> bool:
     try:
         open_repo(root).git.merge_base("--is-ancestor", ancestor, descendant)
@@ -445,3 +438,41 @@ def fetch_objects(root: Path, name: str, remote: str = "origin", timeout: int = 
         reason = " ".join(str(exc.stderr or "").split()) or f"exit {exc.status}"
         raise ToolError(f"git fetch {remote} {name} failed: {redact_url(reason)}",
                         "check the remote and your access") from exc
+
+
+# ---- what the service reads of commits ------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class CommitInfo:
+    sha: str
+    subject: str
+    author: str
+    timestamp: int  # committer time, seconds since the epoch
+
+
+def resolve(root: Path, ref: str) -> str | None:
+    """The commit sha ref names (a branch, remote branch, tag or sha), or None."""
+    with open_repo(root) as repo:
+        try:
+            return str(repo.git.rev_parse("--verify", "--quiet", "--end-of-options",
+                                          f"{ref}^{{commit}}"))
+        except git.GitCommandError:
+            return None
+
+
+def merge_base_of(root: Path, a: str, b: str) -> str | None:
+    """The best common ancestor of two commits, or None when they share no history."""
+    with open_repo(root) as repo:
+        try:
+            return str(repo.git.merge_base(a, b)) or None
+        except git.GitCommandError:
+            return None
+
+
+def commit_info(root: Path, sha: str) -> CommitInfo:
+    with open_repo(root) as repo:
+        commit = repo.commit(sha)
+        subject = str(commit.message).strip().splitlines()[0] if commit.message else ""
+        return CommitInfo(str(commit.hexsha), subject, str(commit.author.name or ""),
+                          int(commit.committed_date))

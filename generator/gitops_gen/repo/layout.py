@@ -16,6 +16,10 @@ APPS_DIR = f"{GITOPS_DIR}/apps"
 PROJECTS_DIR = f"{GITOPS_DIR}/projects"
 BOOTSTRAP_DIR = f"{GITOPS_DIR}/bootstrap"
 ROOT_APP = f"{GITOPS_DIR}/root.yaml"
+SERVICE_DIR = f"{GITOPS_DIR}/service"  # the validation service, deployed by Argo CD
+SERVICE_CHART_DIR = f"{SERVICE_DIR}/chart"
+SERVICE_APP = f"{SERVICE_DIR}/application.yaml"
+SERVICE_PROJECT = f"{SERVICE_DIR}/project.yaml"
 SOPS_CONFIG = ".sops.yaml"
 SETTINGS = ".gitops-gen.yaml"
 LOCK = "gitops-gen.lock"  # inside .git/
@@ -30,6 +34,7 @@ PROJECT_PREFIX = "todo-"
 NAMESPACE_PREFIX = "todo-"
 ROOT_APP_NAME = "todo-chatbot-root"
 ROOT_PROJECT_NAME = "todo-root"
+SERVICE_NAME = "gitops-gen"  # its Application, AppProject, namespace and Helm release
 
 # Kubernetes object names are at most 63 characters as labels; "todo-chatbot-" is the longest
 # prefix an environment name gets, so names stay within a DNS-1123 label with it.
@@ -91,3 +96,11 @@ def environments_on_disk(root: Path) -> list[str]:
         p.name for p in base.iterdir()
         if p.is_dir() and is_dns_label(p.name) and (p / VALUES_FILE).is_file()
     )
+
+
+def service_values() -> str:
+    return f"{SERVICE_DIR}/{VALUES_FILE}"
+
+
+def service_secrets() -> str:
+    return f"{SERVICE_DIR}/{SECRETS_FILE}"

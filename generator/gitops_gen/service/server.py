@@ -1,8 +1,10 @@
 """The validation service: validate_repo() over HTTP, always at a git commit, never the work tree.
 
 GET /healthz, POST /validate ({"ref", "environments", "kubeVersion"} -> the report object of
-`validate --format json`) and POST /webhook/github (signed pull_request events: validate the
-head commit, post a commit status). Errors are {"error": one line}; no handler echoes a body.
+`validate --format json`) and POST /webhook/github (signed events, answered at once; the work
+runs after the reply: deliveries.py). GET / and GET /commits/{sha} are the dashboard
+(dashboard.py), GET /metrics the Prometheus metrics (metrics.py). Errors are {"error": one
+line}; no handler echoes a body.
 """
 
 from __future__ import annotations
@@ -13,6 +15,7 @@ import json
 import logging
 import re
 import threading
+import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
@@ -21,7 +24,7 @@ from typing import Any, TypeVar
 import anyio
 import anyio.to_thread
 from fastapi import FastAPI, Request
-from fastapi.responses import JSONResponse
+from fastapi.responses import HTMLResponse, JSONResponse, Response
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 from starlette.exceptions import HTTPException
 
@@ -29,10 +32,12 @@ from .. import __version__
 from ..checks import rendering
 from ..checks.findings import Report
 from ..checks.validate import validate_repo
-from ..errors import GitopsGenError, InputError
-from ..repo import config, forge, gitrepo
+from ..errors import GitopsGenError, InputError, MissingError
+from ..repo import config, gitrepo
 from ..repo.forge import ForgeSettings
 from ..repo.yamlio import lookup
+from . import dashboard, deliveries, metrics
+from .state import ServiceState
 
 log = logging.getLogger(__name__)
 
@@ -115,19 +120,6 @@ def _fetch(root: Path, sha: str, pull: int | None, github: ForgeSettings | None)
 def summary(report: Report) -> str:
     errors, warnings = len(report.errors), len(report.warnings)
     return f"{errors} error{'s' * (errors != 1)}, {warnings} warning{'s' * (warnings != 1)}"
-
-
-def post_status(github: ForgeSettings, full_name: str, sha: str, state: str,
-                description: str) -> bool:
-    """The commit status posted (logged); False, with the reason logged, when it was not."""
-    try:
-        forge.post_commit_status(github, full_name, sha, state, description)
-    except GitopsGenError as exc:
-        log.warning("commit status for %s on %s not posted: %s", sha[:12], full_name,
-                    github.clean(exc.render()))
-        return False
-    log.info("commit status %s for %s on %s: %s", state, sha[:12], full_name, description)
-    return True
 
 
 # --- request parsing ------------------------------------------------------------------------
@@ -243,6 +235,7 @@ class Service:
     webhook_secret: str | None
     github: ForgeSettings | None
     gate: Gate
+    state: ServiceState
 
     async def healthz(self) -> dict[str, Any]:
         return {"ok": True, "version": __version__}
@@ -260,10 +253,16 @@ class Service:
 
         def work() -> tuple[str, Report]:
             sha = resolve_commit(self.root, args.ref)
-            return sha, validate_commit(self.root, sha, args.environments or None,
-                                        args.kube_version)
+            with self.state.metrics.validation("api") as done:
+                report = validate_commit(self.root, sha, args.environments or None,
+                                         args.kube_version)
+                done(report.ok)
+            return sha, report
 
+        start = time.monotonic()
         sha, report = await self.gate.run(work)
+        self.state.record("api", f"POST /validate {args.ref[:40]}", sha, report,
+                          time.monotonic() - start)
         log.info("validated %s: %s", sha[:12], summary(report))
         return JSONResponse(report.to_dict(), headers={"X-Gitops-Gen-Commit": sha})
 
@@ -278,52 +277,98 @@ class Service:
                                "must equal GITOPS_GEN_WEBHOOK_SECRET")
         event = request.headers.get("x-github-event", "")
         if event == "ping":
+            self.state.metrics.delivery("ping", "done")
             return JSONResponse({"ok": True, "event": "ping"})
+        if event == "push":
+            return _queued(deliveries.queue_push(self.state, _json(body)))
         if event != "pull_request":
+            self.state.metrics.delivery(event, "ignored")
             return JSONResponse({"ignored": f"event {event[:64]!r}"}, status_code=202)
-        pr = parse_pull_request(_json(body))
+        payload = _json(body)
+        pr = parse_pull_request(payload)
         if pr.action not in PR_ACTIONS:
+            self.state.metrics.delivery(event, "ignored")
             return JSONResponse({"ignored": f"pull_request action {pr.action[:64]!r}"},
                                 status_code=202)
-        return await self._check_pull_request(pr)
+        return _queued(deliveries.queue_pull_request(self.state, deliveries.pull_request(
+            pr.repository, pr.number, pr.sha, pr.action, payload)))
 
-    async def _check_pull_request(self, pr: PullRequestEvent) -> JSONResponse:
-        await self.gate.run(lambda: ensure_commit(self.root, pr.sha, pr.number, self.github))
+    # --- the dashboard and the metrics (dashboard.py, state.py, metrics.py) -----------------
+
+    async def home(self) -> HTMLResponse:
+        self.state.refresh()
+        revision, sha = await anyio.to_thread.run_sync(self.state.target)
+        return self._page(revision, sha, commit_page=False)
+
+    async def commit(self, sha: str) -> HTMLResponse:
+        if not _SHA.fullmatch(sha) or not await anyio.to_thread.run_sync(
+                gitrepo.has_commit, self.root, sha):
+            return HTMLResponse(dashboard.message_page(
+                "No such commit", "the service's clone has no commit by that name (a full "
+                "40-character sha); it fetches origin every minute"), status_code=404,
+                headers=dashboard.HEADERS)
+        return self._page(self.state.target_revision(), sha, commit_page=True)
+
+    def _page(self, revision: str, sha: str | None, *, commit_page: bool) -> HTMLResponse:
+        snap = self.state.snapshot(sha) if sha else None
+        view = dashboard.View(revision, sha, snap, list(self.state.history),
+                              self.state.jobs.depth, commit_page, dashboard.now())
+        return HTMLResponse(dashboard.page(view), headers=dashboard.HEADERS)
+
+    async def metrics(self) -> Response:
+        return Response(self.state.metrics.text(), media_type=metrics.CONTENT_TYPE)
+
+
+def _queued(queued: deliveries.Queued) -> JSONResponse:
+    return JSONResponse(queued.body, status_code=queued.status)
+
+
+def _counting(service: Service) -> Callable[[Request], Any]:
+    """The webhook route, counting the deliveries it refuses (bad signature, bad payload)."""
+
+    async def webhook(request: Request) -> JSONResponse:
         try:
-            report = await self.gate.run(lambda: validate_commit(self.root, pr.sha))
-        except Refused as exc:  # the commit is there but cannot be validated: say so on the PR
-            if exc.status != 503:
-                await self._post_status(pr, "error", exc.message)
+            return await service.webhook(request)
+        except (Refused, GitopsGenError):
+            service.state.metrics.delivery(request.headers.get("x-github-event", ""), "refused")
             raise
-        log.info("validated %s of %s: %s", pr.sha[:12], pr.repository, summary(report))
-        posted = await self._post_status(pr, "success" if report.ok else "failure",
-                                         summary(report))
-        return JSONResponse(report.to_dict(), headers={"X-Gitops-Gen-Commit": pr.sha,
-                                                       "X-Gitops-Gen-Status": posted})
 
-    async def _post_status(self, pr: PullRequestEvent, state: str, description: str) -> str:
-        if self.github is None:
-            return "off"
-        ok = await anyio.to_thread.run_sync(
-            post_status, self.github, pr.repository, pr.sha, state, description)
-        return "posted" if ok else "failed"
+    return webhook
 
 
 def create_app(root: Path, *, webhook_secret: str | None, github: ForgeSettings | None,
-               max_concurrent: int = 2, max_waiting: int = 16) -> FastAPI:
-    """The service for the repository at root (a clone the operator keeps fetched)."""
+               max_concurrent: int = 2, max_waiting: int = 16, public_url: str | None = None,
+               queue: int = 32) -> FastAPI:
+    """The service for the repository at root (a clone the operator keeps fetched).
+
+    public_url: where people reach the dashboard; commit statuses link to its page of the
+    commit. queue: how many jobs the after-reply work queue holds."""
     gitrepo.open_repo(root)  # fail at start-up, not on the first request
-    service = Service(root, webhook_secret or None, github, Gate(max_concurrent, max_waiting))
+
+    def ensure(sha: str, pull: int | None) -> None:
+        try:
+            ensure_commit(root, sha, pull, github)
+        except Refused as exc:
+            raise MissingError(exc.message, "") from None
+
+    state = ServiceState(root, github, public_url=public_url, ensure_commit=ensure, queue=queue)
+    service = Service(root, webhook_secret or None, github, Gate(max_concurrent, max_waiting),
+                      state)
     app = FastAPI(title="gitops-gen", version=__version__, docs_url=None, redoc_url=None,
                   openapi_url=None)
     app.state.gate = service.gate
+    app.state.service = state
     app.add_exception_handler(Refused, _refused)
     app.add_exception_handler(GitopsGenError, _refused)
     app.add_exception_handler(HTTPException, _http_error)
     app.add_exception_handler(Exception, _internal)
     app.add_api_route("/healthz", service.healthz, methods=["GET"])
     app.add_api_route("/validate", service.validate, methods=["POST"])
-    app.add_api_route("/webhook/github", service.webhook, methods=["POST"])
+    app.add_api_route("/webhook/github", _counting(service), methods=["POST"])
+    app.add_api_route("/", service.home, methods=["GET"], response_class=HTMLResponse)
+    app.add_api_route("/commits/{sha}", service.commit, methods=["GET"],
+                      response_class=HTMLResponse)
+    app.add_api_route("/metrics", service.metrics, methods=["GET"])
     return app
 
 
