@@ -15,7 +15,6 @@ import pytest
 import yaml
 
 from gitops_gen.checks import rendering
-from gitops_gen.checks.validate import validate_repo
 from gitops_gen.repo import layout
 
 from .conftest import AgeKey, make_age_key
@@ -347,31 +346,6 @@ def test_empty_key_from_the_environment_creates_no_file(
     assert "SOPS_AGE_KEY is set but gives no age identity" in result.stderr
     assert snapshot(repo) == before
     assert not list(Path(os.environ["XDG_CONFIG_HOME"]).rglob("keys.txt"))
-
-
-# ---- policy: moving tags are not pinned outside dev ----------------------------------------
-
-
-def test_moving_tags_are_unpinned_outside_dev(tmp_path: Path, age_key: AgeKey) -> None:
-    root = new_repo(tmp_path / "gitops", ["dev"], ["staging"])
-
-    def tag_findings(env: str, tag: str) -> list[tuple[str, str, int | None]]:
-        line = set_value(root, layout.values_path(env), ["backend", "image", "tag"], tag)
-        found = [f for f in validate_repo(root, [env]).errors if f.rule == "policy-image-tag"]
-        assert all(f.line == line for f in found)
-        return [(f.env, f.file, f.line) for f in found]
-
-    for tag in ("main", "Master", "STABLE", "edge", "dev", "Nightly", "latest"):
-        found = tag_findings("staging", tag)
-        assert [(env, file) for env, file, _ in found] == [
-            ("staging", layout.values_path("staging"))], tag
-        assert not tag_findings("dev", tag), tag
-    for tag in ("1.4.0", "main-3f2a9c1", "stable-1.4", "v2"):
-        assert not tag_findings("staging", tag), tag
-    assert tag_findings("staging", "edge")
-    message = next(f.message for f in validate_repo(root, ["staging"]).errors
-                   if f.rule == "policy-image-tag")
-    assert "the moving tag 'edge'" in message and "backend.image.tag" in message
 
 
 # ---- env add re-runs: uncommitted files, and --dry-run refusing as the real run does ------
