@@ -8,9 +8,10 @@ import git
 import pytest
 
 from gitops_gen.errors import ConflictError
-from gitops_gen.repo import changes, transaction
+from gitops_gen.repo import changes, layout, transaction
 
-from .helpers import commit_files, snapshot
+from .conftest import AgeKey
+from .helpers import cli, commit_files, new_repo, python, snapshot, wait_for
 
 
 @pytest.fixture
@@ -64,3 +65,34 @@ def test_dirty_or_stale_targets_are_refused_before_writing(repo: Path) -> None:
     fresh = changes.plan(repo, {"a.txt": "A\n"})
     assert transaction.apply(repo, fresh, "m", commit=False) is None
     assert (repo / "a.txt").read_text() == "A\n"
+
+
+LOCK_HOLDER = """
+import fcntl, time
+with open({lock!r}, "w") as held:
+    fcntl.flock(held, fcntl.LOCK_EX)
+    open({mark!r}, "w").close()
+    time.sleep(60)
+"""
+
+
+def test_lock_file_of_a_killed_run_does_not_block(tmp_path: Path, age_key: AgeKey) -> None:
+    repo = new_repo(tmp_path / "gitops")
+    lock = repo / ".git" / layout.LOCK
+    mark = tmp_path / "held"
+    holder = python(LOCK_HOLDER.format(lock=str(lock), mark=str(mark)))
+    try:
+        wait_for(mark, holder)
+        before = snapshot(repo)
+        refused = cli("env", "add", "dev", repo=repo)
+        assert refused.exit_code == 2, refused.output
+        assert f"another gitops-gen run holds {lock}" in refused.output
+        assert len(refused.stderr.strip().splitlines()) == 1
+        assert snapshot(repo) == before
+    finally:
+        holder.kill()  # SIGKILL: no cleanup runs, the file stays
+        holder.communicate(timeout=30)
+    assert lock.exists()
+    result = cli("env", "add", "dev", repo=repo)
+    assert result.exit_code == 0, result.output
+    assert not lock.exists()
