@@ -388,7 +388,7 @@ def test_a_concurrent_change_to_a_target_is_refused(repo: Path, age_key: AgeKey)
     from gitops_gen.errors import ConflictError
     from gitops_gen.model import environments
 
-    plan = environments.plan_add(repo, environments.AddRequest("dev"))
+    plan = environments.plan_add(repo, environments.AddRequest(name="dev"))
     settings = repo / layout.SETTINGS
     settings.write_text(settings.read_text() + "# another run was here\n")
     git.Repo(repo).git.commit("-qam", "another run")
