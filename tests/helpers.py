@@ -94,6 +94,15 @@ def set_value(root: Path, path: str, keys: list[str], value: object) -> int:
     return line
 
 
+def edit(root: Path, path: str, change: Callable[[str], str]) -> None:
+    """Rewrite root/path through change(text); an edit that changes nothing fails the test."""
+    target = root / path
+    text = target.read_text()
+    changed = change(text)
+    assert changed != text, f"{path}: the edit changed nothing"
+    target.write_text(changed)
+
+
 def write_executable(path: Path, text: str) -> Path:
     """A script at path (its folder created), executable: a stand-in program or a git hook."""
     path.parent.mkdir(parents=True, exist_ok=True)

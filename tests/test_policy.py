@@ -3,7 +3,6 @@ or template that breaks it, at the overlay line when there is one, and stays qui
 
 from __future__ import annotations
 
-from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -15,7 +14,7 @@ from gitops_gen.checks.validate import validate_repo
 from gitops_gen.repo import layout
 
 from .conftest import AgeKey
-from .helpers import copy_repo, new_repo, set_value, template_repo
+from .helpers import copy_repo, edit, new_repo, set_value, template_repo
 
 
 @pytest.fixture(scope="module")
@@ -30,13 +29,6 @@ def repo(template: Path, tmp_path: Path) -> Path:
 
 def findings(root: Path, rule: str, env: str) -> list[Finding]:
     return [f for f in validate_repo(root, [env]).findings if f.rule == rule]
-
-
-def edit(root: Path, path: str, change: Callable[[str], str]) -> None:
-    target = root / path
-    text = target.read_text()
-    assert change(text) != text, f"{path}: the edit changed nothing"
-    target.write_text(change(text))
 
 
 # ---- replicas ------------------------------------------------------------------------------

@@ -24,6 +24,7 @@ from .helpers import (
     REPO_URL,
     cli,
     copy_repo,
+    edit,
     new_repo,
     set_value,
     snapshot,
@@ -41,11 +42,6 @@ def template(tmp_path_factory: pytest.TempPathFactory) -> Path:
 @pytest.fixture
 def repo(template: Path, tmp_path: Path) -> Path:
     return copy_repo(template, tmp_path)
-
-
-def edit(root: Path, path: str, change: Callable[[str], str]) -> None:
-    target = root / path
-    target.write_text(change(target.read_text()))
 
 
 def findings(root: Path, rule: str, envs: list[str] | None = None) -> list[Finding]:
