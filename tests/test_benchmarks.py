@@ -59,18 +59,30 @@ def test_validate_benchmark_gives_every_figure() -> None:
     for timing in (figures["baseline"], figures["no_bytecode"], *figures["validate"].values()):
         assert timing["best"] > 0 and timing["median"] >= timing["best"]
         assert timing["max_rss_mb"] > 0
+    base = figures["baseline"]["best"]
     for count in (1, 2):
         fig = figures["validate"][count]
-        assert fig["per_env_seconds"] >= 0 and fig["over_baseline"] > 0
-        assert fig["exit_code"] in (0, 1)
+        assert fig["per_env_seconds"] == max(fig["best"] - base, 0.0) / count
+        assert fig["over_baseline"] == fig["median"] / figures["baseline"]["median"]
+        assert fig["exit_code"] == 0  # the builder's repositories validate clean
     assert figures["first_run"]["seconds"] > 0 and figures["peak_rss_mb"] > 0
-    assert figures["per_env_ratio"] >= 0 or math.isinf(figures["per_env_ratio"])
+    small, large = (figures["validate"][n]["per_env_seconds"] for n in (1, 2))
+    assert figures["per_env_ratio"] == (large / small if small else math.inf)
     assert figures["server_modules_imported"] == []
-    assert set(figures["targets_met"]) == {"seconds", "linear", "rss"}
+    assert figures["targets_met"] == {
+        "seconds": figures["validate"][1]["median"] < validate_repo.TARGET_SECONDS,
+        "linear": figures["per_env_ratio"] <= validate_repo.TARGET_LINEARITY,
+        "rss": figures["peak_rss_mb"] < validate_repo.TARGET_RSS_MB,
+    }
     text = validate_repo.format_figures(figures)
     assert "validate, 2 envs" in text and "--version (baseline)" in text
 
     schema = schema_stage.run(count=60, sample=5)
-    table = run.summary(schema, figures)
-    assert len(table.splitlines()) == 7
-    assert all(line.endswith((" met", " NOT met")) for line in table.splitlines()[2:])
+    table = run.summary(schema, figures).splitlines()
+    assert table[:2] == ["summary", table[1]] and table[1].split() == ["target", "measured",
+                                                                       "verdict"]
+    warm = schema["kubeschema_objects_per_second"]["warm"]
+    expected = [schema["ratio"]["warm"] >= schema_stage.TARGET_RATIO,
+                warm >= schema_stage.TARGET_RATE, *figures["targets_met"].values()]
+    assert [row.endswith(" NOT met") for row in table[2:]] == [not ok for ok in expected]
+    assert [row.endswith(" met") for row in table[2:]] == [True] * len(expected)

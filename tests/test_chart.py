@@ -619,6 +619,18 @@ def test_bad_values_fail_clearly(layer: dict[str, Any], named: str) -> None:
         assert secret not in message
 
 
+@pytest.mark.parametrize(("waves", "shown"), [
+    ({"backend": 0}, "database (0) < backend (0) < frontend (2) < final (3)"),
+    ({"frontend": 1}, "database (0) < backend (1) < frontend (1) < final (3)"),
+    ({"final": 2}, "database (0) < backend (1) < frontend (2) < final (2)"),
+], ids=["database-with-backend", "backend-with-frontend", "frontend-with-final"])
+def test_two_components_in_one_wave_are_refused(waves: dict[str, int], shown: str) -> None:
+    # One wave for two components lets the later one start before the earlier is Healthy.
+    with pytest.raises(chart.ChartError) as info:
+        render({"syncWaves": waves})
+    assert f"syncWaves must increase: {shown}" in str(info.value)
+
+
 def test_ingress_class_message_names_both_values() -> None:
     with pytest.raises(chart.ChartError) as info:
         render(NETPOL, {"ingress": {"enabled": True, "host": "todo.example.com"}})

@@ -158,6 +158,44 @@ def test_rerun_changes_nothing(repo: Path, age_key: AgeKey) -> None:
     assert snapshot(repo) == before
 
 
+def test_rerun_after_no_commit_says_the_files_are_written_not_committed(
+    repo: Path, age_key: AgeKey
+) -> None:
+    first = cli("env", "add", "dev", "--no-commit", repo=repo)
+    assert first.exit_code == 0, first.output
+    assert "written, not committed (--no-commit)" in first.stdout
+
+    again = cli("env", "add", "dev", repo=repo)
+
+    assert again.exit_code == 0, again.output
+    assert "dev: files already written (not committed): " in again.stdout
+    assert layout.values_path("dev") in again.stdout
+    assert "nothing to commit" not in again.stdout
+    assert git.Repo(repo).git.status("--porcelain")  # still uncommitted
+    git.Repo(repo).git.add("--all")
+    git.Repo(repo).git.commit("-q", "-m", "env: add dev")
+    done = cli("env", "add", "dev", repo=repo)
+    assert "dev: already up to date, nothing to commit" in done.stdout
+
+
+def test_dry_run_refuses_a_dirty_target_as_the_real_run_does(
+    repo: Path, age_key: AgeKey
+) -> None:
+    assert cli("env", "add", "dev", repo=repo).exit_code == 0
+    values = repo / layout.values_path("dev")
+    values.write_text(values.read_text() + "# my own edit, not committed\n")
+    before = snapshot(repo)
+
+    dry = cli("env", "add", "dev", "--backend-tag", "2.0.0", "--dry-run", repo=repo)
+    real = cli("env", "add", "dev", "--backend-tag", "2.0.0", repo=repo)
+
+    assert dry.exit_code == real.exit_code == 2, dry.output
+    assert dry.stderr == real.stderr
+    assert dry.stderr.startswith(f"error: uncommitted changes in {layout.values_path('dev')}")
+    assert "dry run: nothing written" not in dry.stdout
+    assert snapshot(repo) == before
+
+
 def test_rerun_keeps_user_edits_and_applies_new_flag(repo: Path, age_key: AgeKey) -> None:
     assert cli("env", "add", "dev", repo=repo).exit_code == 0
     values = repo / layout.values_path("dev")
@@ -426,7 +464,7 @@ def test_a_concurrent_change_to_a_target_is_refused(repo: Path, age_key: AgeKey)
     from gitops_gen.errors import ConflictError
     from gitops_gen.model import environments
 
-    plan = environments.plan_add(repo, environments.AddRequest("dev"))
+    plan = environments.plan_add(repo, environments.AddRequest(name="dev"))
     settings = repo / layout.SETTINGS
     settings.write_text(settings.read_text() + "# another run was here\n")
     git.Repo(repo).git.commit("-qam", "another run")

@@ -15,7 +15,7 @@ from gitops_gen.repo import forge, layout
 
 from .conftest import AgeKey
 from .fakegithub import ORIGIN, TOKEN, FakeGitHub, bare_remote, github, no_proxy
-from .helpers import cli, commit_files, new_repo, snapshot, write_executable
+from .helpers import cli, commit_files, new_repo, set_value, snapshot, write_executable
 
 __all__ = ["github", "no_proxy"]  # fixtures, used by name
 
@@ -201,6 +201,70 @@ def test_promotion_that_does_not_validate_keeps_nothing(repo: Path) -> None:
     assert snapshot(repo) == before and branches(repo) == ["main"]
 
 
+# ---- promotion starts from the target revision, whatever is checked out -----------------
+
+
+def on_feature_branch(root: Path) -> git.Repo:
+    """A feature branch off main with an unrelated commit and a commit moving dev's tag."""
+    local = git.Repo(root)
+    local.git.checkout("-q", "-b", "feature/notes")
+    (root / "NOTES.md").write_text("unrelated work\n")
+    local.git.add("NOTES.md")
+    local.git.commit("-q", "-m", "unrelated")
+    set_value(root, layout.values_path("dev"), ["backend", "image", "tag"], "9.9.9")
+    local.git.commit("-q", "-am", "dev tries 9.9.9")
+    return local
+
+
+def test_promote_from_a_feature_branch_starts_from_the_target_revision(repo: Path) -> None:
+    main = git.Repo(repo).commit("main").hexsha
+    local = on_feature_branch(repo)
+    before = snapshot(repo)
+
+    result = cli("promote", "dev", "staging", repo=repo)
+
+    assert result.exit_code == 0, result.output
+    assert "backend: 1.3.2 -> 1.4.0" in result.output and "9.9.9" not in result.stdout
+    assert f"promoting from main at {main[:12]}" in result.stderr
+    branch = promote_branch(repo)
+    assert branch == "promote/dev-to-staging"  # one branch per pair: re-runs update it
+    assert [p.hexsha for p in local.commit(branch).parents] == [main]
+    assert local.git.diff("--name-only", main, branch).split() == [
+        layout.values_path("staging")]
+    assert "NOTES.md" not in local.git.ls_tree("--name-only", branch).split()
+    assert local.active_branch.name == "feature/notes" and snapshot(repo) == before
+
+
+def test_promote_uses_origins_target_revision_without_a_local_branch(
+    repo: Path, tmp_path: Path
+) -> None:
+    bare = tmp_path / "remote.git"
+    git.Repo.init(bare, bare=True, initial_branch="main")
+    local = git.Repo(repo)
+    local.create_remote("origin", str(bare))
+    local.git.push("-q", "origin", "main")
+    local.git.fetch("-q", "origin")
+    main = local.commit("origin/main").hexsha
+    on_feature_branch(repo)
+    local.git.branch("-D", "main")
+
+    result = cli("promote", "dev", "staging", repo=repo)
+
+    assert result.exit_code == 0, result.output
+    assert [p.hexsha for p in local.commit(promote_branch(repo)).parents] == [main]
+
+
+def test_promote_without_the_target_revision_exits_3(repo: Path) -> None:
+    local = git.Repo(repo)
+    local.git.branch("-m", "main", "trunk")
+    before = snapshot(repo)
+    result = cli("promote", "dev", "staging", repo=repo)
+    assert result.exit_code == 3, result.output
+    assert "neither branch main nor origin/main exists" in result.stderr
+    assert len(result.stderr.splitlines()) == 1
+    assert branches(repo) == ["trunk"] and snapshot(repo) == before
+
+
 # ---- push ----------------------------------------------------------------------------------
 
 
@@ -224,6 +288,7 @@ def test_refused_push_exits_3_and_leaves_no_branch(repo: Path, remote: Path) -> 
     assert "promotions need a review first" in result.output
     assert branches(repo) == ["main"] and snapshot(repo) == before
     assert [h.name for h in git.Repo(remote).heads] == ["main"]
+    assert "created branch" not in result.output and "promote/" not in result.stdout
 
 
 def test_refused_push_of_an_update_puts_the_branch_back(repo: Path, remote: Path) -> None:

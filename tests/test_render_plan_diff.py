@@ -223,6 +223,31 @@ def test_render_output_writes_one_file_per_object_and_nothing_else(
     assert {p: p.stat().st_mtime_ns for p in sorted(out.iterdir())} == mtimes
 
 
+def test_render_output_removes_files_of_objects_that_no_longer_render(
+    repo: Path, tmp_path: Path
+) -> None:
+    root = repo
+    out = tmp_path / "rendered"
+    first = cli("render", "staging", "--output", str(out), repo=root)
+    assert first.exit_code == 0, first.output
+    assert (out / "networkpolicy-todo-db.yaml").is_file()
+    (out / "my-notes.yaml").write_text("kept: the user's own file\n")
+    (out / "README.txt").write_text("kept\n")
+
+    set_value(root, "staging", "networkPolicy.enabled", False)
+    again = cli("render", "staging", "--output", str(out), repo=root)
+
+    assert again.exit_code == 0, again.output
+    gone = ["networkpolicy-todo-backend.yaml", "networkpolicy-todo-db.yaml"]
+    assert again.stdout.splitlines()[-1] == (
+        f"removed 2 files of objects that no longer render: {', '.join(gone)}")
+    names = sorted(p.name for p in out.iterdir())
+    assert not set(gone) & set(names)
+    assert {"my-notes.yaml", "README.txt", "deployment-todo-db.yaml"} <= set(names)
+    rendered = sorted(p.name for p in out.iterdir() if p.read_text().startswith("# Source:"))
+    assert len(rendered) == len(names) - 2
+
+
 def test_render_decrypt_puts_the_real_values_on_stdout(repo: Path, age_key: AgeKey) -> None:
     before = snapshot(repo)
     index = objects(render(repo, "staging", "--decrypt"))

@@ -19,7 +19,17 @@ from gitops_gen.secrets import sops
 from gitops_gen.secrets.demo_key import DEMO_RECIPIENT
 
 from .conftest import make_age_key
-from .helpers import GEMINI, REPO_URL, cli, copy_repo, set_value, snapshot, template_repo
+from .helpers import (
+    GEMINI,
+    REPO_URL,
+    cli,
+    copy_repo,
+    edit,
+    new_repo,
+    set_value,
+    snapshot,
+    template_repo,
+)
 
 
 @pytest.fixture(scope="module")
@@ -32,11 +42,6 @@ def template(tmp_path_factory: pytest.TempPathFactory) -> Path:
 @pytest.fixture
 def repo(template: Path, tmp_path: Path) -> Path:
     return copy_repo(template, tmp_path)
-
-
-def edit(root: Path, path: str, change: Callable[[str], str]) -> None:
-    target = root / path
-    target.write_text(change(target.read_text()))
 
 
 def findings(root: Path, rule: str, envs: list[str] | None = None) -> list[Finding]:
@@ -108,6 +113,22 @@ def test_sops_recipients_must_match_rule(repo: Path, tmp_path: Path) -> None:
     assert other.recipient in found[0].message and "secrets rekey dev" in found[0].message
 
 
+def test_a_recipient_dropped_from_sops_yaml_still_in_the_file_is_reported(
+    tmp_path: Path, age_key: object
+) -> None:
+    kept, dropped = (make_age_key(tmp_path / name) for name in ("kept", "dropped"))
+    root = new_repo(tmp_path / "gitops", ["staging", "--age-recipient", kept.recipient,
+                                          "--age-recipient", dropped.recipient])
+    assert not findings(root, "sops-recipients")
+    edit(root, ".sops.yaml", lambda t: t.replace(f",{dropped.recipient}", "").replace(
+        f"{dropped.recipient},", ""))
+    assert dropped.recipient not in (root / ".sops.yaml").read_text()
+    found = findings(root, "sops-recipients")
+    assert [(f.env, f.file, f.severity) for f in found] == [
+        ("staging", layout.secrets_path("staging"), "error")]
+    assert f"says {kept.recipient}; run 'gitops-gen secrets rekey staging'" in found[0].message
+
+
 def test_placeholder_and_demo_recipient_warnings(repo: Path) -> None:
     result = cli("env", "add", "qa", "--age-recipient", DEMO_RECIPIENT, repo=repo,
                  env={"GEMINI_API_KEY": GEMINI})
@@ -169,11 +190,26 @@ def test_missing_value_file_and_root_app(repo: Path) -> None:
     assert [f.file for f in findings(repo, "root-app")] == [layout.ROOT_APP]
 
 
-def test_sync_order_broken_by_overlay(repo: Path) -> None:
+def test_chart_refuses_an_overlay_that_puts_database_and_backend_in_one_wave(
+    repo: Path
+) -> None:
     set_value(repo, layout.values_path("staging"), ["syncWaves", "backend"], 0)
-    report = validate_repo(repo, ["staging"])
-    rules = {f.rule for f in report.errors}
-    assert rules & {"sync-component-order", "helm-render"}, rules
+    found = [(f.rule, f.env, f.file) for f in validate_repo(repo, ["staging"]).errors]
+    assert found == [("helm-render", "staging", layout.values_path("staging"))]
+    (message,) = [f.message for f in findings(repo, "helm-render", ["staging"])]
+    assert "syncWaves must increase: database (0) < backend (0)" in message
+
+
+def test_sync_check_catches_a_template_that_starts_the_backend_with_the_database(
+    repo: Path
+) -> None:
+    # The chart's guard sees only values: a template that names the wrong wave gets past it.
+    deployment = "chart/templates/backend/deployment.yaml"
+    edit(repo, deployment, lambda t: t.replace('"wave" "backend"', '"wave" "database"', 1))
+    found = {(f.rule, f.env, f.file) for f in validate_repo(repo, ["staging"]).errors}
+    # It also reads its Secret and ConfigMap, still in the backend wave, before they exist.
+    assert found == {("sync-component-order", "staging", deployment),
+                     ("sync-reads-later-wave", "staging", deployment)}
 
 
 def test_prune_last_added_by_hand_is_reported_at_its_line(repo: Path) -> None:

@@ -42,10 +42,10 @@ def add(obj: AppContext, name: str, recipients: tuple[str, ...], namespace: str 
         no_commit: bool, dry_run: bool) -> None:
     """Write an environment's values, SOPS secrets, AppProject and Application; commit."""
     request = core.AddRequest(
-        name, recipients, namespace, cluster_url, cluster_name, host, backend_tag,
-        frontend_tag, from_env,
+        name=name, recipients=recipients, namespace=namespace, cluster_url=cluster_url,
+        cluster_name=cluster_name, host=host, backend_tag=backend_tag,
+        frontend_tag=frontend_tag, from_env=from_env,
     )
-    core.check_request(request)
     root = obj.root()
     plan = core.plan_add(root, request, dry_run=dry_run)
     if plan.identity_created:

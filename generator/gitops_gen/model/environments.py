@@ -21,8 +21,10 @@ _CLUSTER_URL = re.compile(r"^https://[^\s/]+(/\S*)?$")
 _CLUSTER_NAME = re.compile(r"^[A-Za-z0-9]([-A-Za-z0-9_.]*[A-Za-z0-9])?$")
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, kw_only=True)
 class AddRequest:
+    """What `env add` was asked for; refused on construction when any of it is bad input."""
+
     name: str
     recipients: tuple[str, ...] = ()
     namespace: str | None = None
@@ -32,6 +34,9 @@ class AddRequest:
     backend_tag: str | None = None
     frontend_tag: str | None = None
     from_env: str | None = None
+
+    def __post_init__(self) -> None:
+        check_request(self)
 
 
 @dataclass
@@ -183,7 +188,6 @@ def _refuse_shared_destination(root: Path, env: str, dest: apps.Destination) -> 
 
 
 def plan_add(root: Path, req: AddRequest, *, dry_run: bool = False) -> AddPlan:
-    check_request(req)
     settings = config.load(root)
     template = None
     if req.from_env:
