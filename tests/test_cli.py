@@ -14,6 +14,7 @@ from click.testing import CliRunner
 from gitops_gen import __version__
 from gitops_gen.cli import main
 from gitops_gen.commands import COMMANDS, load
+from gitops_gen.model import scaffold
 
 
 def test_version_matches_package() -> None:
@@ -95,6 +96,17 @@ def test_a_command_imports_what_it_uses_when_it_runs() -> None:
     assert "gitops_gen.commands.checks" not in modules
     assert _heavy(modules) != []
     assert "helm_python" not in modules  # env's help renders nothing
+
+
+def test_validate_of_a_work_tree_needs_neither_gitpython_nor_the_http_stack(
+    tmp_path: Path,
+) -> None:
+    root = tmp_path / "repo"
+    scaffold.init(root, "https://git.example.com/org/todo-gitops.git")
+    modules = _modules_after("--repo", str(root / "gitops"), "validate", "--format", "json")
+    assert "gitops_gen.checks.validate" in modules  # it did validate
+    assert not {"git", "gitdb", "fastapi", "uvicorn", "starlette", "httpx", "ssl",
+                "http.client", "urllib.request", "rich"} & modules
 
 
 def test_listing_is_the_same_before_and_after_every_command_is_imported() -> None:
