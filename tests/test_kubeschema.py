@@ -467,3 +467,9 @@ def test_benchmark_objects_are_valid_for_both_validators() -> None:
     figures = schema_stage.run(count=90, sample=6)
     assert figures["problems_found"] == 0
     assert figures["ratio"]["warm"] > 1
+
+
+def test_the_cache_key_has_the_installed_kubernetes_validate_version() -> None:
+    import importlib.metadata
+
+    assert kubeschema._kv_version() == importlib.metadata.version("kubernetes-validate")
