@@ -6,6 +6,7 @@ import json
 
 import click
 
+from ..checks.validate import env_errors
 from ..model import environments as core
 from ..repo import gitrepo, transaction
 from .common import echo_changes, echo_notes
@@ -56,8 +57,6 @@ def add(obj: AppContext, name: str, recipients: tuple[str, ...], namespace: str 
         click.echo("dry run: nothing written")
         echo_notes(plan.notes)
         return
-    from ..checks.validate import env_errors  # the validation engine: only add needs it
-
     sha = core.apply(root, name, plan.changes, f"env: add {name}", commit=not no_commit,
                      check=env_errors)
     if not plan.pending:
