@@ -18,7 +18,7 @@ test: $(STAMP)
 	$(PY) -m pytest -q $(PYTEST_ARGS)
 
 bench: $(STAMP)
-	$(PY) -m benchmarks.run
+	$(PY) -m benchmarks.run $(BENCH)
 
 lint: $(STAMP)
 	$(VENV)/bin/ruff check generator tests benchmarks

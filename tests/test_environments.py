@@ -543,6 +543,31 @@ def test_namespace_of_the_cluster_or_another_env_is_refused(repo: Path, age_key:
     assert snapshot(repo) == before
 
 
+@pytest.mark.parametrize("written, namespace", [
+    ("todo-shared", "todo-shared"),
+    ('"todo-\\x73hared"', "todo-shared"),  # an escape in a double-quoted string
+    ('"todo-\\\n  shared"', "todo-shared"),  # a line continued inside double quotes
+    ("0x1A", "26"),  # a number in another base
+    (".NaN", "nan"),
+])
+def test_a_namespace_spelled_another_way_is_still_taken(
+    repo: Path, age_key: AgeKey, written: str, namespace: str
+) -> None:
+    """env add parses only the Applications that can name its namespace: none is missed."""
+    assert cli("env", "add", "dev", repo=repo).exit_code == 0
+    app = repo / layout.app_path("dev")
+    text = app.read_text()
+    assert "namespace: todo-dev\n" in text
+    app.write_text(text.replace("namespace: todo-dev\n", f"namespace: {written}\n"))
+    git.Repo(repo).git.commit("-qam", "dev: another namespace")
+    before = snapshot(repo)
+    result = cli("env", "add", "qa", "--namespace", namespace, repo=repo)
+    assert result.exit_code == 2, result.output
+    assert f"environment dev already deploys to https://kubernetes.default.svc/{namespace}" in (
+        result.output)
+    assert snapshot(repo) == before
+
+
 def test_remove_takes_every_tracked_overlay_file(repo: Path, age_key: AgeKey) -> None:
     assert cli("env", "add", "qa", repo=repo).exit_code == 0
     (repo / "overlays" / "qa" / "NOTES.md").write_text("notes\n")

@@ -466,3 +466,9 @@ def test_benchmark_objects_are_valid_for_both_validators() -> None:
     assert figures["problems_found"] == 0
     assert (figures["objects"], figures["kubernetes_validate_sample"]) == (90, 6)
     assert set(figures["ratio"]) == set(figures["kubeschema_objects_per_second"])
+
+
+def test_the_cache_key_has_the_installed_kubernetes_validate_version() -> None:
+    import importlib.metadata
+
+    assert kubeschema._kv_version() == importlib.metadata.version("kubernetes-validate")

@@ -13,7 +13,9 @@ from urllib.parse import quote, unquote
 import git
 import pytest
 import yaml
+from ruamel.yaml import YAML
 
+from gitops_gen.checks import rendering
 from gitops_gen.repo import layout, proc, yamlio
 from gitops_gen.secrets import sops
 
@@ -246,6 +248,41 @@ def test_render_output_removes_files_of_objects_that_no_longer_render(
     assert {"my-notes.yaml", "README.txt", "deployment-todo-db.yaml"} <= set(names)
     rendered = sorted(p.name for p in out.iterdir() if p.read_text().startswith("# Source:"))
     assert len(rendered) == len(names) - 2
+
+
+def test_render_output_reads_as_the_round_trip_dump_did(repo: Path, tmp_path: Path) -> None:
+    """render writes with the C emitter: each file holds the same data, in YAML 1.1 and 1.2
+    readers, as the round-trip dump it replaced; only the layout of lists differs."""
+    out = tmp_path / "rendered"
+    assert cli("render", "staging", "--output", str(out), repo=repo).exit_code == 0
+    yaml12 = YAML(typ="safe", pure=True)
+    rendered = {rendering.object_filename(r): r for r in
+                rendering.render_environment(repo, "staging")}
+    assert sorted(rendered) == sorted(p.name for p in out.iterdir())
+    for name, item in rendered.items():
+        text = (out / name).read_text()
+        before = yamlio.dump(item.obj)
+        assert yaml.safe_load(text) == yaml.safe_load(before) == item.obj
+        assert yaml12.load(text) == yaml12.load(before) == item.obj
+        # The same lines in the same order; only the indentation of lists differs.
+        assert [ln.strip() for ln in text.splitlines()[1:]] == [
+            ln.strip() for ln in before.splitlines()]
+
+
+# Strings that a YAML 1.1 reader (PyYAML, Go's YAML in Kubernetes and Argo CD) or a YAML 1.2
+# reader (ruamel) takes for a bool, a number, a date or null unless they are quoted.
+LOOKALIKES = ["on", "y", "N", "yes", "NO", "True", "1e3", "+1E3", "0o14", "0O14", "0X1F",
+              "0b101", "1_000", "12:30", "~", "", "null", "2024-01-01", ".inf", ".NaN", "007",
+              "-0", "0.5e-3", ".5", "1.", "=", "<<", "- x", "a: b", "#c", " lead", "trail ",
+              "multi\nline\n", "'q'", "\x85x", "\ufeffbom", "x" * 5000, "\r\n", "500m"]
+
+
+@pytest.mark.parametrize("value", LOOKALIKES)
+def test_fast_dump_keeps_strings_strings_for_every_reader(value: str) -> None:
+    data = {"key": value, value: ["item", value], "n": 1, "f": 0.5, "b": False, "z": None}
+    text = yamlio.dump_fast(data)
+    assert yaml.safe_load(text) == data
+    assert YAML(typ="safe", pure=True).load(text) == data
 
 
 def test_render_decrypt_puts_the_real_values_on_stdout(repo: Path, age_key: AgeKey) -> None:

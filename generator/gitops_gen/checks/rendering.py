@@ -61,7 +61,7 @@ def object_filename(item: chart.Rendered) -> str:
 
 
 def _document(item: chart.Rendered) -> str:
-    return f"# Source: {layout.CHART_DIR}/{item.source}\n{yamlio.dump(item.obj)}"
+    return f"# Source: {layout.CHART_DIR}/{item.source}\n{yamlio.dump_fast(item.obj)}"
 
 
 def to_stream(rendered: Sequence[chart.Rendered]) -> str:

@@ -7,7 +7,6 @@ import sys
 from pathlib import Path
 
 import click
-from rich.console import Console
 
 from ..checks import rendering, report, syncchecks
 from ..checks.validate import validate_repo
@@ -35,6 +34,8 @@ def validate(obj: AppContext, envs: tuple[str, ...], fmt: str, kube_version: str
     elif fmt == "github":
         click.echo(report.as_github(result))
     else:
+        from rich.console import Console  # only this format needs rich
+
         console = Console()
         if not console.is_terminal:
             console = Console(width=140)

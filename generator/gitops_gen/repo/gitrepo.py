@@ -11,15 +11,56 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
-
-import git
+from typing import TYPE_CHECKING, Any
 
 from ..errors import ConflictError, InputError, MissingError, ToolError
+from . import proc
 from .layout import LOCK
+
+if TYPE_CHECKING:
+    import git
+else:
+
+    class _GitPython:
+        """GitPython, imported when first used: importing it runs `git version` and loads
+        some fifty modules, which commands that only read the work tree never need."""
+
+        def __getattr__(self, name: str) -> Any:
+            import git as module
+
+            return getattr(module, name)
+
+    git = _GitPython()
+
+# Variables that change how git finds a repository; with any of them set, GitPython decides.
+_DISCOVERY_ENV = ("GIT_DIR", "GIT_WORK_TREE", "GIT_COMMON_DIR", "GIT_CEILING_DIRECTORIES",
+                  "GIT_DISCOVERY_ACROSS_FILESYSTEM")
+
+
+def _plain_top(start: Path) -> Path | None:
+    """The work tree's top from `git rev-parse --show-cdup` (no GitPython), in the case where
+    it is surely what GitPython's search finds: no discovery variables, no symlink on the way
+    (git walks the resolved path, GitPython the given one), a .git directory at the top.
+    None in any other case, or when git fails."""
+    here = Path(os.path.normpath(Path.cwd() / start))  # absolute, symlinks kept
+    if any(name in os.environ for name in _DISCOVERY_ENV) or not here.is_dir():
+        return None
+    try:
+        if here.resolve() != here:
+            return None
+        out = proc.run(["git", "-C", str(here), "rev-parse", "--show-cdup"], timeout=30)
+    except (OSError, ToolError):
+        return None
+    cdup = out.stdout.decode().strip()  # "../../", or nothing at the top itself
+    top = Path(os.path.normpath(here / cdup)) if cdup else here
+    return top if (top / ".git").is_dir() else None
 
 
 def find_root(start: Path) -> Path:
     """The top of the git work tree around start."""
+    top = _plain_top(start)
+    if top is not None:
+        return top
     try:
         repo = git.Repo(start, search_parent_directories=True)
     except (git.InvalidGitRepositoryError, git.NoSuchPathError) as exc:

@@ -98,6 +98,44 @@ def dump(data: Any) -> str:
     return buf.getvalue()
 
 
+try:
+    from yaml import CSafeDumper as _CDumper
+except ImportError:  # PyYAML built without libyaml
+    from yaml import SafeDumper as _CDumper  # type: ignore[assignment]
+
+# Strings that some YAML reader takes for a number (YAML 1.2: 1e3, 0o14; Go: 0X1F, 0O14).
+_NUMBER_LIKE = re.compile(r"^[-+]?(?:0[bBoOxX][0-9a-fA-F_]+|"
+                          r"(?:[0-9][0-9_]*(?:\.[0-9_]*)?|\.[0-9_]+)(?:[eE][-+]?[0-9]+)?)$")
+
+
+class _ManifestDumper(_CDumper):
+    """PyYAML's C emitter, quoting every string that a YAML 1.1 or 1.2 reader (PyYAML,
+    ruamel, Kubernetes' and Argo CD's Go YAML) could read as a bool or a number."""
+
+
+def _represent_str(dumper: _ManifestDumper, data: str) -> Any:
+    # Multi-line strings double-quoted with \n escapes, as dump() writes them.
+    style = '"' if "\n" in data else None
+    return dumper.represent_scalar("tag:yaml.org,2002:str", data, style=style)
+
+
+_ManifestDumper.add_representer(str, _represent_str)
+# A resolver here only makes the emitter quote the strings it matches.
+_ManifestDumper.add_implicit_resolver("tag:yaml.org,2002:bool", re.compile(r"^[yYnN]$"),
+                                      list("yYnN"))
+_ManifestDumper.add_implicit_resolver("tag:yaml.org,2002:float", _NUMBER_LIKE,
+                                      list("-+.0123456789"))
+
+
+def dump_fast(data: Any) -> str:
+    """Plain data (dicts, lists, scalars: nothing to keep of a file) as YAML, through PyYAML's
+    C emitter: tens of times faster than dump(), which is for files people edit. Keys keep
+    their order; a list is not indented under its key (dump() indents it), which YAML reads
+    the same."""
+    return pyyaml.dump(data, Dumper=_ManifestDumper, sort_keys=False,
+                       default_flow_style=False, allow_unicode=True, width=4096)
+
+
 def load_all_fast(text: str) -> Iterator[Any]:
     """Every document of a multi-document stream, via the C loader (no line numbers)."""
     return pyyaml.load_all(text, Loader=_FAST_LOADER)  # noqa: S506 - a safe loader
