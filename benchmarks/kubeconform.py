@@ -113,11 +113,12 @@ def stage(binary: Path, tmp: Path, env: dict[str, str], runs: int) -> dict[str, 
 
 
 def _script(binary: Path, schemas: Path, root: Path, rendered: Path, envs: Sequence[str]) -> str:
-    sops, check = shlex.quote(proc.which("sops")), shlex.join(
-        _kubeconform(binary, schemas, rendered / "ENV"))
+    sops = shlex.quote(proc.which("sops"))
+    secrets = shlex.quote(f"{root}/") + f'"{layout.secrets_path("$env")}"'
+    check = shlex.join(_kubeconform(binary, schemas))
     lines = ["set -eu", f"for env in {' '.join(envs)}; do",
-             f"  {sops} -d {shlex.quote(str(root))}/{layout.secrets_path('$env')} > /dev/null",
-             f"  {check.replace('/ENV', '/$env')} > /dev/null", "done"]
+             f"  {sops} -d {secrets} > /dev/null",
+             f'  {check} {shlex.quote(f"{rendered}/")}"$env" > /dev/null', "done"]
     return "\n".join(lines) + "\n"
 
 
