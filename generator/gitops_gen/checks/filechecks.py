@@ -181,30 +181,37 @@ def _check_plugin(repo: RepoFiles, ef: EnvFiles, src: Any) -> Iterator[Finding]:
     """The source is the environment's overlay, rendered by the plugin: it reads that
     overlay's two files and chart/ (model/sopsplugin.py), nothing an Application names."""
     app, env = ef.app, ef.env
-    fix = f"run 'gitops-gen env add {env}' to rewrite the Application"
+    yield from plugin_findings(app, env, src, layout.overlay_dir(env), layout.secrets_path(env),
+                               f"run 'gitops-gen env add {env}' to rewrite the Application")
+    if isinstance(src, dict) and not (repo.root / layout.CHART_DIR / "Chart.yaml").is_file():
+        yield _f("app-source", "error", env, app, app.line(["spec", "source", "path"]),
+                 f"{layout.CHART_DIR}/Chart.yaml not found; restore the chart")
+
+
+def plugin_findings(app: Loaded, env: str | None, src: Any, path: str, secrets: str,
+                    fix: str) -> Iterator[Finding]:
+    """app-plugin: an Application's one source is path, rendered by the decrypting plugin
+    and no other tool (the plugin reads path's two files and its chart, nothing the
+    Application names). secrets is the SOPS file it decrypts there; fix says how to rewrite."""
     if not isinstance(src, dict):
         yield _f("app-plugin", "error", env, app, app.line(["spec"]),
-                 f"spec.source is missing; the environment renders from one source. {fix}")
+                 f"spec.source is missing; the Application renders from one source. {fix}")
         return
-    path = layout.overlay_dir(env)
     name = lookup(src, "plugin", "name")
     if name != sopsplugin.PLUGIN_NAME:
         yield _f("app-plugin", "error", env, app,
                  app.line(["spec", "source", "plugin", "name"] if name else ["spec", "source"]),
                  f"source.plugin.name is {name!r}: only the {sopsplugin.PLUGIN_NAME} plugin "
-                 f"decrypts {layout.secrets_path(env)} (gitops/bootstrap); {fix}")
+                 f"decrypts {secrets} (gitops/bootstrap); {fix}")
     for tool in apps.SOURCE_TOOLS:
         if tool in src:
             yield _f("app-plugin", "error", env, app, app.line(["spec", "source", tool]),
                      f"source.{tool} is set; the {sopsplugin.PLUGIN_NAME} plugin renders the chart "
-                     f"with the overlay's files and nothing else. Remove it ({fix})")
+                     f"with {path}'s files and nothing else. Remove it ({fix})")
     if src.get("path") != path:
         yield _f("app-plugin", "error", env, app, app.line(["spec", "source", "path"]),
                  f"source.path is {src.get('path')!r}, expected {path!r}: the plugin "
-                 f"renders the overlay it runs in, and only that; {fix}")
-    if not (repo.root / layout.CHART_DIR / "Chart.yaml").is_file():
-        yield _f("app-source", "error", env, app, app.line(["spec", "source", "path"]),
-                 f"{layout.CHART_DIR}/Chart.yaml not found; restore the chart")
+                 f"renders the directory it runs in, and only that; {fix}")
 
 
 def _check_project(repo: RepoFiles, ef: EnvFiles, spec: dict[str, Any]) -> Iterator[Finding]:

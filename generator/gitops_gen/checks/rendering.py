@@ -13,7 +13,7 @@ from ..errors import InputError
 from ..model import chart, syncplan
 from ..repo import gitrepo, layout, yamlio
 from ..secrets import sops
-from . import manifestchecks
+from . import manifestchecks, servicechecks
 from .findings import Finding
 from .repofiles import EnvFiles, load_repo
 
@@ -31,6 +31,23 @@ class RenderError(InputError):
 def render_environment(root: Path, env: str, *, decrypt: bool = False) -> list[chart.Rendered]:
     """Render env with its overlay and SOPS values (ENC placeholders unless decrypt)."""
     return _render(root, env, decrypt)[1]
+
+
+def render_service(root: Path, *, decrypt: bool = False) -> list[chart.Rendered]:
+    """The validation service's manifests as the plugin renders them for source.path
+    gitops/service (servicechecks.render): its SOPS values ENC placeholders unless decrypt."""
+    found: list[Finding] = []
+    files = servicechecks.load_files(root, found)
+    if found:
+        raise RenderError(layout.SERVICE_NAME, found)
+    if decrypt:
+        files.secrets.data = sops.nest(sops.decrypt(root / layout.service_secrets(), root))
+    try:
+        return servicechecks.render(root, files)
+    except chart.ChartError as exc:
+        raise RenderError(layout.SERVICE_NAME, [Finding(
+            "helm-render", "error", None, layout.service_values(), None,
+            f"{exc.helm_message}; fix the value or the service chart's template")]) from exc
 
 
 def plan_environment(root: Path, env: str) -> syncplan.SyncPlan:

@@ -11,6 +11,7 @@ from __future__ import annotations
 import json
 from collections.abc import Iterator
 from dataclasses import replace
+from pathlib import Path
 from typing import Any
 
 import jsonschema_rs
@@ -41,18 +42,8 @@ def service_findings(repo: RepoFiles, version: str) -> list[Finding]:
     if not present(repo):
         return []
     found: list[Finding] = []
-    files = EnvFiles(layout.SERVICE_NAME,
-                     load_file(repo.root, layout.service_values(), None, found),
-                     load_file(repo.root, layout.service_secrets(), None, found),
-                     load_file(repo.root, layout.SERVICE_APP, None, found),
-                     load_file(repo.root, layout.SERVICE_PROJECT, None, found))
-    for loaded in (files.values, files.secrets, files.app, files.project):
-        if not loaded.exists:
-            found.append(_f("service-files", loaded, None, f"{loaded.path} missing; {FIX}"))
-    chart_dir = repo.root / layout.SERVICE_CHART_DIR
-    if not (chart_dir / "Chart.yaml").is_file():
-        found.append(Finding("service-files", "error", None, f"{layout.SERVICE_CHART_DIR}/"
-                             "Chart.yaml", None, f"the service chart is missing; {FIX}"))
+    files = load_files(repo.root, found)
+    if not (repo.root / layout.SERVICE_CHART_DIR / "Chart.yaml").is_file():
         return found
     found += filechecks.plaintext_in(files.values, None)
     found += _sops_findings(repo, files.secrets)
@@ -64,8 +55,37 @@ def service_findings(repo: RepoFiles, version: str) -> list[Finding]:
     return found
 
 
+def load_files(root: Path, found: list[Finding]) -> EnvFiles:
+    """gitops/service/'s values, SOPS file, Application and AppProject; a service-files
+    finding in found for each of them, or the chart, that is missing."""
+    files = EnvFiles(layout.SERVICE_NAME,
+                     load_file(root, layout.service_values(), None, found),
+                     load_file(root, layout.service_secrets(), None, found),
+                     load_file(root, layout.SERVICE_APP, None, found),
+                     load_file(root, layout.SERVICE_PROJECT, None, found))
+    for loaded in (files.values, files.secrets, files.app, files.project):
+        if not loaded.exists:
+            found.append(_f("service-files", loaded, None, f"{loaded.path} missing; {FIX}"))
+    if not (root / layout.SERVICE_CHART_DIR / "Chart.yaml").is_file():
+        found.append(Finding("service-files", "error", None, f"{layout.SERVICE_CHART_DIR}/"
+                             "Chart.yaml", None, f"the service chart is missing; {FIX}"))
+    return files
+
+
 def _layers(files: EnvFiles) -> list[dict[str, Any]]:
     return manifestchecks.env_layers(files)
+
+
+def render(root: Path, files: EnvFiles) -> list[chart.Rendered]:
+    """The service chart as the plugin renders it for source.path gitops/service
+    (model/sopsplugin.py): gitops/service/chart, `-f values.yaml -f -` (the SOPS file: ENC
+    values unless decrypted), release gitops-gen, the Application's destination namespace.
+    ChartError when Helm fails."""
+    app = files.app.data if isinstance(files.app.data, dict) else {}
+    ns = lookup(app, "spec", "destination", "namespace")
+    return chart.render(root / layout.SERVICE_CHART_DIR, _layers(files),
+                        namespace=str(ns or servicedeploy.destination().namespace),
+                        release=layout.SERVICE_NAME)
 
 
 def _values_findings(repo: RepoFiles, files: EnvFiles) -> list[Finding]:
@@ -138,15 +158,15 @@ def _argo_findings(repo: RepoFiles, files: EnvFiles) -> Iterator[Finding]:
     expect = {("metadata", "name"): layout.SERVICE_NAME,
               ("metadata", "namespace"): layout.ARGOCD_NAMESPACE,
               ("spec", "project"): lookup(proj.data, "metadata", "name"),
-              ("spec", "source", "repoURL"): repo.settings.repo_url,
-              ("spec", "source", "path"): layout.SERVICE_CHART_DIR,
-              ("spec", "source", "helm", "valueFiles"): servicedeploy.value_files()}
+              ("spec", "source", "repoURL"): repo.settings.repo_url}
     for keys, want in expect.items():
         have = yamlio.to_plain(lookup(app.data, *keys))
         if have != want:
-            rule = "app-values" if keys[-1] == "valueFiles" else "app-source"
-            yield _f(rule, app, app.line(list(keys)),
+            yield _f("app-source", app, app.line(list(keys)),
                      f"{'.'.join(keys)} is {have!r}, expected {want!r}; {FIX}")
+    # Rendered by the decrypting plugin from gitops/service, like an environment's overlay.
+    yield from filechecks.plugin_findings(app, None, lookup(app.data, "spec", "source"),
+                                          layout.SERVICE_DIR, layout.service_secrets(), FIX)
     repos = lookup(proj.data, "spec", "sourceRepos") or []
     if repo.settings.repo_url not in repos and "*" not in repos:
         yield _f("app-project", proj, proj.line(["spec", "sourceRepos"]),
@@ -159,8 +179,7 @@ def _argo_findings(repo: RepoFiles, files: EnvFiles) -> Iterator[Finding]:
 
 def _rendered_findings(repo: RepoFiles, files: EnvFiles, version: str) -> list[Finding]:
     try:
-        rendered = chart.render(repo.root / layout.SERVICE_CHART_DIR, _layers(files),
-                                namespace=layout.SERVICE_NAME, release=layout.SERVICE_NAME)
+        rendered = render(repo.root, files)
     except chart.ChartError as exc:
         return [_f("helm-render", files.values, None,
                    f"{exc.helm_message}; fix the value or the service chart's template")]

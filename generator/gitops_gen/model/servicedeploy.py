@@ -2,8 +2,11 @@
 
 gitops/service/ holds its Helm chart (the package's own, copied like chart/), its values (what
 differs from the chart: image, the repository it clones, public URL, webhook Ingress), its
-secrets (webhookSecret, githubToken: SOPS, decrypted by helm-secrets in Argo CD like an
-environment's), its AppProject and its Application. The root app-of-apps includes those two.
+secrets (webhookSecret, githubToken: SOPS), its AppProject and its Application. The root
+app-of-apps includes those two. Argo CD renders it like an environment: the Application's
+source is `gitops/service` with the decrypting plugin (`sopsplugin`), which renders
+`gitops/service/chart` with `values.yaml` and the decrypted `secrets.sops.yaml` of that
+directory, release `gitops-gen`.
 """
 
 from __future__ import annotations
@@ -18,7 +21,7 @@ from ..errors import InputError
 from ..repo import changes, config, layout, yamlio
 from ..repo.changes import FileChange
 from ..secrets import agekeys, sops, sopsconfig
-from . import apps
+from . import apps, sopsplugin
 
 CHART = Path(__file__).parent / "service_chart"
 WEBHOOK_KEY = "webhookSecret"
@@ -53,11 +56,6 @@ def chart_files() -> dict[str, str]:
     return {f"{layout.SERVICE_CHART_DIR}/{p.relative_to(CHART).as_posix()}": p.read_text()
             for p in sorted(CHART.rglob("*"))
             if p.is_file() and "__pycache__" not in p.parts}
-
-
-def value_files() -> list[str]:
-    """helm.valueFiles relative to the service chart: its values, then its SOPS file."""
-    return ["../" + layout.VALUES_FILE, apps.SECRETS_SCHEME + "../" + layout.SECRETS_FILE]
 
 
 def destination() -> apps.Destination:
@@ -135,8 +133,10 @@ def build_application(repo_url: str, revision: str) -> dict[str, Any]:
             "source": {
                 "repoURL": repo_url,
                 "targetRevision": revision,
-                "path": layout.SERVICE_CHART_DIR,
-                "helm": {"releaseName": layout.SERVICE_NAME, "valueFiles": value_files()},
+                # The plugin renders gitops/service/chart with this directory's two files,
+                # release gitops-gen (sopsplugin); no helm: one source, one tool.
+                "path": layout.SERVICE_DIR,
+                "plugin": {"name": sopsplugin.PLUGIN_NAME},
             },
             "destination": destination().as_dict(),
             "syncPolicy": {
@@ -195,7 +195,7 @@ def desired_files(root: Path, settings: config.Settings, opts: ServiceOptions,
         layout.SERVICE_PROJECT: yamlio.update_text(
             _read(root, layout.SERVICE_PROJECT), build_project(settings.repo_url),
             layout.SERVICE_PROJECT),
-        layout.SERVICE_APP: yamlio.update_text(
+        layout.SERVICE_APP: apps.application_text(
             _read(root, layout.SERVICE_APP),
             build_application(settings.repo_url, settings.target_revision), layout.SERVICE_APP),
         layout.ROOT_APP: root_with_service(root_text),

@@ -1,10 +1,15 @@
-"""The config management plugin that renders an environment in Argo CD's repo-server.
+"""The config management plugin that renders an environment, or the validation service, in Argo
+CD's repo-server.
 
 A sidecar of argocd-repo-server (see `argocd`) runs Argo CD's cmp-server with this plugin: for
-an Application that names it, it decrypts `overlays/<env>/secrets.sops.yaml` with sops and
+an Application that names it, it decrypts the SOPS file of its source directory with sops and
 pipes the plaintext into `helm template` as its last values file, so the plaintext never
-touches a disk. It reads nothing but `overlays/<env>/values.yaml`, that SOPS file and `chart/`
-of its own checkout, and only for this repository's URL.
+touches a disk. It serves exactly two kinds of source path of its own checkout, and only for
+this repository's URL:
+- `overlays/<env>`: `chart/` with `overlays/<env>/values.yaml` and that overlay's SOPS file,
+  release `todo`;
+- `gitops/service`: `gitops/service/chart/` with `gitops/service/values.yaml` and its SOPS
+  file, release `gitops-gen` (`servicedeploy`).
 
 Upstream facts (argoproj/argo-cd at v3.5.1 unless named otherwise):
 - the sidecar receives the whole repository (`reposerver/repository/repository.go` L2328-2333:
@@ -48,28 +53,34 @@ DECRYPT = "sops --decrypt --input-type yaml --output-type yaml secrets.sops.yaml
 _GENERATE = """\
 {pipefail}
 # Renders {chart}/ of this repository with overlays/<env>/values.yaml and the decrypted
-# overlays/<env>/secrets.sops.yaml, release {release}; refuses anything else.
+# overlays/<env>/secrets.sops.yaml, release {release}; or {service_chart}/ with
+# {service}/values.yaml and the decrypted {service}/secrets.sops.yaml, release
+# {service_release}. Refuses anything else.
 PATH="{tools}:$PATH"
 repo_url={repo_url}
 fail() {{ echo "{name}: $*" >&2; exit 1; }}
 [[ "${{{repo_var}:-}}" == "$repo_url" ]] \\
   || fail "renders only $repo_url, not '${{{repo_var}:-}}'"
 src="${{ARGOCD_APP_SOURCE_PATH:-}}"
-env="${{src#{overlays}/}}"
-[[ "$src" == "{overlays}/$env" && "$env" =~ ^[a-z0-9]([-a-z0-9]{{0,61}}[a-z0-9])?$ ]] \\
-  || fail "source.path must be {overlays}/<environment>, not '$src'"
+if [[ "$src" == "{service}" ]]; then
+  dirs=({service_dirs}) chart={service_chart} release={service_release}
+else
+  env="${{src#{overlays}/}}"
+  [[ "$src" == "{overlays}/$env" && "$env" =~ ^[a-z0-9]([-a-z0-9]{{0,61}}[a-z0-9])?$ ]] \\
+    || fail "source.path must be {overlays}/<environment> or {service}, not '$src'"
+  dirs=({overlays} "{overlays}/$env") chart={chart} release={release}
+fi
 here="$(pwd -P)"
-root="${{here%/{overlays}/"$env"}}"
-[[ "$root/{overlays}/$env" == "$here" ]] || fail "runs in <checkout>/{overlays}/$env, not $here"
-for part in {overlays} "{overlays}/$env" "{overlays}/$env/{values}" \
-    "{overlays}/$env/{secrets}" {chart}; do
+root="${{here%/"$src"}}"
+[[ "$root/$src" == "$here" ]] || fail "runs in <checkout>/$src, not $here"
+for part in "${{dirs[@]}}" "$src/{values}" "$src/{secrets}" "$chart"; do
   [[ ! -L "$root/$part" ]] || fail "$part is a symbolic link; this plugin follows none"
 done
-[[ -f {values} && -f {secrets} && -f "$root/{chart}/Chart.yaml" ]] \\
-  || fail "{overlays}/$env/{values}, {overlays}/$env/{secrets} or {chart}/Chart.yaml missing"
-[[ -z "$(find "$root/{chart}" -type l -print -quit)" ]] \\
-  || fail "{chart}/ holds a symbolic link; this plugin follows none"
-args=(template {release} "$root/{chart}" --skip-tests
+[[ -f {values} && -f {secrets} && -f "$root/$chart/Chart.yaml" ]] \\
+  || fail "$src/{values}, $src/{secrets} or $chart/Chart.yaml missing"
+[[ -z "$(find "$root/$chart" -type l -print -quit)" ]] \\
+  || fail "$chart/ holds a symbolic link; this plugin follows none"
+args=(template "$release" "$root/$chart" --skip-tests
       --namespace "${{ARGOCD_APP_NAMESPACE:-default}}")
 [[ -z "${{KUBE_VERSION:-}}" ]] || args+=(--kube-version "$KUBE_VERSION")
 [[ -z "${{KUBE_API_VERSIONS:-}}" ]] || args+=(--api-versions "$KUBE_API_VERSIONS")
@@ -79,10 +90,18 @@ args=(template {release} "$root/{chart}" --skip-tests
 """
 
 
+def _parents(path: str) -> str:
+    """path and each directory above it, outermost first: "a a/b" for a/b."""
+    parts = path.split("/")
+    return " ".join("/".join(parts[:i]) for i in range(1, len(parts) + 1))
+
+
 def generate_script(repo_url: str) -> str:
     """The bash script the plugin's generate command runs, bound to this repository's URL."""
     return _GENERATE.format(
         pipefail=PIPEFAIL, chart=layout.CHART_DIR, release=layout.RELEASE_NAME,
+        service=layout.SERVICE_DIR, service_dirs=_parents(layout.SERVICE_DIR),
+        service_chart=layout.SERVICE_CHART_DIR, service_release=layout.SERVICE_NAME,
         tools=TOOLS_DIR, repo_url=shlex.quote(repo_url), name=PLUGIN_NAME,
         repo_var=REPO_URL_VAR, overlays=layout.OVERLAYS_DIR, values=layout.VALUES_FILE,
         secrets=layout.SECRETS_FILE, decrypt=DECRYPT,
