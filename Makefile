@@ -1,10 +1,10 @@
-# gitops-gen: make demo | make test | make bench | make lint
+# gitops-gen: make demo | make test | make bench | make lint | make mutate
 PYTHON ?= python3
 VENV ?= .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed-$(shell cksum pyproject.toml | cut -d' ' -f1)
 
-.PHONY: demo test bench lint docs clean
+.PHONY: demo test bench lint mutate docs clean
 
 $(STAMP): pyproject.toml
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
@@ -18,11 +18,25 @@ test: $(STAMP)
 	$(PY) -m pytest -q $(PYTEST_ARGS)
 
 bench: $(STAMP)
-	$(PY) -m benchmarks.run
+	$(PY) -m benchmarks.run $(BENCH)
 
 lint: $(STAMP)
 	$(VENV)/bin/ruff check generator tests benchmarks
 	$(VENV)/bin/mypy
+
+# Mutation testing of the rule and security code ([tool.mutmut] in pyproject.toml); slow: one
+# module at a time with MUTANTS='gitops_gen.checks.policy.*' (a pattern of mutant names, which
+# also re-tests those already decided). Results stay in $(MUTATE_DIR) between runs.
+MUTATE_DIR := build/mutate
+MUTANTS ?=
+mutate: $(STAMP)
+	$(PY) -c 'import mutmut' 2>/dev/null || \
+		$(PY) -m pip install --quiet --disable-pip-version-check -e '.[test,lint,mutate]'
+	$(PY) -m gitops_gen.devtools.mutation prepare $(MUTATE_DIR)
+	cd $(MUTATE_DIR) && PATH="$(CURDIR)/$(VENV)/bin:$$PATH" \
+		GITOPS_GEN_REFERENCE="$${GITOPS_GEN_REFERENCE:-$(CURDIR)/../shared/reference}" \
+		mutmut run $(MUTANTS)
+	$(PY) -m gitops_gen.devtools.mutation report $(MUTATE_DIR)
 
 docs: $(STAMP)
 	$(PY) -m gitops_gen.devtools.chartdoc --write

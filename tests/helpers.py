@@ -3,7 +3,11 @@
 from __future__ import annotations
 
 import hashlib
+import os
 import shutil
+import subprocess
+import sys
+import time
 from collections.abc import Callable, Sequence
 from functools import cache
 from pathlib import Path
@@ -90,12 +94,36 @@ def set_value(root: Path, path: str, keys: list[str], value: object) -> int:
     return line
 
 
+def edit(root: Path, path: str, change: Callable[[str], str]) -> None:
+    """Rewrite root/path through change(text); an edit that changes nothing fails the test."""
+    target = root / path
+    text = target.read_text()
+    changed = change(text)
+    assert changed != text, f"{path}: the edit changed nothing"
+    target.write_text(changed)
+
+
 def write_executable(path: Path, text: str) -> Path:
     """A script at path (its folder created), executable: a stand-in program or a git hook."""
     path.parent.mkdir(parents=True, exist_ok=True)
     path.write_text(text)
     path.chmod(0o755)
     return path
+
+
+def python(script: str) -> subprocess.Popen[str]:
+    """script in a new interpreter (this environment: HOME, the age key, PATH)."""
+    return subprocess.Popen([sys.executable, "-c", script], stdout=subprocess.PIPE,
+                            stderr=subprocess.PIPE, text=True, env=dict(os.environ))
+
+
+def wait_for(path: Path, proc: subprocess.Popen[str], seconds: float = 60) -> None:
+    """Until path exists (a running script's mark); fails if proc ends or time runs out."""
+    deadline = time.monotonic() + seconds
+    while not path.exists():
+        assert proc.poll() is None, proc.communicate()
+        assert time.monotonic() < deadline, f"{path} never appeared"
+        time.sleep(0.05)
 
 
 def snapshot(root: Path) -> dict[str, Any]:

@@ -12,9 +12,19 @@ from pathlib import Path
 
 import git
 import pytest
-from benchmarks import run, schema_stage, validate_repo
+from benchmarks import (
+    env_add,
+    kubeconform,
+    render_output,
+    repos,
+    run,
+    schema_stage,
+    startup,
+    validate_repo,
+)
 
 from gitops_gen.repo import layout
+from gitops_gen.secrets import sops
 
 pytestmark = pytest.mark.slow
 
@@ -26,12 +36,12 @@ def test_builder_makes_committed_environments_and_restores_the_environment(
     with validate_repo.isolated(tmp_path) as child_env:
         assert os.environ["HOME"].startswith(str(tmp_path))
         assert child_env["PYTHONPYCACHEPREFIX"].startswith(str(tmp_path))
-        repos = validate_repo.build_repos(tmp_path, (1, 2))
+        built = validate_repo.build_repos(tmp_path, (1, 2))
     assert dict(os.environ) == before
-    assert sorted(repos) == [1, 2]
-    for count, root in repos.items():
+    assert sorted(built) == [1, 2]
+    for count, root in built.items():
         assert root.is_relative_to(tmp_path)
-        names = validate_repo.env_names(count)
+        names = repos.env_names(count)
         assert layout.environments_on_disk(root) == sorted(names)
         for name in names:
             assert (root / layout.secrets_path(name)).read_text().count("ENC[AES256_GCM") >= 3
@@ -39,9 +49,25 @@ def test_builder_makes_committed_environments_and_restores_the_environment(
 
 
 def test_env_names_start_with_the_usual_three() -> None:
-    assert validate_repo.env_names(2) == ["dev", "staging"]
-    names = validate_repo.env_names(50)
-    assert names[:3] == ["dev", "staging", "prod"] and len(set(names)) == 50
+    assert repos.env_names(2) == ["dev", "staging"]
+    names = repos.env_names(200)
+    assert names[:3] == ["dev", "staging", "prod"] and len(set(names)) == 200
+
+
+def test_a_copied_environment_is_what_env_add_writes(tmp_path: Path) -> None:
+    """The builder's copies (every environment after the fourth) hold what env add writes."""
+    with repos.isolated(tmp_path):
+        copied = repos.build_repo(tmp_path / "copied", 5)
+        added = repos.build_repo(tmp_path / "added", 4)
+        repos.add_envs(added, ["team-002"])
+    assert repos.env_names(5)[-2:] == ["team-001", "team-002"]
+    for path in [*layout.env_files("team-002"), layout.SOPS_CONFIG, layout.SETTINGS]:
+        mine, theirs = ((root / path).read_text() for root in (copied, added))
+        if path == layout.secrets_path("team-002"):  # encrypted anew: compare the recipients
+            assert sops.file_recipients(mine) == sops.file_recipients(theirs)
+        else:
+            assert mine == theirs, path
+    assert git.Repo(copied).git.status("--porcelain") == ""
 
 
 def test_run_child_reports_the_child_alone() -> None:
@@ -59,18 +85,84 @@ def test_validate_benchmark_gives_every_figure() -> None:
     for timing in (figures["baseline"], figures["no_bytecode"], *figures["validate"].values()):
         assert timing["best"] > 0 and timing["median"] >= timing["best"]
         assert timing["max_rss_mb"] > 0
+    base = figures["baseline"]["best"]
     for count in (1, 2):
         fig = figures["validate"][count]
-        assert fig["per_env_seconds"] >= 0 and fig["over_baseline"] > 0
-        assert fig["exit_code"] in (0, 1)
+        assert fig["per_env_seconds"] == max(fig["best"] - base, 0.0) / count
+        assert fig["over_baseline"] == fig["median"] / figures["baseline"]["median"]
+        assert fig["exit_code"] == 0  # the builder's repositories validate clean
     assert figures["first_run"]["seconds"] > 0 and figures["peak_rss_mb"] > 0
-    assert figures["per_env_ratio"] >= 0 or math.isinf(figures["per_env_ratio"])
+    small, large = (figures["validate"][n]["per_env_seconds"] for n in (1, 2))
+    assert figures["per_env_ratio"] == (large / small if small else math.inf)
     assert figures["server_modules_imported"] == []
-    assert set(figures["targets_met"]) == {"seconds", "linear", "rss"}
+    assert figures["targets_met"] == {
+        "seconds": figures["validate"][1]["median"] < validate_repo.TARGET_SECONDS,
+        "linear": figures["per_env_ratio"] <= validate_repo.TARGET_LINEARITY,
+        "rss": figures["peak_rss_mb"] < validate_repo.TARGET_RSS_MB,
+    }
     text = validate_repo.format_figures(figures)
     assert "validate, 2 envs" in text and "--version (baseline)" in text
 
     schema = schema_stage.run(count=60, sample=5)
-    table = run.summary(schema, figures)
-    assert len(table.splitlines()) == 7
-    assert all(line.endswith((" met", " NOT met")) for line in table.splitlines()[2:])
+    table = run.summary({"schema": schema, "validate": figures}).splitlines()
+    assert table[:2] == ["summary", table[1]] and table[1].split() == ["target", "measured",
+                                                                       "verdict"]
+    warm = schema["kubeschema_objects_per_second"]["warm"]
+    expected = [schema["ratio"]["warm"] >= schema_stage.TARGET_RATIO,
+                warm >= schema_stage.TARGET_RATE, *figures["targets_met"].values()]
+    assert [row.endswith(" NOT met") for row in table[2:]] == [not ok for ok in expected]
+    assert [row.endswith(" met") for row in table[2:]] == [True] * len(expected)
+
+
+def test_startup_benchmark_gives_a_ratio_per_command() -> None:
+    figures = startup.run(runs=1)
+    commands = figures["commands"]
+    assert list(commands)[0] == "python -c pass" and commands["python -c pass"]["ratio"] == 1
+    assert all(fig["ratio"] > 0 for fig in commands.values())
+    assert set(figures["targets_met"]) == {"gitops-gen --version", "gitops-gen --help"}
+    assert "gitops-gen --help" in startup.format_figures(figures)
+
+
+def test_writing_benchmark_undoes_every_run() -> None:
+    figures = env_add.run(env_counts=(1, 5), runs=1)
+    assert figures["environments"] == [1, 5]
+    for fig in figures["commands"].values():
+        assert fig[1]["median"] > 0 and fig[5]["median"] > 0 and fig["ratio"] > 0
+    assert set(figures["targets_met"]) == {"env add", "secrets set"}
+    text = env_add.format_figures(figures)
+    assert "env add" in text and "5 envs" in text
+
+
+def test_render_benchmark_writes_every_object() -> None:
+    figures = render_output.run(runs=1)
+    assert figures["files"] == figures["emitter"]["objects"] > 0
+    assert 0 < figures["emitter"]["fast_seconds"] and figures["ratio"] > 0
+    assert "render staging --output" in render_output.format_figures(figures)
+
+
+def test_kubeconform_comparison_says_why_it_is_skipped(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    monkeypatch.setenv(kubeconform.ENV_VAR, str(tmp_path / "no-such-binary"))
+    figures = kubeconform.run()
+    assert set(figures) == {"skipped"}
+    assert f"${kubeconform.ENV_VAR}={tmp_path / 'no-such-binary'} is not a file" in (
+        kubeconform.format_figures(figures))
+    assert run.summary({"kubeconform": figures}).splitlines()[-1].split()[-2:] == [
+        "skipped", "-"]
+
+
+def test_kubeconform_gets_standalone_schemas_under_its_names(tmp_path: Path) -> None:
+    objs = schema_stage.distinct_objects()
+    kubeconform.write_schemas(tmp_path, kubeconform.VERSION, objs)
+    names = sorted(p.name for p in tmp_path.iterdir())
+    # kubeconform's {{ .ResourceKind }}{{ .KindSuffix }}.json for these kinds
+    assert names == ["configmap-v1.json", "deployment-apps-v1.json",
+                     "horizontalpodautoscaler-autoscaling-v2.json",
+                     "ingress-networking-v1.json", "persistentvolumeclaim-v1.json",
+                     "secret-v1.json", "service-v1.json"]
+    for path in tmp_path.iterdir():
+        text = path.read_text()
+        refs = [part.split('"', 1)[0] for part in text.split('"$ref":"')[1:]]
+        refs += [part.split('"', 1)[0] for part in text.split('"$ref": "')[1:]]
+        assert refs and all(ref.startswith("#/$defs/") for ref in refs), path.name

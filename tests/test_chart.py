@@ -395,29 +395,51 @@ def test_probes_and_resources(case: tuple[str, list[chart.Rendered], dict[str, A
 
 
 def test_frontend_config(case: tuple[str, list[chart.Rendered], dict[str, Any]]) -> None:
-    _, rendered, values = case
+    _, rendered, _ = case
     data = by_key(rendered)[("ConfigMap", "todo-frontend")]["data"]
     assert data["HOSTNAME"] == "0.0.0.0"
-    expected = "/api" if values["ingress"]["enabled"] else "http://todo-backend:8000"
-    assert data["NEXT_PUBLIC_API_BASE_URL"] == expected
-    # Server-side code's base URL: the in-cluster backend, same path as the browser's.
-    internal = "http://todo-backend:8000/api" if values["ingress"]["enabled"] \
-        else "http://todo-backend:8000"
-    assert data["API_INTERNAL_URL"] == internal
+    # The browser calls the same-origin API path in every mode, never a cluster-internal name.
+    assert data["NEXT_PUBLIC_API_BASE_URL"] == "/api"
+    # The frontend's server forwards that path to the backend Service's in-cluster origin.
+    assert data["API_INTERNAL_URL"] == "http://todo-backend:8000"
 
 
-@pytest.mark.parametrize(("layer", "public", "internal"), [
-    ({"frontend": {"apiBaseUrl": "https://api.example.com"}}, "https://api.example.com",
-     "http://todo-backend:8000"),
-    ({"frontend": {"apiBaseUrl": "/v1"}}, "/v1", "http://todo-backend:8000/v1"),
-    ({**INGRESS, "ingress": {**INGRESS["ingress"], "apiPath": "/backend/v2"}}, "/backend/v2",
-     "http://todo-backend:8000/backend/v2"),
-    ({"backend": {"port": 9000}}, "http://todo-backend:9000", "http://todo-backend:9000"),
+def api_routes(rendered: list[chart.Rendered]) -> dict[str, str]:
+    """Where the API path leads: what the browser calls, what the backend serves, the
+    frontend's forwarding target and (with an Ingress) the path it routes to the backend."""
+    objs = by_key(rendered)
+    frontend = objs[("ConfigMap", "todo-frontend")]["data"]
+    out = {"browser": frontend["NEXT_PUBLIC_API_BASE_URL"],
+           "backend": objs[("ConfigMap", "todo-backend")]["data"]["API_PREFIX"],
+           "forward": frontend["API_INTERNAL_URL"]}
+    ingress = objs.get(("Ingress", "todo"))
+    if ingress is not None:
+        (rule,) = ingress["spec"]["rules"]
+        out["ingress"] = next(p["path"] for p in rule["http"]["paths"]
+                              if p["backend"]["service"]["name"] == "todo-backend")
+    return out
+
+
+@pytest.mark.parametrize("name", sorted(CASES))
+def test_one_api_path_in_every_mode(name: str) -> None:
+    routes = api_routes(render(*CASES[name]))
+    # The backend serves /api/... whether the Ingress or the frontend's server brings the
+    # request: both pass the path on unchanged.
+    assert {routes["browser"], routes["backend"], routes.get("ingress", "/api")} == {"/api"}
+    assert routes["forward"] == "http://todo-backend:8000"
+
+
+@pytest.mark.parametrize(("layer", "path", "origin"), [
+    ({"backend": {"apiPath": "/backend/v2"}}, "/backend/v2", "http://todo-backend:8000"),
+    ({**INGRESS, "backend": {"apiPath": "/v1"}}, "/v1", "http://todo-backend:8000"),
+    ({"backend": {"port": 9000}}, "/api", "http://todo-backend:9000"),
 ])
-def test_api_internal_url(layer: dict[str, Any], public: str, internal: str) -> None:
-    data = by_key(render(layer))[("ConfigMap", "todo-frontend")]["data"]
-    assert data["NEXT_PUBLIC_API_BASE_URL"] == public
-    assert data["API_INTERNAL_URL"] == internal
+def test_api_path_follows_backend_api_path(layer: dict[str, Any], path: str,
+                                           origin: str) -> None:
+    routes = api_routes(render(layer))
+    assert routes.pop("forward") == origin
+    assert set(routes.values()) == {path}
+    assert ("ingress" in routes) is ("ingress" in layer)
 
 
 def test_database_pgdata_and_images(case: tuple[str, list[chart.Rendered], dict[str, Any]]) -> None:
@@ -435,7 +457,10 @@ def test_database_pgdata_and_images(case: tuple[str, list[chart.Rendered], dict[
 
 
 def test_ingress_routes() -> None:
-    ing = by_key(render(INGRESS))[("Ingress", "todo")]["spec"]
+    ingress = by_key(render(INGRESS))[("Ingress", "todo")]
+    # No rewrite annotation: the backend gets the path as the browser sent it.
+    assert set(ingress["metadata"]["annotations"]) == {WAVE}
+    ing = ingress["spec"]
     (rule,) = ing["rules"]
     assert rule["host"] == "todo.example.com"
     routes = {p["path"]: p["backend"]["service"] for p in rule["http"]["paths"]}
@@ -524,6 +549,11 @@ BAD: list[tuple[dict[str, Any], str]] = [
     ({"syncWaves": {"final": 1}}, "syncWaves"),
     ({"syncWaves": {"backend": "one"}}, "/syncWaves/backend"),
     ({"backend": {"image": {"tag": "1.0 beta"}}}, "/backend/image/tag"),
+    # A digest is sha256 and 64 lower-case hex digits; an empty tag needs one.
+    ({"backend": {"image": {"digest": "sha256:abc"}}}, "/backend/image/digest"),
+    ({"frontend": {"image": {"digest": "sha256:" + "AB" * 32}}}, "/frontend/image/digest"),
+    ({"frontend": {"image": {"digest": "md5:" + "ab" * 16}}}, "/frontend/image/digest"),
+    ({"backend": {"image": {"tag": ""}}}, "/backend/image/digest"),
     ({"frontend": {"replicas": 3}}, "replicas"),
     ({"backend": {"config": {"SECRET_KEY": "x"}}}, "/backend/config/SECRET_KEY"),
     ({"postgresql": {"persistence": {"size": "big"}}}, "/postgresql/persistence/size"),
@@ -559,9 +589,15 @@ BAD: list[tuple[dict[str, Any], str]] = [
      "backend.podDisruptionBudget.minAvailable (100%) must be below 100%"),
     # The backend policy admits only the selected ingress controller: name its class.
     ({**NETPOL, "ingress": {"enabled": True}}, "ingress.className is required"),
-    ({"ingress": {"apiPath": "/"}}, "/ingress/apiPath"),
-    ({"ingress": {"apiPath": "/api/"}}, "/ingress/apiPath"),
-    ({"ingress": {"apiPath": "api"}}, "/ingress/apiPath"),
+    ({"backend": {"apiPath": "/"}}, "/backend/apiPath"),
+    ({"backend": {"apiPath": "/api/"}}, "/backend/apiPath"),
+    ({"backend": {"apiPath": "api"}}, "/backend/apiPath"),
+    ({"backend": {"config": {"API_PREFIX": "/x"}}}, "/backend/config/API_PREFIX"),
+    # The browser's API base is the API path, never a value that could name a cluster Service.
+    ({"frontend": {"apiBaseUrl": "http://todo-backend:8000"}}, "apiBaseUrl"),
+    ({"frontend": {"config": {"NEXT_PUBLIC_API_BASE_URL": "http://todo-backend:8000"}}},
+     "/frontend/config/NEXT_PUBLIC_API_BASE_URL"),
+    ({"ingress": {"apiPath": "/api"}}, "apiPath"),
     ({"frontend": {"cacheDir": "/tmp"}}, "/frontend/cacheDir"),
     ({"frontend": {"cacheDir": "/"}}, "/frontend/cacheDir"),
     ({"frontend": {"cacheDir": "cache"}}, "/frontend/cacheDir"),
@@ -583,6 +619,18 @@ def test_bad_values_fail_clearly(layer: dict[str, Any], named: str) -> None:
         assert secret not in message
 
 
+@pytest.mark.parametrize(("waves", "shown"), [
+    ({"backend": 0}, "database (0) < backend (0) < frontend (2) < final (3)"),
+    ({"frontend": 1}, "database (0) < backend (1) < frontend (1) < final (3)"),
+    ({"final": 2}, "database (0) < backend (1) < frontend (2) < final (2)"),
+], ids=["database-with-backend", "backend-with-frontend", "frontend-with-final"])
+def test_two_components_in_one_wave_are_refused(waves: dict[str, int], shown: str) -> None:
+    # One wave for two components lets the later one start before the earlier is Healthy.
+    with pytest.raises(chart.ChartError) as info:
+        render({"syncWaves": waves})
+    assert f"syncWaves must increase: {shown}" in str(info.value)
+
+
 def test_ingress_class_message_names_both_values() -> None:
     with pytest.raises(chart.ChartError) as info:
         render(NETPOL, {"ingress": {"enabled": True, "host": "todo.example.com"}})
@@ -591,6 +639,29 @@ def test_ingress_class_message_names_both_values() -> None:
     # Either switch alone needs no class.
     render(NETPOL)
     render({"ingress": {"enabled": True}})
+
+
+DIGEST = "sha256:" + "0123456789abcdef" * 4
+
+
+@pytest.mark.parametrize(("image", "ref", "version"), [
+    ({"tag": "1.4.0"}, "todo-chatbot-backend:1.4.0", "1.4.0"),
+    ({"tag": "1.4.0", "digest": DIGEST}, f"todo-chatbot-backend:1.4.0@{DIGEST}", "1.4.0"),
+    ({"tag": "", "digest": DIGEST}, f"todo-chatbot-backend@{DIGEST}", "sha256-0123456789ab"),
+    ({"repository": "ghcr.io/org/api", "tag": "", "digest": DIGEST},
+     f"ghcr.io/org/api@{DIGEST}", "sha256-0123456789ab"),
+])
+def test_image_by_tag_digest_or_both(image: dict[str, str], ref: str, version: str) -> None:
+    objs = by_key(render({"backend": {"image": image}, "frontend": {"image": image}}))
+    for name in ("todo-backend", "todo-frontend"):
+        deploy = objs[("Deployment", name)]
+        (container,) = pod_spec(deploy)["containers"]
+        assert container["image"] == ref.replace("backend", name.removeprefix("todo-"))
+        assert deploy["spec"]["template"]["metadata"]["labels"][
+            "app.kubernetes.io/version"] == version
+    # The database image and the backend's wait-for-database container keep postgres:TAG.
+    (init,) = pod_spec(objs[("Deployment", "todo-backend")])["initContainers"]
+    assert init["image"].startswith("postgres:") and "@" not in init["image"]
 
 
 @pytest.mark.parametrize("tag", ["17", "17.6", "17.6-alpine", "17.6-alpine3.22", "16-bookworm",
@@ -836,17 +907,21 @@ def test_notes_name_what_the_final_wave_holds(layers: list[dict[str, Any]],
         assert "the frontend wave is the last one" not in text
 
 
-@pytest.mark.parametrize(("layer", "unreachable"), [
-    ({}, True),
-    (INGRESS, False),
-    ({"frontend": {"apiBaseUrl": "https://api.example.com"}}, False),
-    ({"frontend": {"apiBaseUrl": "http://todo-backend:8000/v1"}}, True),
+FORWARDS = "the frontend's server forwards it to API_INTERNAL_URL \"http://todo-backend:8000\""
+
+
+@pytest.mark.parametrize(("layers", "says", "second_address"), [
+    ([], FORWARDS, False),
+    ([NODEPORT], FORWARDS, False),
+    ([INGRESS, {"frontend": {"service": {"type": "ClusterIP"}}}],
+     "the Ingress routes it to todo-backend unchanged", False),
+    ([INGRESS], "the Ingress routes it to todo-backend unchanged", True),
 ])
-def test_notes_warn_about_an_unreachable_backend_only_when_it_is(layer: dict[str, Any],
-                                                                 unreachable: bool) -> None:
-    text = notes(layer)
-    assert ("which a browser cannot reach" in text) is unreachable
-    assert "API_INTERNAL_URL" in text
+def test_notes_say_how_the_browser_reaches_the_backend(layers: list[dict[str, Any]], says: str,
+                                                       second_address: bool) -> None:
+    text = " ".join(notes(*layers).split())
+    assert 'The browser calls the backend at "/api" on that same address: ' + says in text
+    assert ("a second public address beside the Ingress" in text) is second_address
 
 
 def test_chart_cache_sees_edits(tmp_path: Path) -> None:

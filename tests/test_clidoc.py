@@ -8,7 +8,7 @@ from gitops_gen.devtools import clidoc
 
 
 def test_command_reference_is_current() -> None:
-    assert clidoc.main_(["--check"]) == 0, "run: python -m gitops_gen.devtools.clidoc --write"
+    assert clidoc.main(["--check"]) == 0, "run: python -m gitops_gen.devtools.clidoc --write"
 
 
 def test_reference_covers_every_command() -> None:
@@ -23,5 +23,5 @@ def test_stale_reference_is_reported(tmp_path: Path, monkeypatch: pytest.MonkeyP
     stale = tmp_path / "commands.md"
     stale.write_text(clidoc.render().replace("Rendered-manifest diff", "Old words"))
     monkeypatch.setattr(clidoc, "DOC", stale)
-    assert clidoc.main_(["--check"]) == 1
+    assert clidoc.main(["--check"]) == 1
     assert "is stale" in capsys.readouterr().err

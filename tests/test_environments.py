@@ -9,10 +9,12 @@ import re
 import stat
 import subprocess
 from pathlib import Path
+from typing import Any
 
 import git
 import pytest
 
+from gitops_gen.checks import rendering
 from gitops_gen.repo import layout, proc
 from gitops_gen.secrets import sops
 
@@ -96,18 +98,48 @@ def test_application_and_project_match_argocd_crds(repo: Path, age_key: AgeKey,
     spec = app["spec"]
     assert spec["project"] == "todo-prod"
     assert spec["source"]["repoURL"] == "https://git.example.com/org/todo-gitops.git"
-    assert spec["source"]["path"] == "chart"
-    assert spec["source"]["helm"]["releaseName"] == "todo"
-    assert spec["source"]["helm"]["valueFiles"] == [
-        "../overlays/prod/values.yaml", "secrets://../overlays/prod/secrets.sops.yaml"]
+    # The overlay, rendered by the decrypting plugin (gitops/bootstrap): no value files.
+    assert spec["source"]["path"] == "overlays/prod"
+    assert spec["source"]["plugin"] == {"name": "todo-chatbot-sops"}
+    assert "helm" not in spec["source"]
     assert spec["destination"] == {"server": "https://kubernetes.default.svc",
                                    "namespace": "todo-live"}
     assert spec["syncPolicy"]["automated"] == {"prune": True, "selfHeal": True}
-    assert "CreateNamespace=true" in spec["syncPolicy"]["syncOptions"]
+    assert spec["syncPolicy"]["syncOptions"] == ["CreateNamespace=true"]
     assert spec["syncPolicy"]["retry"]["backoff"]["factor"] == 2
     assert project["metadata"]["name"] == "todo-prod"
     assert project["spec"]["sourceRepos"] == [spec["source"]["repoURL"]]
     assert project["spec"]["destinations"] == [spec["destination"]]
+
+
+def test_rerun_moves_a_helm_source_to_the_plugin(repo: Path, age_key: AgeKey,
+                                                 reference: Path) -> None:
+    """An Application written for helm-secrets (value files, PruneLast) is rewritten for the
+    plugin by env add, keeping what people added elsewhere in it."""
+    assert cli("env", "add", "dev", repo=repo).exit_code == 0
+    path = repo / layout.app_path("dev")
+    old = path.read_text().replace(
+        "    path: overlays/dev\n    plugin:\n      name: todo-chatbot-sops\n",
+        "    path: chart\n    helm:\n      releaseName: todo\n      valueFiles:\n"
+        "        - ../overlays/dev/values.yaml\n"
+        "        - secrets://../overlays/dev/secrets.sops.yaml\n",
+    ).replace("      - CreateNamespace=true\n",
+              "      - CreateNamespace=true\n      - PruneLast=true\n")
+    old = old.replace("  project: todo-dev\n", "  project: todo-dev  # kept\n")
+    assert "secrets://" in old and "PruneLast" in old
+    path.write_text(old)
+    git.Repo(repo).git.commit("-qam", "an Application of the helm-secrets layout")
+
+    result = cli("env", "add", "dev", repo=repo)
+
+    assert result.exit_code == 0, result.output
+    app = load_yaml(path)
+    assert app["spec"]["source"] == {
+        "repoURL": "https://git.example.com/org/todo-gitops.git", "targetRevision": "main",
+        "path": "overlays/dev", "plugin": {"name": "todo-chatbot-sops"}}
+    assert app["spec"]["syncPolicy"]["syncOptions"] == ["CreateNamespace=true"]
+    assert "# kept" in path.read_text()
+    crd_validator(reference, "application").validate(app)
 
 
 def test_cluster_name_destination(repo: Path, age_key: AgeKey, reference: Path) -> None:
@@ -123,6 +155,44 @@ def test_rerun_changes_nothing(repo: Path, age_key: AgeKey) -> None:
     again = cli("env", "add", "dev", "--backend-tag", "1.4.0", repo=repo)
     assert again.exit_code == 0, again.output
     assert "nothing to commit" in again.output
+    assert snapshot(repo) == before
+
+
+def test_rerun_after_no_commit_says_the_files_are_written_not_committed(
+    repo: Path, age_key: AgeKey
+) -> None:
+    first = cli("env", "add", "dev", "--no-commit", repo=repo)
+    assert first.exit_code == 0, first.output
+    assert "written, not committed (--no-commit)" in first.stdout
+
+    again = cli("env", "add", "dev", repo=repo)
+
+    assert again.exit_code == 0, again.output
+    assert "dev: files already written (not committed): " in again.stdout
+    assert layout.values_path("dev") in again.stdout
+    assert "nothing to commit" not in again.stdout
+    assert git.Repo(repo).git.status("--porcelain")  # still uncommitted
+    git.Repo(repo).git.add("--all")
+    git.Repo(repo).git.commit("-q", "-m", "env: add dev")
+    done = cli("env", "add", "dev", repo=repo)
+    assert "dev: already up to date, nothing to commit" in done.stdout
+
+
+def test_dry_run_refuses_a_dirty_target_as_the_real_run_does(
+    repo: Path, age_key: AgeKey
+) -> None:
+    assert cli("env", "add", "dev", repo=repo).exit_code == 0
+    values = repo / layout.values_path("dev")
+    values.write_text(values.read_text() + "# my own edit, not committed\n")
+    before = snapshot(repo)
+
+    dry = cli("env", "add", "dev", "--backend-tag", "2.0.0", "--dry-run", repo=repo)
+    real = cli("env", "add", "dev", "--backend-tag", "2.0.0", repo=repo)
+
+    assert dry.exit_code == real.exit_code == 2, dry.output
+    assert dry.stderr == real.stderr
+    assert dry.stderr.startswith(f"error: uncommitted changes in {layout.values_path('dev')}")
+    assert "dry run: nothing written" not in dry.stdout
     assert snapshot(repo) == before
 
 
@@ -181,6 +251,50 @@ def test_from_copies_values_with_fresh_secrets(repo: Path, age_key: AgeKey) -> N
     assert a[sops.DB_PASSWORD] != b[sops.DB_PASSWORD]
     assert a[sops.SECRET_KEY] != b[sops.SECRET_KEY]
     assert load_yaml(repo / layout.SETTINGS)["environments"] == ["staging", "prod"]
+
+
+def _objects(repo: Path, env: str) -> dict[str, Any]:
+    return {f"{r.kind}/{r.name}": r.obj for r in rendering.render_environment(repo, env)}
+
+
+def test_host_puts_the_frontend_behind_the_ingress(repo: Path, age_key: AgeKey) -> None:
+    assert cli("env", "add", "staging", "--host", "todo.example.com", repo=repo).exit_code == 0
+    assert load_yaml(repo / layout.values_path("staging"))["frontend"] == {
+        "service": {"type": "ClusterIP"}}
+    objs = _objects(repo, "staging")
+    assert objs["Service/todo-frontend"]["spec"]["type"] == "ClusterIP"
+    assert not [k for k, o in objs.items() if k.startswith("Service/")
+                and o["spec"]["type"] != "ClusterIP"]
+    (rule,) = objs["Ingress/todo"]["spec"]["rules"]
+    assert rule["host"] == "todo.example.com"
+    assert {p["path"]: p["backend"]["service"]["name"] for p in rule["http"]["paths"]} == {
+        "/api": "todo-backend", "/": "todo-frontend"}
+    assert objs["ConfigMap/todo-frontend"]["data"]["NEXT_PUBLIC_API_BASE_URL"] == "/api"
+    # The Ingress alone is left in the final wave; the ClusterIP Service joins the frontend's.
+    plan = rendering.plan_environment(repo, "staging")
+    assert [s.ref for s in plan.waves[-1].steps] == ["Ingress/todo"]
+    assert {s.ref: w.number for w, s in plan.steps()}["Service/todo-frontend"] == 2
+
+
+def test_host_on_a_minikube_environment_replaces_its_node_port(repo: Path,
+                                                                age_key: AgeKey) -> None:
+    assert cli("env", "add", "dev", repo=repo).exit_code == 0
+    assert load_yaml(repo / layout.values_path("dev"))["frontend"]["service"] == {
+        "type": "NodePort"}
+    dev = _objects(repo, "dev")
+    # Without an Ingress the browser still calls /api, on the node port: the frontend's server
+    # forwards it to the backend's in-cluster origin.
+    assert dev["ConfigMap/todo-frontend"]["data"] == {
+        "NEXT_PUBLIC_API_BASE_URL": "/api", "API_INTERNAL_URL": "http://todo-backend:8000",
+        "HOSTNAME": "0.0.0.0", "PORT": "3000"}
+    assert dev["ConfigMap/todo-backend"]["data"]["API_PREFIX"] == "/api"
+    assert cli("env", "add", "dev", "--host", "dev.example.com", repo=repo).exit_code == 0
+    text = (repo / layout.values_path("dev")).read_text()
+    assert "type: ClusterIP  # behind the Ingress" in text and "NodePort" not in text
+    before = snapshot(repo)
+    again = cli("env", "add", "dev", "--host", "dev.example.com", repo=repo)
+    assert again.exit_code == 0 and "nothing to commit" in again.output
+    assert snapshot(repo) == before
 
 
 def test_several_recipients(repo: Path, age_key: AgeKey, tmp_path: Path) -> None:
@@ -350,7 +464,7 @@ def test_a_concurrent_change_to_a_target_is_refused(repo: Path, age_key: AgeKey)
     from gitops_gen.errors import ConflictError
     from gitops_gen.model import environments
 
-    plan = environments.plan_add(repo, environments.AddRequest("dev"))
+    plan = environments.plan_add(repo, environments.AddRequest(name="dev"))
     settings = repo / layout.SETTINGS
     settings.write_text(settings.read_text() + "# another run was here\n")
     git.Repo(repo).git.commit("-qam", "another run")
@@ -426,6 +540,31 @@ def test_namespace_of_the_cluster_or_another_env_is_refused(repo: Path, age_key:
     before = snapshot(repo)
     result = cli("env", "add", "qa", "--namespace", namespace, repo=repo)
     assert result.exit_code == 2 and "--namespace" in result.output or "dev" in result.output
+    assert snapshot(repo) == before
+
+
+@pytest.mark.parametrize("written, namespace", [
+    ("todo-shared", "todo-shared"),
+    ('"todo-\\x73hared"', "todo-shared"),  # an escape in a double-quoted string
+    ('"todo-\\\n  shared"', "todo-shared"),  # a line continued inside double quotes
+    ("0x1A", "26"),  # a number in another base
+    (".NaN", "nan"),
+])
+def test_a_namespace_spelled_another_way_is_still_taken(
+    repo: Path, age_key: AgeKey, written: str, namespace: str
+) -> None:
+    """env add parses only the Applications that can name its namespace: none is missed."""
+    assert cli("env", "add", "dev", repo=repo).exit_code == 0
+    app = repo / layout.app_path("dev")
+    text = app.read_text()
+    assert "namespace: todo-dev\n" in text
+    app.write_text(text.replace("namespace: todo-dev\n", f"namespace: {written}\n"))
+    git.Repo(repo).git.commit("-qam", "dev: another namespace")
+    before = snapshot(repo)
+    result = cli("env", "add", "qa", "--namespace", namespace, repo=repo)
+    assert result.exit_code == 2, result.output
+    assert f"environment dev already deploys to https://kubernetes.default.svc/{namespace}" in (
+        result.output)
     assert snapshot(repo) == before
 
 

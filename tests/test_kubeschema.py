@@ -5,7 +5,6 @@ from __future__ import annotations
 import copy
 import datetime
 import json
-import time
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -442,18 +441,16 @@ def test_unwritable_cache_still_validates(tmp_path: Path, monkeypatch: pytest.Mo
     assert [p.path for p in kubeschema.validate_object(bad, "1.30")] == ["data.a"]
 
 
-def test_batch_lines_up_with_input_and_is_fast() -> None:
+def test_batch_lines_up_with_input() -> None:
+    # How fast a batch goes is measured by benchmarks/schema_stage.py, against its target.
     good = list(samples().values())
     bad = samples()["service"]
     bad["spec"]["ports"][0]["port"] = "x"
-    objs = (good * 150) + [bad]
-    kubeschema.validate_objects(good, "1.30")  # compile once
-    start = time.perf_counter()
+    objs = good * 3 + [bad] + good
     results = kubeschema.validate_objects(objs, "1.30")
-    elapsed = time.perf_counter() - start
     assert len(results) == len(objs)
-    assert all(r == [] for r in results[:-1]) and results[-1]
-    assert elapsed < 2.0, f"{len(objs)} objects took {elapsed:.2f}s"
+    assert [i for i, r in enumerate(results) if r] == [3 * len(good)]
+    assert [p.path for p in results[3 * len(good)]] == ["spec.ports[0].port"]
 
 
 def test_benchmark_objects_are_valid_for_both_validators() -> None:
@@ -464,6 +461,14 @@ def test_benchmark_objects_are_valid_for_both_validators() -> None:
     assert kubeschema.validate_objects(distinct, schema_stage.VERSION) == [[]] * len(distinct)
     for obj in distinct:
         assert reference(obj, schema_stage.VERSION) == (True, None)
+    # The benchmark itself runs (its speed against the targets is for `make bench` to report).
     figures = schema_stage.run(count=90, sample=6)
     assert figures["problems_found"] == 0
-    assert figures["ratio"]["warm"] > 1
+    assert (figures["objects"], figures["kubernetes_validate_sample"]) == (90, 6)
+    assert set(figures["ratio"]) == set(figures["kubeschema_objects_per_second"])
+
+
+def test_the_cache_key_has_the_installed_kubernetes_validate_version() -> None:
+    import importlib.metadata
+
+    assert kubeschema._kv_version() == importlib.metadata.version("kubernetes-validate")

@@ -1,15 +1,10 @@
-"""promote against real git repositories, a real bare remote and a real HTTP server for GitHub."""
+"""promote against real git repositories, a real bare remote and a stand-in GitHub API."""
 
 from __future__ import annotations
 
 import json
 import socket
-import threading
-from collections.abc import Iterator
-from dataclasses import dataclass, field
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
-from typing import Any
 
 import git
 import pytest
@@ -19,11 +14,13 @@ from gitops_gen.errors import MissingError
 from gitops_gen.repo import forge, layout
 
 from .conftest import AgeKey
-from .helpers import cli, commit_files, new_repo, snapshot, write_executable
+from .fakegithub import ORIGIN, TOKEN, FakeGitHub, bare_remote, github, no_proxy
+from .helpers import cli, commit_files, new_repo, set_value, snapshot, write_executable
 
-ORIGIN = "https://github.com/org/todo-gitops.git"
-TOKEN = "ghp_test0nlyTOKEN0do0not0print"
-BRANCH = "promote/dev-to-staging-"
+__all__ = ["github", "no_proxy"]  # fixtures, used by name
+
+BRANCH = "promote/dev-to-staging"
+PR_PATH = "/repos/org/todo-gitops/pulls"
 
 
 # ---- repositories --------------------------------------------------------------------
@@ -41,14 +38,7 @@ def repo(tmp_path: Path, age_key: AgeKey) -> Path:
 @pytest.fixture
 def remote(repo: Path, tmp_path: Path) -> Path:
     """A bare repository that origin (a GitHub URL) really pushes to, via url.insteadOf."""
-    bare = tmp_path / "remote.git"
-    git.Repo.init(bare, bare=True, initial_branch="main")
-    local = git.Repo(repo)
-    local.create_remote("origin", ORIGIN)
-    with local.config_writer() as cfg:
-        cfg.set_value(f'url "{bare}"', "insteadOf", ORIGIN)
-    local.git.push("origin", "main")
-    return bare
+    return bare_remote(repo, tmp_path / "remote.git")
 
 
 def commit_edit(root: Path, path: str, text: str) -> None:
@@ -78,69 +68,6 @@ def tags(text: str) -> dict[str, str]:
             data.get(c, {}).get("image", {})}
 
 
-# ---- a fake GitHub API: a real HTTP server on 127.0.0.1 --------------------------------
-
-
-@dataclass
-class FakeGitHub:
-    url: str
-    status: int = 201
-    reply: dict[str, Any] = field(default_factory=lambda: {
-        "html_url": "https://github.com/org/todo-gitops/pull/7", "number": 7})
-    requests: list[dict[str, Any]] = field(default_factory=list)
-
-
-class _Server(ThreadingHTTPServer):
-    fake: FakeGitHub
-
-
-class _Handler(BaseHTTPRequestHandler):
-    timeout = 5
-    server: _Server
-
-    def do_POST(self) -> None:  # noqa: N802 - the name http.server dispatches to
-        body = self.rfile.read(int(self.headers.get("Content-Length", "0")))
-        fake = self.server.fake
-        fake.requests.append({"method": "POST", "path": self.path,
-                              "headers": dict(self.headers), "json": json.loads(body)})
-        payload = json.dumps(fake.reply).encode()
-        self.send_response(fake.status)
-        self.send_header("Content-Type", "application/json")
-        self.send_header("Content-Length", str(len(payload)))
-        self.end_headers()
-        self.wfile.write(payload)
-
-    def log_message(self, *_args: Any) -> None:
-        pass
-
-
-@pytest.fixture
-def no_proxy(monkeypatch: pytest.MonkeyPatch) -> None:
-    """Requests to 127.0.0.1 go straight there, whatever proxy the machine has."""
-    for var in ("http_proxy", "https_proxy", "all_proxy", "HTTP_PROXY", "HTTPS_PROXY",
-                "ALL_PROXY"):
-        monkeypatch.delenv(var, raising=False)
-    monkeypatch.setenv("NO_PROXY", "127.0.0.1,localhost")
-
-
-@pytest.fixture
-def github(no_proxy: None, monkeypatch: pytest.MonkeyPatch) -> Iterator[FakeGitHub]:
-    server = _Server(("127.0.0.1", 0), _Handler)
-    server.fake = FakeGitHub(f"http://127.0.0.1:{server.server_address[1]}")
-    thread = threading.Thread(target=server.serve_forever, kwargs={"poll_interval": 0.05},
-                              daemon=True)
-    thread.start()
-    monkeypatch.setenv("GITHUB_API_URL", server.fake.url)
-    monkeypatch.setenv("GITHUB_TOKEN", TOKEN)
-    try:
-        yield server.fake
-    finally:
-        server.shutdown()
-        server.server_close()
-        thread.join(timeout=5)
-        assert not thread.is_alive()
-
-
 # ---- the change ------------------------------------------------------------------------
 
 
@@ -160,13 +87,13 @@ def test_promote_copies_tags_on_a_branch_and_leaves_the_work_tree_alone(repo: Pa
     assert snapshot(repo) == before
     assert git.Repo(repo).active_branch.name == "main"
     branch = promote_branch(repo)
-    assert branch == f"{BRANCH}{head[:7]}"
+    assert branch == BRANCH
     assert branch in result.output and "backend: 1.3.2 -> 1.4.0" in result.output
     commit = git.Repo(repo).commit(branch)
     assert [p.hexsha for p in commit.parents] == [head]
     assert commit_files(repo, commit.hexsha) == [staging]
     assert commit.message.splitlines()[0] == (
-        "promote: dev -> staging (backend 1.4.0, frontend 1.4.0)")
+        "promote: dev -> staging (backend 1.3.2 -> 1.4.0, frontend 1.3.2 -> 1.4.0)")
     assert "backend: 1.3.2 -> 1.4.0" in commit.message
     assert "frontend: 1.3.2 -> 1.4.0" in commit.message
     promoted = values_at(repo, branch, "staging")
@@ -186,14 +113,14 @@ def test_component_backend_moves_only_the_backend_tag(repo: Path) -> None:
     branch = promote_branch(repo)
     assert tags(values_at(repo, branch, "staging")) == {"backend": "1.4.0", "frontend": "1.3.2"}
     subject = git.Repo(repo).commit(branch).message.splitlines()[0]
-    assert subject == "promote: dev -> staging (backend 1.4.0)"
+    assert subject == "promote: dev -> staging (backend 1.3.2 -> 1.4.0)"
 
 
 def test_equal_tags_make_nothing(repo: Path) -> None:
     before = snapshot(repo)
     result = cli("promote", "staging", "prod", repo=repo)
     assert result.exit_code == 0, result.output
-    assert "prod already runs staging's tags" in result.output
+    assert "prod already runs staging's references" in result.output
     assert branches(repo) == ["main"] and snapshot(repo) == before
 
 
@@ -202,7 +129,7 @@ def test_rerun_after_a_promotion_keeps_the_one_branch(repo: Path) -> None:
     first = git.Repo(repo).commit(promote_branch(repo)).hexsha
     again = cli("promote", "dev", "staging", repo=repo)
     assert again.exit_code == 0, again.output
-    assert "already holds this promotion" in again.output
+    assert f"branch {BRANCH} already holds this change" in again.output
     assert git.Repo(repo).commit(promote_branch(repo)).hexsha == first
 
 
@@ -221,7 +148,7 @@ def test_chart_default_is_the_tag_in_effect(repo: Path) -> None:
     branch = promote_branch(repo)
     assert tags(values_at(repo, branch, "prod")) == {"backend": "1.3.2", "frontend": chart_tag}
     assert git.Repo(repo).commit(branch).message.splitlines()[0] == (
-        f"promote: staging -> prod (frontend {chart_tag})")
+        f"promote: staging -> prod (frontend 1.3.2 -> {chart_tag})")
 
 
 def test_no_tag_on_either_side_is_nothing_to_do(repo: Path) -> None:
@@ -231,7 +158,7 @@ def test_no_tag_on_either_side_is_nothing_to_do(repo: Path) -> None:
         commit_edit(repo, path, text.replace("frontend:\n  image:\n    tag: 1.3.2\n", ""))
     result = cli("promote", "staging", "prod", "--component", "frontend", repo=repo)
     assert result.exit_code == 0, result.output
-    assert "already runs staging's tags" in result.output and branches(repo) == ["main"]
+    assert "already runs staging's references" in result.output and branches(repo) == ["main"]
 
 
 # ---- refusals: exit 2 (or 1), one line, nothing written ------------------------------------
@@ -274,6 +201,70 @@ def test_promotion_that_does_not_validate_keeps_nothing(repo: Path) -> None:
     assert snapshot(repo) == before and branches(repo) == ["main"]
 
 
+# ---- promotion starts from the target revision, whatever is checked out -----------------
+
+
+def on_feature_branch(root: Path) -> git.Repo:
+    """A feature branch off main with an unrelated commit and a commit moving dev's tag."""
+    local = git.Repo(root)
+    local.git.checkout("-q", "-b", "feature/notes")
+    (root / "NOTES.md").write_text("unrelated work\n")
+    local.git.add("NOTES.md")
+    local.git.commit("-q", "-m", "unrelated")
+    set_value(root, layout.values_path("dev"), ["backend", "image", "tag"], "9.9.9")
+    local.git.commit("-q", "-am", "dev tries 9.9.9")
+    return local
+
+
+def test_promote_from_a_feature_branch_starts_from_the_target_revision(repo: Path) -> None:
+    main = git.Repo(repo).commit("main").hexsha
+    local = on_feature_branch(repo)
+    before = snapshot(repo)
+
+    result = cli("promote", "dev", "staging", repo=repo)
+
+    assert result.exit_code == 0, result.output
+    assert "backend: 1.3.2 -> 1.4.0" in result.output and "9.9.9" not in result.stdout
+    assert f"promoting from main at {main[:12]}" in result.stderr
+    branch = promote_branch(repo)
+    assert branch == "promote/dev-to-staging"  # one branch per pair: re-runs update it
+    assert [p.hexsha for p in local.commit(branch).parents] == [main]
+    assert local.git.diff("--name-only", main, branch).split() == [
+        layout.values_path("staging")]
+    assert "NOTES.md" not in local.git.ls_tree("--name-only", branch).split()
+    assert local.active_branch.name == "feature/notes" and snapshot(repo) == before
+
+
+def test_promote_uses_origins_target_revision_without_a_local_branch(
+    repo: Path, tmp_path: Path
+) -> None:
+    bare = tmp_path / "remote.git"
+    git.Repo.init(bare, bare=True, initial_branch="main")
+    local = git.Repo(repo)
+    local.create_remote("origin", str(bare))
+    local.git.push("-q", "origin", "main")
+    local.git.fetch("-q", "origin")
+    main = local.commit("origin/main").hexsha
+    on_feature_branch(repo)
+    local.git.branch("-D", "main")
+
+    result = cli("promote", "dev", "staging", repo=repo)
+
+    assert result.exit_code == 0, result.output
+    assert [p.hexsha for p in local.commit(promote_branch(repo)).parents] == [main]
+
+
+def test_promote_without_the_target_revision_exits_3(repo: Path) -> None:
+    local = git.Repo(repo)
+    local.git.branch("-m", "main", "trunk")
+    before = snapshot(repo)
+    result = cli("promote", "dev", "staging", repo=repo)
+    assert result.exit_code == 3, result.output
+    assert "neither branch main nor origin/main exists" in result.stderr
+    assert len(result.stderr.splitlines()) == 1
+    assert branches(repo) == ["trunk"] and snapshot(repo) == before
+
+
 # ---- push ----------------------------------------------------------------------------------
 
 
@@ -297,6 +288,51 @@ def test_refused_push_exits_3_and_leaves_no_branch(repo: Path, remote: Path) -> 
     assert "promotions need a review first" in result.output
     assert branches(repo) == ["main"] and snapshot(repo) == before
     assert [h.name for h in git.Repo(remote).heads] == ["main"]
+    assert "created branch" not in result.output and "promote/" not in result.stdout
+
+
+def test_refused_push_of_an_update_puts_the_branch_back(repo: Path, remote: Path) -> None:
+    assert cli("promote", "dev", "staging", "--push", repo=repo).exit_code == 0
+    pushed = git.Repo(remote).commit(BRANCH).hexsha
+    assert cli("image", "set", "dev", "backend", "1.5.0", repo=repo).exit_code == 0
+    git.Repo(repo).git.push("origin", "main")
+    write_executable(remote / "hooks" / "pre-receive",
+                     "#!/bin/sh\necho 'frozen for the release' >&2\nexit 1\n")
+    before = snapshot(repo)
+    refs_before = git.Repo(repo).git.for_each_ref()
+    remote_refs = git.Repo(remote).git.for_each_ref()
+
+    result = cli("promote", "dev", "staging", "--push", repo=repo)
+
+    assert result.exit_code == 3, result.output
+    assert "frozen for the release" in result.output
+    assert git.Repo(repo).commit(BRANCH).hexsha == pushed
+    assert git.Repo(repo).git.for_each_ref() == refs_before and snapshot(repo) == before
+    assert git.Repo(remote).git.for_each_ref() == remote_refs
+
+
+def test_a_branch_with_someone_elses_commit_is_not_replaced(repo: Path, remote: Path,
+                                                             tmp_path: Path) -> None:
+    assert cli("promote", "dev", "staging", "--push", repo=repo).exit_code == 0
+    other = git.Repo.clone_from(remote, tmp_path / "other", branch=BRANCH)
+    (tmp_path / "other" / "NOTE.md").write_text("reviewed by ops\n")
+    other.git.add("NOTE.md")
+    other.git.commit("-q", "-m", "a reviewer's note")
+    other.git.push("origin", BRANCH)
+    theirs = git.Repo(remote).commit(BRANCH).hexsha
+    assert cli("image", "set", "dev", "backend", "1.5.0", repo=repo).exit_code == 0
+    git.Repo(repo).git.push("origin", "main")
+    before = snapshot(repo)
+    refs_before = git.Repo(repo).git.for_each_ref()
+
+    result = cli("promote", "dev", "staging", "--push", repo=repo)
+
+    assert result.exit_code == 2, result.output
+    errors = [ln for ln in result.output.splitlines() if ln.startswith("error:")]
+    assert len(errors) == 1 and f"origin's branch {BRANCH} holds commits other" in errors[0]
+    assert "git push origin --delete" in errors[0]
+    assert git.Repo(remote).commit(BRANCH).hexsha == theirs
+    assert git.Repo(repo).git.for_each_ref() == refs_before and snapshot(repo) == before
 
 
 def test_push_without_origin_exits_3_before_writing(repo: Path) -> None:
@@ -313,19 +349,106 @@ def test_open_pr_sends_the_pull_request(repo: Path, remote: Path, github: FakeGi
     result = cli("promote", "dev", "staging", "--open-pr", repo=repo)
 
     assert result.exit_code == 0, result.output
-    assert "opened pull request https://github.com/org/todo-gitops/pull/7" in result.output
-    branch = promote_branch(repo)
-    assert git.Repo(remote).commit(branch)  # pushed before the PR was asked for
-    [request] = github.requests
-    assert request["path"] == "/repos/org/todo-gitops/pulls"
-    assert request["headers"]["Authorization"] == f"Bearer {TOKEN}"
-    assert request["headers"]["Accept"] == "application/vnd.github+json"
-    sent = request["json"]
-    assert sent["head"] == branch and sent["base"] == "main"
-    assert sent["title"] == "promote: dev -> staging (backend 1.4.0, frontend 1.4.0)"
-    assert "| backend | `1.3.2` | `1.4.0` |" in sent["body"]
-    assert "changed Deployment/todo-backend" in sent["body"]
-    assert TOKEN not in result.output and TOKEN not in json.dumps(sent)
+    assert "opened pull request https://github.com/org/todo-gitops/pull/1" in result.output
+    assert git.Repo(remote).commit(BRANCH)  # pushed before the PR was asked for
+    assert github.calls() == [
+        ("GET", PR_PATH),  # is there an open pull request of the branch? no
+        ("POST", PR_PATH),
+        ("GET", "/repos/org/todo-gitops/labels/promotion"),
+        ("POST", "/repos/org/todo-gitops/labels"),
+        ("GET", "/repos/org/todo-gitops/labels/env%3Astaging"),
+        ("POST", "/repos/org/todo-gitops/labels"),
+        ("POST", "/repos/org/todo-gitops/issues/1/labels"),
+    ]
+    assert github.requests[0]["query"] == (
+        "state=open&head=org%3Apromote%2Fdev-to-staging&base=main")
+    for request in github.requests:
+        assert request["headers"]["Authorization"] == f"Bearer {TOKEN}"
+        assert request["headers"]["Accept"] == "application/vnd.github+json"
+    sent = github.requests[1]["json"]
+    assert sent["head"] == BRANCH and sent["base"] == "main"
+    assert sent["title"] == (
+        "promote: dev -> staging (backend 1.3.2 -> 1.4.0, frontend 1.3.2 -> 1.4.0)")
+    body = sent["body"]
+    assert "**dev**" in body and "**staging**" in body
+    assert "| backend | `1.3.2` | `1.4.0` |" in body
+    assert "| frontend | `1.3.2` | `1.4.0` |" in body
+    assert "changed Deployment/todo-backend" in body
+    dev_commit = git.Repo(repo).git.log("-1", "--format=%H", "--", layout.values_path("dev"))
+    assert "staging has not run dev's references before" in body
+    assert f"`{dev_commit[:8]}`" in body and "env: add dev" in body
+    [pr] = github.open_pulls()
+    assert pr["labels"] == ["promotion", "env:staging"]
+    assert github.labels["promotion"]["color"] == "0e8a16"
+    assert "created label promotion" in result.output
+    assert "created label env:staging" in result.output
+    assert TOKEN not in result.output
+    assert TOKEN not in json.dumps([(r["path"], r["query"], r["json"]) for r in github.requests])
+
+
+def test_rerun_updates_the_open_pull_request_instead_of_a_second(
+        repo: Path, remote: Path, github: FakeGitHub) -> None:
+    first = cli("promote", "dev", "staging", "--open-pr", repo=repo)
+    assert first.exit_code == 0, first.output
+    sha = git.Repo(remote).commit(BRANCH).hexsha
+    github.requests.clear()
+
+    again = cli("promote", "dev", "staging", "--open-pr", repo=repo)
+
+    assert again.exit_code == 0, again.output
+    assert f"branch {BRANCH} already holds this change" in again.output
+    assert "updated pull request https://github.com/org/todo-gitops/pull/1" in again.output
+    assert len(github.pulls) == 1 and git.Repo(remote).commit(BRANCH).hexsha == sha
+    assert ("POST", PR_PATH) not in github.calls()
+    assert ("PATCH", f"{PR_PATH}/1") in github.calls()
+    assert ("POST", "/repos/org/todo-gitops/labels") not in github.calls()  # they exist
+    assert "created label" not in again.output
+
+
+def test_rerun_after_the_target_moved_replaces_the_branch_and_updates_the_pr(
+        repo: Path, remote: Path, github: FakeGitHub) -> None:
+    assert cli("promote", "dev", "staging", "--open-pr", repo=repo).exit_code == 0
+    old = git.Repo(remote).commit(BRANCH).hexsha
+    # Meanwhile main moves on (an unrelated change) and dev gets a newer backend.
+    commit_edit(repo, "README.md", (repo / "README.md").read_text() + "\nOn call: ops.\n")
+    assert cli("image", "set", "dev", "backend", "1.5.0", repo=repo).exit_code == 0
+    git.Repo(repo).git.push("origin", "main")
+    main = git.Repo(repo).head.commit.hexsha
+
+    again = cli("promote", "dev", "staging", "--open-pr", repo=repo)
+
+    assert again.exit_code == 0, again.output
+    assert f"updated branch {BRANCH}" in again.output
+    new = git.Repo(remote).commit(BRANCH)
+    assert new.hexsha != old and [p.hexsha for p in new.parents] == [main]
+    assert git.Repo(repo).commit(BRANCH).hexsha == new.hexsha
+    assert tags(values_at(repo, BRANCH, "staging")) == {"backend": "1.5.0", "frontend": "1.4.0"}
+    [pr] = github.pulls
+    assert pr["state"] == "open" and pr["title"] == (
+        "promote: dev -> staging (backend 1.3.2 -> 1.5.0, frontend 1.3.2 -> 1.4.0)")
+    assert "| backend | `1.3.2` | `1.5.0` |" in pr["body"]
+    assert "image: dev backend 1.4.0 -> 1.5.0" in pr["body"]
+
+
+def test_pr_lists_the_commits_of_src_since_dst_last_matched(
+        repo: Path, remote: Path, github: FakeGitHub) -> None:
+    assert cli("image", "set", "staging", "backend", "1.4.0", repo=repo).exit_code == 0
+    assert cli("image", "set", "staging", "frontend", "1.4.0", repo=repo).exit_code == 0
+    matched = git.Repo(repo).head.commit.hexsha  # staging runs what dev runs from here
+    for tag in ("1.4.1", "1.4.2"):
+        assert cli("image", "set", "dev", "backend", tag, repo=repo).exit_code == 0
+    git.Repo(repo).git.push("origin", "main")
+
+    result = cli("promote", "dev", "staging", "--open-pr", repo=repo)
+
+    assert result.exit_code == 0, result.output
+    body = github.pulls[0]["body"]
+    assert f"since staging last ran the same (`{matched[:8]}`" in body
+    listed = [ln for ln in body.splitlines() if ln.startswith("- `")]
+    assert [ln.split(" UTC ", 1)[1] for ln in listed] == [
+        "image: dev backend 1.4.1 -> 1.4.2", "image: dev backend 1.4.0 -> 1.4.1"]
+    assert "env: add dev" not in body
+    assert github.pulls[0]["title"] == "promote: dev -> staging (backend 1.4.0 -> 1.4.2)"
 
 
 def test_open_pr_without_token_exits_3_before_writing(
@@ -341,25 +464,25 @@ def test_open_pr_without_token_exits_3_before_writing(
 
 def test_api_error_exits_3_with_its_message_and_a_rerun_reuses_the_branch(
         repo: Path, remote: Path, github: FakeGitHub) -> None:
-    github.status = 422
-    github.reply = {"message": "Validation Failed",
-                    "errors": [{"message": "No commits between main and the branch"}]}
+    github.fail("POST", PR_PATH, 422, {"message": "Validation Failed", "errors": [
+        {"message": "No commits between main and the branch"}]})
     failed = cli("promote", "dev", "staging", "--open-pr", repo=repo)
     assert failed.exit_code == 3, failed.output
     assert "Validation Failed" in failed.output
     assert "No commits between main and the branch" in failed.output
     assert "open the pull request by hand" in failed.output
     assert TOKEN not in failed.output
+    sha = git.Repo(remote).commit(BRANCH).hexsha
 
-    github.status, github.reply = 201, {"html_url": "https://github.com/org/todo-gitops/pull/8"}
     again = cli("promote", "dev", "staging", "--open-pr", repo=repo)
     assert again.exit_code == 0, again.output
-    assert "pull/8" in again.output and len(github.requests) == 2
+    assert "opened pull request https://github.com/org/todo-gitops/pull/1" in again.output
+    assert git.Repo(remote).commit(BRANCH).hexsha == sha and len(github.pulls) == 1
 
 
 def test_api_error_quoting_the_token_is_redacted(repo: Path, remote: Path,
                                                  github: FakeGitHub) -> None:
-    github.status, github.reply = 401, {"message": f"Bad credentials: Bearer {TOKEN}"}
+    github.fail("GET", PR_PATH, 401, {"message": f"Bad credentials: Bearer {TOKEN}"})
     result = cli("promote", "dev", "staging", "--open-pr", repo=repo)
     assert result.exit_code == 3 and "Bad credentials" in result.output
     assert TOKEN not in result.output

@@ -13,7 +13,9 @@ from urllib.parse import quote, unquote
 import git
 import pytest
 import yaml
+from ruamel.yaml import YAML
 
+from gitops_gen.checks import rendering
 from gitops_gen.repo import layout, proc, yamlio
 from gitops_gen.secrets import sops
 
@@ -223,6 +225,66 @@ def test_render_output_writes_one_file_per_object_and_nothing_else(
     assert {p: p.stat().st_mtime_ns for p in sorted(out.iterdir())} == mtimes
 
 
+def test_render_output_removes_files_of_objects_that_no_longer_render(
+    repo: Path, tmp_path: Path
+) -> None:
+    root = repo
+    out = tmp_path / "rendered"
+    first = cli("render", "staging", "--output", str(out), repo=root)
+    assert first.exit_code == 0, first.output
+    assert (out / "networkpolicy-todo-db.yaml").is_file()
+    (out / "my-notes.yaml").write_text("kept: the user's own file\n")
+    (out / "README.txt").write_text("kept\n")
+
+    set_value(root, "staging", "networkPolicy.enabled", False)
+    again = cli("render", "staging", "--output", str(out), repo=root)
+
+    assert again.exit_code == 0, again.output
+    gone = ["networkpolicy-todo-backend.yaml", "networkpolicy-todo-db.yaml"]
+    assert again.stdout.splitlines()[-1] == (
+        f"removed 2 files of objects that no longer render: {', '.join(gone)}")
+    names = sorted(p.name for p in out.iterdir())
+    assert not set(gone) & set(names)
+    assert {"my-notes.yaml", "README.txt", "deployment-todo-db.yaml"} <= set(names)
+    rendered = sorted(p.name for p in out.iterdir() if p.read_text().startswith("# Source:"))
+    assert len(rendered) == len(names) - 2
+
+
+def test_render_output_reads_as_the_round_trip_dump_did(repo: Path, tmp_path: Path) -> None:
+    """render writes with the C emitter: each file holds the same data, in YAML 1.1 and 1.2
+    readers, as the round-trip dump it replaced; only the layout of lists differs."""
+    out = tmp_path / "rendered"
+    assert cli("render", "staging", "--output", str(out), repo=repo).exit_code == 0
+    yaml12 = YAML(typ="safe", pure=True)
+    rendered = {rendering.object_filename(r): r for r in
+                rendering.render_environment(repo, "staging")}
+    assert sorted(rendered) == sorted(p.name for p in out.iterdir())
+    for name, item in rendered.items():
+        text = (out / name).read_text()
+        before = yamlio.dump(item.obj)
+        assert yaml.safe_load(text) == yaml.safe_load(before) == item.obj
+        assert yaml12.load(text) == yaml12.load(before) == item.obj
+        # The same lines in the same order; only the indentation of lists differs.
+        assert [ln.strip() for ln in text.splitlines()[1:]] == [
+            ln.strip() for ln in before.splitlines()]
+
+
+# Strings that a YAML 1.1 reader (PyYAML, Go's YAML in Kubernetes and Argo CD) or a YAML 1.2
+# reader (ruamel) takes for a bool, a number, a date or null unless they are quoted.
+LOOKALIKES = ["on", "y", "N", "yes", "NO", "True", "1e3", "+1E3", "0o14", "0O14", "0X1F",
+              "0b101", "1_000", "12:30", "~", "", "null", "2024-01-01", ".inf", ".NaN", "007",
+              "-0", "0.5e-3", ".5", "1.", "=", "<<", "- x", "a: b", "#c", " lead", "trail ",
+              "multi\nline\n", "'q'", "\x85x", "\ufeffbom", "x" * 5000, "\r\n", "500m"]
+
+
+@pytest.mark.parametrize("value", LOOKALIKES)
+def test_fast_dump_keeps_strings_strings_for_every_reader(value: str) -> None:
+    data = {"key": value, value: ["item", value], "n": 1, "f": 0.5, "b": False, "z": None}
+    text = yamlio.dump_fast(data)
+    assert yaml.safe_load(text) == data
+    assert YAML(typ="safe", pure=True).load(text) == data
+
+
 def test_render_decrypt_puts_the_real_values_on_stdout(repo: Path, age_key: AgeKey) -> None:
     before = snapshot(repo)
     index = objects(render(repo, "staging", "--decrypt"))
@@ -334,6 +396,41 @@ def test_plan_lists_waves_database_backend_frontend_in_argocd_order(repo: Path) 
     kinds0 = [ref.split("/")[0] for ref, _ in waves[0][2]]
     assert kinds0 == ["NetworkPolicy", "Secret", "ConfigMap", "PersistentVolumeClaim",
                       "Service", "Deployment"]
+
+
+def test_plan_models_prune_last_of_the_application(repo: Path) -> None:
+    app = repo / layout.app_path("staging")
+    text = app.read_text()
+    assert "PruneLast" not in text
+    app.write_text(text.replace("      - CreateNamespace=true\n",
+                                "      - CreateNamespace=true\n      - PruneLast=true\n"))
+    result = cli("plan", "staging", repo=repo)
+    assert result.exit_code == 1, result.output
+    body, _, errors = result.stdout.partition("\nerror: ")
+    waves = parse_plan(body)
+    assert [w for w, _, _ in waves] == [0, 1, 2, 3, 4]
+    (_, remark3, steps3), (_, remark4, steps4) = waves[3], waves[4]
+    assert "not health-gated" not in remark3
+    assert remark3.startswith("waits until all Healthy on a sync that prunes")
+    assert dict(steps3)["Service/todo-frontend"].startswith("waits for: external address")
+    assert remark4.startswith("prune wave, PruneLast=true") and steps4 == []
+    assert "note: PruneLast=true (the Application's syncOptions)" in body
+    assert "note: CreateNamespace=true: Argo CD creates namespace todo-staging" in body
+    assert errors.startswith("syncOptions PruneLast=true: on every sync that prunes")
+
+
+def test_plan_notes_the_applications_other_sync_options(repo: Path) -> None:
+    app = repo / layout.app_path("staging")
+    app.write_text(app.read_text().replace(
+        "      - CreateNamespace=true\n",
+        "      - CreateNamespace=true\n      - ApplyOutOfSyncOnly=true\n"
+        "      - ServerSideApply=true\n"))
+    result = cli("plan", "staging", repo=repo)
+    assert result.exit_code == 0, result.output
+    waves = parse_plan(result.stdout)
+    assert "final wave" in waves[-1][1] and "not health-gated" in waves[-1][1]
+    assert "note: ApplyOutOfSyncOnly=true: only objects that differ" in result.stdout
+    assert "note: ServerSideApply=true: objects are applied server-side" in result.stdout
 
 
 def test_plan_reports_misordered_waves_the_chart_refuses(repo: Path) -> None:

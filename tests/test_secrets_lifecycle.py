@@ -347,6 +347,45 @@ def test_rekey_all_is_one_commit(dev: Path, age_key: AgeKey, tmp_path: Path) -> 
                                                                   bob.recipient])
 
 
+def test_rekey_all_remove_recipient_locks_the_person_out_of_every_environment(
+    dev: Path, age_key: AgeKey, tmp_path: Path
+) -> None:
+    env_add(dev, "prod")
+    bob = make_age_key(tmp_path / "bob")
+    assert cli("secrets", "rekey", "--all", "--add-recipient", bob.recipient,
+               repo=dev).exit_code == 0
+    env_add(dev, "staging")  # bob never had staging
+    envs = ("dev", "staging", "prod")
+    shared = {env: (dev / layout.secrets_path(env)).read_text() for env in envs}
+    assert all(decrypt(dev, bob, shared[env]) for env in ("dev", "prod"))
+
+    result = cli("secrets", "rekey", "--all", "--remove-recipient", bob.recipient, repo=dev)
+
+    assert result.exit_code == 0, result.output
+    assert commit_files(dev, head(dev).hexsha) == sorted(
+        [DEV_SECRETS, layout.secrets_path("prod"), ".sops.yaml"])
+    message = head(dev).message
+    assert message.startswith("secrets: rekey all environments\n")
+    assert f"removed: {bob.recipient}" in message
+    assert "new SOPS data key (a removed key cannot decrypt): dev, prod" in message
+    for env in envs:
+        current = (dev / layout.secrets_path(env)).read_text()
+        assert sops.file_recipients(current) == rule_of(dev, env) == [age_key.recipient], env
+        with pytest.raises(subprocess.CalledProcessError):
+            decrypt(dev, bob, current)
+        assert decrypt(dev, age_key, current) == decrypt(dev, age_key, shared[env]), env
+    for env in ("dev", "prod"):  # not even with the data key bob may have kept
+        current = (dev / layout.secrets_path(env)).read_text()
+        assert data_key(current, age_key) != data_key(shared[env], bob), env
+    assert (dev / layout.secrets_path("staging")).read_text() == shared["staging"]
+
+    before = snapshot(dev)
+    again = cli("secrets", "rekey", "--all", "--remove-recipient", bob.recipient, repo=dev)
+    assert again.exit_code == 2, again.output
+    assert "--remove-recipient: no environment has that recipient" in one_line(again.output)
+    assert snapshot(dev) == before
+
+
 @pytest.mark.parametrize(
     "case",
     ["last", "bad-add", "bad-remove", "not-a-recipient", "env-and-all", "neither",

@@ -39,6 +39,7 @@ from gitops_gen.repo.limits import RunLimits
 from gitops_gen.service.server import Gate, Refused, create_app
 
 from .helpers import cli, copy_repo, set_value, template_repo
+from .servicekit import metrics, sample
 
 TOKEN = "ghp_TestOnlyToken0123456789abcdefABCDEF"
 SECRET = "webhook-secret-for-tests-only"
@@ -277,25 +278,27 @@ def test_the_gate_refuses_work_beyond_its_queue() -> None:
 # ---- /webhook/github -------------------------------------------------------------------------
 
 
-def test_webhook_validates_the_head_and_posts_a_status(
+def test_webhook_answers_at_once_then_validates_the_head_and_posts_a_status(
         repo: Path, serve: Callable[[FastAPI], str], forge_factory: Callable[..., FakeForge],
         caplog: pytest.LogCaptureFixture) -> None:
     caplog.set_level(logging.DEBUG)
     forge = forge_factory()
-    url = serve(create_app(repo, webhook_secret=SECRET, github=ForgeSettings(TOKEN, forge.url)))
+    app = create_app(repo, webhook_secret=SECRET, github=ForgeSettings(TOKEN, forge.url))
+    url = serve(app)
     assert deliver(url, {"zen": "hi", "hook_id": 1}, event="ping").status_code == 200
     head, older = sha_of(repo, "HEAD"), sha_of(repo, "HEAD~1")
 
     failing = deliver(url, pull_request(head))
-    assert failing.status_code == 200
-    assert failing.headers["x-gitops-gen-status"] == "posted"
-    assert failing.json() == post_validate(url, {"ref": head}).json()
-    passing = deliver(url, pull_request(older, action="opened"))
-    assert passing.status_code == 200 and passing.json()["ok"] is True
+    assert failing.status_code == 202
+    assert failing.json() == {"queued": "pull_request", "commit": head, "number": 7}
+    passing = deliver(url, pull_request(older, action="opened", number=8))
+    assert passing.status_code == 202
     assert deliver(url, pull_request(older, action="closed")).status_code == 202
-    assert deliver(url, {"ref": "refs/heads/main"}, event="push").status_code == 202
+    other = deliver(url, {"ref": "refs/heads/feature", "after": older,
+                          "repository": {"full_name": FULL_NAME}}, event="push")
+    assert other.status_code == 202 and "ignored" in other.json()
+    assert app.state.service.jobs.wait_idle(120)
 
-    assert failing.json()["summary"] == {"errors": 1, "warnings": 1}
     assert [(r["path"], r["body"]) for r in forge.requests] == [
         (f"/repos/{FULL_NAME}/statuses/{head}",
          {"state": "failure", "context": STATUS_CONTEXT, "description": "1 error, 1 warning"}),
@@ -343,13 +346,17 @@ def test_webhook_fetches_a_commit_the_clone_lacks(
         work.git.push("-q", "origin", refspec)
         shas.append(work.head.commit.hexsha)
     forge = forge_factory()
-    url = serve(create_app(repo, webhook_secret=SECRET, github=ForgeSettings(TOKEN, forge.url)))
+    app = create_app(repo, webhook_secret=SECRET, github=ForgeSettings(TOKEN, forge.url))
+    url = serve(app)
     for sha in shas:  # a branch (git fetch origin), then a PR head only under refs/pull/
         response = deliver(url, pull_request(sha, number=9))
-        assert response.status_code == 200 and response.json()["ok"] is True, response.text
-    missing = deliver(url, pull_request("ab" * 20))
-    assert "not in the repository" in assert_one_line_error(missing, 422)
-    assert [r["body"]["state"] for r in forge.requests] == ["success", "success"]
+        assert response.status_code == 202, response.text
+        assert app.state.service.jobs.wait_idle(120)
+    assert deliver(url, pull_request("ab" * 20)).status_code == 202
+    assert app.state.service.jobs.wait_idle(120)
+    assert [r["body"]["state"] for r in forge.requests] == ["success", "success", "error"]
+    assert [r["path"].rsplit("/", 1)[1] for r in forge.requests] == [*shas, "ab" * 20]
+    assert "not in the repository" in forge.requests[2]["body"]["description"]
 
 
 def test_a_failed_status_post_is_logged_without_the_token(
@@ -361,12 +368,15 @@ def test_a_failed_status_post_is_logged_without_the_token(
     broken = forge_factory(status=502)
     sha = sha_of(repo, "HEAD~1")
     for forge in (redirecting, broken):
-        url = serve(create_app(repo, webhook_secret=SECRET,
-                               github=ForgeSettings(TOKEN, forge.url)))
+        app = create_app(repo, webhook_secret=SECRET, github=ForgeSettings(TOKEN, forge.url))
+        url = serve(app)
         response = deliver(url, pull_request(sha))
-        assert response.status_code == 200 and response.json()["ok"] is True
-        assert response.headers["x-gitops-gen-status"] == "failed"
+        assert response.status_code == 202
+        assert app.state.service.jobs.wait_idle(120)
         assert len(forge.requests) == 1
+        counted = metrics(url)
+        assert sample(counted, "gitops_gen_github_posts_total", kind="status",
+                      outcome="failed") == 1
     assert elsewhere.requests == []  # a redirect never carries the token elsewhere
     assert "not posted" in caplog.text
     assert TOKEN not in caplog.text
@@ -415,7 +425,7 @@ def test_serve_command_runs_the_service(repo: Path, tmp_path: Path) -> None:
                     time.sleep(0.1)
             assert health.json()["ok"] is True
             response = deliver(f"http://127.0.0.1:{port}", pull_request(sha_of(repo, "HEAD")))
-            assert response.status_code == 200 and response.json()["ok"] is False
+            assert response.status_code == 202 and response.json()["queued"] == "pull_request"
         finally:
             process.terminate()
             code = process.wait(timeout=15)

@@ -9,6 +9,7 @@ from typing import Any
 import pytest
 
 from gitops_gen.checks.syncchecks import check_plan, reads
+from gitops_gen.model.syncoptions import SyncOptions, application_options
 from gitops_gen.model.syncplan import SyncPlan, plan_sync, render_plan_text
 
 Obj = dict[str, Any]
@@ -380,3 +381,195 @@ def test_odd_input_does_not_crash() -> None:
     assert [s.kind for _, s in plan.steps()] == ["ConfigMap", "Deployment"]
     assert isinstance(check_plan(plan), list)
     assert render_plan_text(plan_sync([])) == ""
+
+
+# --- the Application's sync options ------------------------------------------------------------
+# What each option does is read from argoproj/argo-cd at tag v3.5.1 (gitops-engine in-tree):
+# controller/sync.go L322-333 passes PruneLast, ApplyOutOfSyncOnly, ServerSideApply and the
+# Prune default to the sync; gitops-engine/pkg/sync/sync_context.go L1127-1144 moves every prune
+# task to wave (greatest Sync wave, at least 0) + 1 under PruneLast, and L703-712 exempts only
+# the true last wave from the health wait of L573-597.
+
+
+def app(*options: str, automated: Any = None) -> dict[str, Any]:
+    policy: dict[str, Any] = {"syncOptions": list(options)}
+    if automated is not None:
+        policy["automated"] = automated
+    return {"kind": "Application", "spec": {"syncPolicy": policy}}
+
+
+PRUNE_LAST = application_options(app("CreateNamespace=true", "PruneLast=true",
+                                     automated={"prune": True, "selfHeal": True}))
+
+
+def test_application_options_read_like_argo_cd() -> None:
+    assert PRUNE_LAST.prune_last and PRUNE_LAST.automated and PRUNE_LAST.automated_prune
+    # HasOption is an exact match: no trimming, no other case.
+    assert not application_options(app(" PruneLast=true")).prune_last
+    assert not application_options(app("PruneLast=True")).prune_last
+    assert not application_options(app("PruneLast=false")).prune_last
+    assert application_options(app("ApplyOutOfSyncOnly=true")).apply_out_of_sync_only
+    assert application_options(app("Prune=false")).default_prune == "false"
+    assert application_options(app("Prune=confirm")).default_prune == "confirm"
+    assert application_options(app()).default_prune is None
+    # automated: on unless enabled: false; prune only when set true.
+    assert application_options(app(automated={})).automated
+    assert not application_options(app(automated={})).automated_prune
+    off = application_options(app(automated={"enabled": False, "prune": True}))
+    assert not off.automated and not off.automated_prune
+    assert application_options({"spec": {}}) == SyncOptions()
+    assert application_options(None) == SyncOptions()
+    assert application_options({"spec": {"syncPolicy": {"syncOptions": "PruneLast=true"}}}) \
+        == SyncOptions()
+
+
+def _gate(text: str, number: int) -> str:
+    return next(line for line in text.splitlines() if line.startswith(f"Sync wave {number}  "))
+
+
+def test_prune_last_makes_the_former_final_wave_health_gated() -> None:
+    objects = good_objects()
+    before = plan_sync(objects)
+    plan = plan_sync(objects, "todo-staging", PRUNE_LAST)
+    assert [w.number for w in plan.waves] == [w.number for w in before.waves] == [0, 1, 2, 3]
+    assert [w.final for w in plan.waves] == [False] * 4
+    assert [w.pruning_follows for w in plan.waves] == [False, False, False, True]
+    assert plan.prune_last is not None
+    assert (plan.prune_last.wave, plan.prune_last.gated) == (4, 3)
+    assert plan.prune_last.app_level and plan.prune_last.annotated == ()
+    waits = {s.ref: s.health_gated for _, s in plan.steps()}
+    assert waits["Service/todo-frontend"] and waits["Ingress/todo"]
+    assert waits["HorizontalPodAutoscaler/todo-backend"]
+
+    text = render_plan_text(plan)
+    assert "not health-gated, the sync ends" in _gate(render_plan_text(before), 3)
+    assert "not health-gated" not in _gate(text, 3)
+    assert "waits until all Healthy on a sync that prunes" in _gate(text, 3)
+    assert _gate(text, 4).startswith("Sync wave 4  (prune wave, PruneLast=true:")
+    assert text.index("Sync wave 3") < text.index("Sync wave 4")
+    assert "  Service/todo-frontend" in text and "not waited for" not in text
+    assert "note: PruneLast=true (the Application's syncOptions)" in text
+    assert "note: CreateNamespace=true: Argo CD creates namespace todo-staging" in text
+
+
+def test_prune_last_finding_says_what_it_does_and_how_to_fix_it() -> None:
+    assert not [i for i in check_plan(plan_sync(good_objects())) if i.rule == "sync-prune-last"]
+    issues = check_plan(plan_sync(good_objects(), options=PRUNE_LAST))
+    (issue,) = [i for i in issues if i.rule == "sync-prune-last"]
+    assert (issue.severity, issue.option, issue.kind, issue.name) == (
+        "error", "PruneLast=true", None, None)
+    for part in ("PruneLast=true", "extra wave (4)", "wave 3 is health-gated",
+                 "Service/todo-frontend stays Progressing", "Ingress/todo",
+                 "HorizontalPodAutoscaler/todo-frontend is Degraded", "remove PruneLast=true",
+                 "Prune=false,Delete=false"):
+        assert part in issue.message, part
+    # Not misreported as objects outside the final wave.
+    assert not [i for i in issues if i.rule == "sync-final-wave"]
+
+
+def test_prune_last_without_anything_that_never_turns_healthy_is_no_finding() -> None:
+    objects = [o for o in good_objects() if o["kind"] not in ("Ingress", "HorizontalPodAutoscaler")]
+    _find(objects, "Service", "todo-frontend")["spec"]["type"] = "NodePort"
+    _wave("Service", "todo-frontend", 2)(objects)
+    plan = plan_sync(objects, options=PRUNE_LAST)
+    assert plan.waves[-1].number == 2 and plan.waves[-1].pruning_follows
+    assert "waits until all Healthy on a sync that prunes" in _gate(render_plan_text(plan), 2)
+    assert check_plan(plan) == []
+
+
+def test_prune_wave_follows_the_greatest_sync_wave_and_never_below_one() -> None:
+    plan = plan_sync([obj("ConfigMap", "a", -3), service("lb", -2, "frontend", "LoadBalancer")],
+                     options=PRUNE_LAST)
+    assert plan.prune_last is not None and plan.prune_last.wave == 1
+    assert plan.prune_last.gated == -2
+    (issue,) = [i for i in check_plan(plan) if i.rule == "sync-prune-last"]
+    assert "extra wave (1)" in issue.message and "wave -2 is health-gated" in issue.message
+
+
+def test_prune_last_before_post_sync_hooks_changes_no_gate() -> None:
+    objects = [*good_objects(), workload("Job", "smoke", 0, "frontend",
+                                         **{"argocd.argoproj.io__hook": "PostSync"})]
+    plain, pruned = plan_sync(objects), plan_sync(objects, options=PRUNE_LAST)
+    # A PostSync hook already follows wave 3, so wave 3 was waited for anyway.
+    assert [(w.final, w.health_gated) for w in pruned.waves] == \
+        [(w.final, w.health_gated) for w in plain.waves]
+    assert not any(w.pruning_follows for w in pruned.waves)
+    assert [i.rule for i in check_plan(pruned)] == [i.rule for i in check_plan(plain)]
+    text = render_plan_text(pruned)
+    assert text.index("Sync wave 3") < text.index("Sync wave 4  (prune wave") \
+        < text.index("PostSync wave 0")
+
+
+def test_prune_last_annotation_on_an_object() -> None:
+    objects = good_objects()
+    _find(objects, "ConfigMap", "todo-frontend")["metadata"]["annotations"][
+        "argocd.argoproj.io/sync-options"] = "Prune=false , PruneLast=true"
+    objects.append(obj("Job", "hooked", 0, "backend", **{
+        "argocd.argoproj.io__hook": "PreSync", "argocd.argoproj.io__sync-options":
+            "PruneLast=true"}))
+    plan = plan_sync(objects)
+    assert plan.prune_last is not None
+    assert plan.prune_last.annotated == (("ConfigMap", "todo-frontend"),)  # hooks never prune
+    assert not plan.prune_last.app_level
+    (issue,) = [i for i in check_plan(plan) if i.rule == "sync-prune-last"]
+    assert (issue.kind, issue.name, issue.option) == ("ConfigMap", "todo-frontend", None)
+    assert "once it leaves the chart" in issue.message
+    assert "ConfigMap/todo-frontend, once gone from the chart," in render_plan_text(plan)
+    # Not an option Argo CD would read: another value, or another annotation.
+    for other in ("PruneLast=false", "prunelast=true"):
+        objects = good_objects()
+        _find(objects, "ConfigMap", "todo-frontend")["metadata"]["annotations"][
+            "argocd.argoproj.io/sync-options"] = other
+        assert plan_sync(objects).prune_last is None
+
+
+@pytest.mark.parametrize(("automated", "option", "said"), [
+    ({"prune": False}, None, "ignored (requires pruning)"),
+    ({}, None, "ignored (requires pruning)"),
+    ({"prune": True}, "Prune=false", "ignored (no prune)"),
+])
+def test_prune_last_keeps_its_wave_when_prune_tasks_are_skipped(
+        automated: dict[str, Any], option: str | None, said: str) -> None:
+    # sync_context.go L1454-1459: without prune, or with Prune=false, a prune task is skipped
+    # but exists, in the wave L1140-1142 gave it; the wave before it is then not the last.
+    options = application_options(app("PruneLast=true", *([option] if option else []),
+                                      automated=automated))
+    (issue,) = [i for i in check_plan(plan_sync(good_objects(), options=options))
+                if i.rule == "sync-prune-last"]
+    assert said in issue.message and "wave 3 is health-gated" in issue.message
+
+
+def test_options_without_effect_on_order_leave_the_plan_alone() -> None:
+    base = plan_sync(good_objects())
+    for options in ("ApplyOutOfSyncOnly=true", "ServerSideApply=true", "Prune=false",
+                    "Prune=confirm", "Replace=true", "PrunePropagationPolicy=orphan"):
+        plan = plan_sync(good_objects(), options=application_options(app(options)))
+        assert plan.waves == base.waves and plan.prune_last is None, options
+        assert check_plan(plan) == [], options
+    notes = {o: render_plan_text(plan_sync(good_objects(), "todo-dev",
+                                           application_options(app(o))))
+             for o in ("ApplyOutOfSyncOnly=true", "ServerSideApply=true", "Prune=false",
+                       "Prune=confirm", "CreateNamespace=true")}
+    assert "a wave whose objects are all in sync is skipped" in notes["ApplyOutOfSyncOnly=true"]
+    assert "a first sync applies every object" in notes["ApplyOutOfSyncOnly=true"]
+    assert "order and what each wave waits for are unchanged" in notes["ServerSideApply=true"]
+    assert "stay in the cluster" in notes["Prune=false"]
+    assert "until someone confirms it" in notes["Prune=confirm"]
+    assert "creates namespace todo-dev before the first wave" in notes["CreateNamespace=true"]
+    no_prune = render_plan_text(plan_sync(good_objects(), options=application_options(
+        app(automated={"selfHeal": True}))))
+    assert "a change that only removes objects is not synced automatically" in no_prune
+    assert all(line.startswith(("Sync wave", "  ", "note: ")) for text in notes.values()
+               for line in text.splitlines())
+
+
+def test_sync_fail_hooks_do_not_take_the_final_wave() -> None:
+    # SyncFail tasks are split off before the last wave is chosen (sync_context.go L630).
+    objects = [*good_objects(), workload("Job", "on-fail", 0, "backend",
+                                         **{"argocd.argoproj.io__hook": "SyncFail"})]
+    plan = plan_sync(objects)
+    assert [(w.phase, w.number, w.final) for w in plan.waves] == [
+        ("Sync", 0, False), ("Sync", 1, False), ("Sync", 2, False), ("Sync", 3, True),
+        ("SyncFail", 0, False)]
+    assert check_plan(plan) == []
+    assert "SyncFail wave 0  (runs only when the sync fails)" in render_plan_text(plan)

@@ -8,9 +8,10 @@ import git
 import pytest
 
 from gitops_gen.errors import ConflictError
-from gitops_gen.repo import changes, transaction
+from gitops_gen.repo import changes, layout, transaction
 
-from .helpers import commit_files, snapshot
+from .conftest import AgeKey
+from .helpers import cli, commit_files, new_repo, python, snapshot, wait_for
 
 
 @pytest.fixture
@@ -50,17 +51,67 @@ def test_dirty_or_stale_targets_are_refused_before_writing(repo: Path) -> None:
     base = transaction.last_commits(repo, ["a.txt"])
     planned = changes.plan(repo, {"a.txt": "A\n"})
     (repo / "a.txt").write_text("edited\n")
-    with pytest.raises(ConflictError, match="uncommitted changes in a.txt"):
+    with pytest.raises(ConflictError) as dirty:
         transaction.apply(repo, planned, "m", base=base)
+    assert dirty.value.render() == (
+        "uncommitted changes in a.txt; commit or stash them first, then run the command again")
     git.Repo(repo).git.commit("-q", "-am", "someone else")
     before = snapshot(repo)
-    with pytest.raises(ConflictError, match="a.txt was changed by another commit"):
+    with pytest.raises(ConflictError) as stale:
         transaction.apply(repo, planned, "m", base=base)
+    assert stale.value.render() == (
+        "a.txt was changed by another commit while this ran; run the command again")
     assert snapshot(repo) == before
     # Even without a base, a plan made from other content never overwrites what is there now.
-    with pytest.raises(ConflictError, match="a.txt changed while this command ran"):
+    with pytest.raises(ConflictError) as moved:
         transaction.apply(repo, planned, "m", commit=False)
+    assert moved.value.render() == "a.txt changed while this command ran; run the command again"
     assert snapshot(repo) == before
     fresh = changes.plan(repo, {"a.txt": "A\n"})
     assert transaction.apply(repo, fresh, "m", commit=False) is None
     assert (repo / "a.txt").read_text() == "A\n"
+
+
+def test_a_file_another_commit_created_since_the_plan_is_refused(repo: Path) -> None:
+    base = transaction.last_commits(repo, ["a.txt", "new.txt"])
+    assert base == {"a.txt": git.Repo(repo).head.commit.hexsha, "new.txt": None}
+    planned = changes.plan(repo, {"new.txt": "mine\n"})
+    (repo / "new.txt").write_text("theirs\n")
+    git.Repo(repo).git.add("new.txt")
+    git.Repo(repo).git.commit("-q", "-m", "someone else adds new.txt")
+    before = snapshot(repo)
+    with pytest.raises(ConflictError) as stale:
+        transaction.apply(repo, planned, "m", base=base)
+    assert str(stale.value).startswith("new.txt was changed by another commit")
+    assert snapshot(repo) == before
+
+
+LOCK_HOLDER = """
+import fcntl, time
+with open({lock!r}, "w") as held:
+    fcntl.flock(held, fcntl.LOCK_EX)
+    open({mark!r}, "w").close()
+    time.sleep(60)
+"""
+
+
+def test_lock_file_of_a_killed_run_does_not_block(tmp_path: Path, age_key: AgeKey) -> None:
+    repo = new_repo(tmp_path / "gitops")
+    lock = repo / ".git" / layout.LOCK
+    mark = tmp_path / "held"
+    holder = python(LOCK_HOLDER.format(lock=str(lock), mark=str(mark)))
+    try:
+        wait_for(mark, holder)
+        before = snapshot(repo)
+        refused = cli("env", "add", "dev", repo=repo)
+        assert refused.exit_code == 2, refused.output
+        assert f"another gitops-gen run holds {lock}" in refused.output
+        assert len(refused.stderr.strip().splitlines()) == 1
+        assert snapshot(repo) == before
+    finally:
+        holder.kill()  # SIGKILL: no cleanup runs, the file stays
+        holder.communicate(timeout=30)
+    assert lock.exists()
+    result = cli("env", "add", "dev", repo=repo)
+    assert result.exit_code == 0, result.output
+    assert not lock.exists()

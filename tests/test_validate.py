@@ -19,7 +19,17 @@ from gitops_gen.secrets import sops
 from gitops_gen.secrets.demo_key import DEMO_RECIPIENT
 
 from .conftest import make_age_key
-from .helpers import GEMINI, REPO_URL, cli, copy_repo, set_value, snapshot, template_repo
+from .helpers import (
+    GEMINI,
+    REPO_URL,
+    cli,
+    copy_repo,
+    edit,
+    new_repo,
+    set_value,
+    snapshot,
+    template_repo,
+)
 
 
 @pytest.fixture(scope="module")
@@ -32,11 +42,6 @@ def template(tmp_path_factory: pytest.TempPathFactory) -> Path:
 @pytest.fixture
 def repo(template: Path, tmp_path: Path) -> Path:
     return copy_repo(template, tmp_path)
-
-
-def edit(root: Path, path: str, change: Callable[[str], str]) -> None:
-    target = root / path
-    target.write_text(change(target.read_text()))
 
 
 def findings(root: Path, rule: str, envs: list[str] | None = None) -> list[Finding]:
@@ -108,6 +113,22 @@ def test_sops_recipients_must_match_rule(repo: Path, tmp_path: Path) -> None:
     assert other.recipient in found[0].message and "secrets rekey dev" in found[0].message
 
 
+def test_a_recipient_dropped_from_sops_yaml_still_in_the_file_is_reported(
+    tmp_path: Path, age_key: object
+) -> None:
+    kept, dropped = (make_age_key(tmp_path / name) for name in ("kept", "dropped"))
+    root = new_repo(tmp_path / "gitops", ["staging", "--age-recipient", kept.recipient,
+                                          "--age-recipient", dropped.recipient])
+    assert not findings(root, "sops-recipients")
+    edit(root, ".sops.yaml", lambda t: t.replace(f",{dropped.recipient}", "").replace(
+        f"{dropped.recipient},", ""))
+    assert dropped.recipient not in (root / ".sops.yaml").read_text()
+    found = findings(root, "sops-recipients")
+    assert [(f.env, f.file, f.severity) for f in found] == [
+        ("staging", layout.secrets_path("staging"), "error")]
+    assert f"says {kept.recipient}; run 'gitops-gen secrets rekey staging'" in found[0].message
+
+
 def test_placeholder_and_demo_recipient_warnings(repo: Path) -> None:
     result = cli("env", "add", "qa", "--age-recipient", DEMO_RECIPIENT, repo=repo,
                  env={"GEMINI_API_KEY": GEMINI})
@@ -148,7 +169,7 @@ def test_argocd_schema_with_line(repo: Path) -> None:
     ("old", "new", "rule"),
     [
         (REPO_URL, "https://git.example.com/elsewhere.git", "app-source"),
-        ("../overlays/prod/values.yaml", "../overlays/staging/values.yaml", "app-values"),
+        ("path: overlays/prod", "path: overlays/staging", "app-plugin"),
         ("project: todo-prod", "project: todo-staging", "app-source"),
         ("namespace: todo-prod\n  syncPolicy", "namespace: kube-system\n  syncPolicy",
          "app-destination"),
@@ -166,15 +187,58 @@ def test_missing_value_file_and_root_app(repo: Path) -> None:
     (repo / layout.values_path("staging")).unlink()
     edit(repo, layout.ROOT_APP, lambda t: t.replace(REPO_URL, "https://git.example.com/x.git"))
     assert any(f.env == "staging" for f in findings(repo, "env-files"))
-    assert any(f.env == "staging" for f in findings(repo, "app-values"))
     assert [f.file for f in findings(repo, "root-app")] == [layout.ROOT_APP]
 
 
-def test_sync_order_broken_by_overlay(repo: Path) -> None:
+def test_chart_refuses_an_overlay_that_puts_database_and_backend_in_one_wave(
+    repo: Path
+) -> None:
     set_value(repo, layout.values_path("staging"), ["syncWaves", "backend"], 0)
-    report = validate_repo(repo, ["staging"])
-    rules = {f.rule for f in report.errors}
-    assert rules & {"sync-component-order", "helm-render"}, rules
+    found = [(f.rule, f.env, f.file) for f in validate_repo(repo, ["staging"]).errors]
+    assert found == [("helm-render", "staging", layout.values_path("staging"))]
+    (message,) = [f.message for f in findings(repo, "helm-render", ["staging"])]
+    assert "syncWaves must increase: database (0) < backend (0)" in message
+
+
+def test_sync_check_catches_a_template_that_starts_the_backend_with_the_database(
+    repo: Path
+) -> None:
+    # The chart's guard sees only values: a template that names the wrong wave gets past it.
+    deployment = "chart/templates/backend/deployment.yaml"
+    edit(repo, deployment, lambda t: t.replace('"wave" "backend"', '"wave" "database"', 1))
+    found = {(f.rule, f.env, f.file) for f in validate_repo(repo, ["staging"]).errors}
+    # It also reads its Secret and ConfigMap, still in the backend wave, before they exist.
+    assert found == {("sync-component-order", "staging", deployment),
+                     ("sync-reads-later-wave", "staging", deployment)}
+
+
+def test_prune_last_added_by_hand_is_reported_at_its_line(repo: Path) -> None:
+    path = layout.app_path("staging")
+    assert "PruneLast" not in (repo / path).read_text()
+    assert not findings(repo, "sync-prune-last")
+    edit(repo, path, lambda t: t.replace("      - CreateNamespace=true\n",
+                                         "      - CreateNamespace=true\n      - PruneLast=true\n"))
+    found = findings(repo, "sync-prune-last")
+    assert [(f.env, f.file, f.severity) for f in found] == [("staging", path, "error")]
+    lines = (repo / path).read_text().splitlines()
+    assert lines[found[0].line - 1].strip() == "- PruneLast=true"
+    message = found[0].message
+    assert "extra wave (4) after the last one" in message
+    assert "wave 3 is health-gated" in message and "Ingress/todo stays Progressing" in message
+    assert "remove PruneLast=true" in message and "Prune=false,Delete=false" in message
+    # The same option on an Application whose final wave holds nothing to wait on is harmless.
+    edit(repo, layout.app_path("dev"), lambda t: t.replace(
+        "      - CreateNamespace=true\n", "      - CreateNamespace=true\n      - PruneLast=true\n"))
+    assert [f.env for f in findings(repo, "sync-prune-last")] == ["staging"]
+
+
+def test_prune_last_annotation_from_an_overlay_is_reported_at_the_template(repo: Path) -> None:
+    set_value(repo, layout.values_path("prod"),
+              ["ingress", "annotations", "argocd.argoproj.io/sync-options"], "PruneLast=true")
+    found = findings(repo, "sync-prune-last")
+    assert [(f.env, f.file) for f in found] == [("prod", "chart/templates/ingress.yaml")]
+    assert found[0].message.startswith("Ingress/todo carries argocd.argoproj.io/sync-options "
+                                       "PruneLast=true")
 
 
 @pytest.mark.parametrize(

@@ -41,7 +41,8 @@ Chart name and version, for the helm.sh/chart label.
 {{- end }}
 
 {{/*
-The image tag of one component, trimmed to a valid label value (for app.kubernetes.io/version).
+The image tag of one component, trimmed to a valid label value (for app.kubernetes.io/version);
+"sha256-" and the digest's first 12 hex digits when the image is named by digest alone.
 Call with (dict "root" $ "component" "backend"), or add "image" to name the image outright
 (the test pods, whose component "test" has no image of its own).
 */}}
@@ -51,7 +52,23 @@ Call with (dict "root" $ "component" "backend"), or add "image" to name the imag
 {{- $values := dict "database" .root.Values.postgresql "backend" .root.Values.backend "frontend" .root.Values.frontend }}
 {{- $image = (get $values .component).image }}
 {{- end }}
+{{- if and (not $image.tag) $image.digest }}
+{{- printf "sha256-%s" ($image.digest | trimPrefix "sha256:" | trunc 12) }}
+{{- else }}
 {{- regexReplaceAll "[^A-Za-z0-9]+$" ($image.tag | toString | trunc 63) "" }}
+{{- end }}
+{{- end }}
+
+{{/*
+The image reference of a backend or frontend container: repository:tag, repository@digest (a
+digest alone: the tag is "") or repository:tag@digest (the runtime pulls the digest; the tag
+only tells people which release it is). Call with the component's image values.
+*/}}
+{{- define "todo-chatbot.imageRef" -}}
+{{- $ref := .repository }}
+{{- if .tag }}{{ $ref = printf "%s:%v" $ref .tag }}{{ end }}
+{{- if .digest }}{{ $ref = printf "%s@%s" $ref .digest }}{{ end }}
+{{- $ref }}
 {{- end }}
 
 {{/*

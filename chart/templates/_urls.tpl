@@ -23,32 +23,19 @@ password and database percent-encoded.
 {{- end }}
 
 {{/*
-NEXT_PUBLIC_API_BASE_URL: the explicit value, else same-origin ingress.apiPath when the Ingress
-is on, else the backend Service's in-cluster URL.
+NEXT_PUBLIC_API_BASE_URL: backend.apiPath on the browser's own origin, in every mode. With the
+Ingress, it routes that path to the backend; without it, the frontend's server forwards the
+path to API_INTERNAL_URL. Never a cluster-internal name, which no browser resolves.
 */}}
 {{- define "todo-chatbot.apiBaseUrl" -}}
-{{- if .Values.frontend.apiBaseUrl }}
-{{- .Values.frontend.apiBaseUrl }}
-{{- else if .Values.ingress.enabled }}
-{{- .Values.ingress.apiPath }}
-{{- else }}
-{{- include "todo-chatbot.backendOrigin" . }}
-{{- end }}
+{{- .Values.backend.apiPath }}
 {{- end }}
 
 {{/*
-The backend Service's in-cluster origin, http://<fullname>-backend:<port>.
-*/}}
-{{- define "todo-chatbot.backendOrigin" -}}
-{{- printf "http://%s:%d" (include "todo-chatbot.backend.fullname" .) (int .Values.backend.port) }}
-{{- end }}
-
-{{/*
-API_INTERNAL_URL, the base URL for server-side code: the backend's in-cluster origin, plus the
-path of NEXT_PUBLIC_API_BASE_URL when that is a same-origin path ("/api"), so one relative
-route ("<base>/todos") reaches the same backend path from the browser and from the server.
+API_INTERNAL_URL: the backend Service's in-cluster origin, http://<fullname>-backend:<port>,
+for server-side code and for the frontend's forwarding of backend.apiPath. The backend serves
+that path itself, so <origin><apiPath>/todos is the same route the browser calls.
 */}}
 {{- define "todo-chatbot.apiInternalUrl" -}}
-{{- $public := include "todo-chatbot.apiBaseUrl" . }}
-{{- include "todo-chatbot.backendOrigin" . }}{{ if hasPrefix "/" $public }}{{ $public }}{{ end }}
+{{- printf "http://%s:%d" (include "todo-chatbot.backend.fullname" .) (int .Values.backend.port) }}
 {{- end }}

@@ -2,9 +2,7 @@
 
 from __future__ import annotations
 
-from importlib.metadata import PackageNotFoundError, version
-
-try:
-    __version__ = version("gitops-gen")
-except PackageNotFoundError:  # running from a source tree without an install
-    __version__ = "0.0.0+source"
+# The release, equal to [project] version in pyproject.toml (tests/test_cli.py compares them).
+# A constant rather than importlib.metadata: reading the installed metadata costs every start
+# of the command, --version included, an import and a scan of the site-packages.
+__version__ = "0.1.0"

@@ -6,19 +6,19 @@ import re
 import signal
 import sys
 import threading
-import traceback
-from collections.abc import Iterator
 from contextlib import contextmanager
-from pathlib import Path
-from types import FrameType
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import click
 
 from . import __version__
-from .commands import COMMANDS
+from .commands import LazyGroup
 from .commands.context import AppContext
 from .errors import GitopsGenError, Stopped
+
+if TYPE_CHECKING:
+    from collections.abc import Iterator
+    from types import FrameType
 
 STOP_SIGNALS = (signal.SIGTERM, signal.SIGHUP, signal.SIGINT)
 _CONTROL = re.compile("[\x00-\x08\x0b-\x1f\x7f-\x9f]")
@@ -52,8 +52,9 @@ def _signals_unwind() -> Iterator[None]:
             signal.signal(sig, handler if handler is not None else signal.SIG_DFL)
 
 
-class GitopsGenGroup(click.Group):
-    """Maps the error family to exit codes; hides tracebacks unless --debug."""
+class GitopsGenGroup(LazyGroup):
+    """Maps the error family to exit codes; hides tracebacks unless --debug. A command's
+    modules are imported when it runs (see commands/__init__.py)."""
 
     def main(self, *args: Any, **kwargs: Any) -> Any:
         with _signals_unwind():
@@ -76,6 +77,8 @@ class GitopsGenGroup(click.Group):
         except Exception as exc:  # noqa: BLE001 - the last line of defence
             debug = ctx.obj is not None and ctx.obj.debug
             if debug:
+                import traceback
+
                 traceback.print_exc()
             else:
                 click.secho(
@@ -92,15 +95,12 @@ class GitopsGenGroup(click.Group):
 @click.option(
     "--repo",
     "repo",
-    type=click.Path(file_okay=False, path_type=Path),
+    type=click.Path(file_okay=False),
     help="The GitOps repository (default: the git repository around the current directory).",
 )
 @click.option("--debug", is_flag=True, help="Show tracebacks of internal errors.")
 @click.pass_context
-def main(ctx: click.Context, repo: Path | None, debug: bool) -> None:
+def main(ctx: click.Context, repo: str | None, debug: bool) -> None:
     """Write and check the Todo Chatbot's GitOps repository (Helm, SOPS, Argo CD)."""
     ctx.obj = AppContext(repo_option=repo, debug=debug)
 
-
-for command in COMMANDS:
-    main.add_command(command)

@@ -2,6 +2,6 @@
 
 Loads a repository's files (`repofiles`), renders environments the way Argo CD would
 (`rendering`) and runs every rule family: file checks, manifest checks against the Kubernetes and
-Argo CD schemas, Argo CD's own rules, the sync checks and policy. Findings and their report
-formats live here too. May import `model`, `secrets`, `repo` and `errors`.
+Argo CD schemas, Argo CD's own rules, the sync checks, policy and the promotion gates (`gates`).
+Findings and their report formats live here too. May import `model`, `secrets`, `repo` and `errors`.
 """

@@ -13,7 +13,7 @@ from typing import Any
 
 import yaml as pyyaml
 
-from ..model import apps, overlays
+from ..model import apps, overlays, sopsplugin
 from ..repo import layout, safefs, yamlio
 from ..repo.yamlio import lookup
 from ..secrets import sops, sopsconfig
@@ -25,6 +25,10 @@ SECRET_NAME = re.compile(
     r"(?i)(password|passwd|secret|token|api[-_]?key|private[-_]?key|credential|dsn|connection[-_]?string)"
 )
 NOT_SECRET_NAME = re.compile(r"(?i)(existingsecret|secretname|secretref|keyref|secrets$)")
+# Values that are secrets whatever their key is called: an age private key, a PEM private key,
+# a Google API key. "[1]" matches just "1" (every age private key starts AGE-SECRET-KEY-1); the
+# class keeps the whole prefix from appearing literally here, so key scanners do not flag this
+# file as a leaked key.
 SECRET_VALUE = re.compile(
     r"AGE-SECRET-KEY-[1]|-----BEGIN [A-Z ]*PRIVATE KEY-----|AIza[0-9A-Za-z_-]{35}"
 )
@@ -166,8 +170,6 @@ def check_application(repo: RepoFiles, ef: EnvFiles) -> Iterator[Finding]:
         ("metadata", "namespace"): layout.ARGOCD_NAMESPACE,
         ("spec", "project"): layout.project_name(env),
         ("spec", "source", "repoURL"): repo.settings.repo_url,
-        ("spec", "source", "path"): layout.CHART_DIR,
-        ("spec", "source", "helm", "releaseName"): layout.RELEASE_NAME,
     }
     for keys, want in expect.items():
         have = lookup(app.data, *keys)
@@ -180,21 +182,7 @@ def check_application(repo: RepoFiles, ef: EnvFiles) -> Iterator[Finding]:
         yield _f("app-source", "warning", env, app, app.line(["spec", "source", "targetRevision"]),
                  f"targetRevision {revision!r} differs from {repo.settings.target_revision!r} in "
                  f"{layout.SETTINGS}; align them unless this environment pins a release")
-    files = lookup(src, "helm", "valueFiles")
-    if files != apps.value_files(env):
-        yield _f("app-values", "error", env, app,
-                 app.line(["spec", "source", "helm", "valueFiles"]),
-                 f"helm.valueFiles must be exactly {apps.value_files(env)}; other paths escape the "
-                 f"environment's overlay. Run 'gitops-gen env add {env}'")
-    for n, vf in enumerate(files if isinstance(files, list) else []):
-        problem = value_file_problem(repo.root, str(vf))
-        if problem:
-            yield _f("app-values", "error", env, app,
-                     app.line(["spec", "source", "helm", "valueFiles", n]),
-                     f"value file {vf} {problem}; write it with 'gitops-gen env add {env}'")
-    if not safefs.is_file(repo.root, f"{layout.CHART_DIR}/Chart.yaml"):
-        yield _f("app-source", "error", env, app, app.line(["spec", "source", "path"]),
-                 f"{layout.CHART_DIR}/Chart.yaml not found; restore the chart")
+    yield from _check_plugin(repo, ef, src)
     if "automated" not in (spec.get("syncPolicy") or {}):
         yield _f("app-sync", "warning", env, app, app.line(["spec", "syncPolicy"]),
                  "no syncPolicy.automated: Argo CD will not sync merges by itself; add it")
@@ -204,14 +192,42 @@ def check_application(repo: RepoFiles, ef: EnvFiles) -> Iterator[Finding]:
     yield from _check_project(repo, ef, spec)
 
 
-def value_file_problem(root: Path, value_file: str) -> str | None:
-    """Why a helm.valueFiles entry (relative to the chart) names no file of the repository,
-    or None. Resolved by its text alone: nothing outside the repository is ever looked at."""
-    target = value_file.removeprefix(apps.SECRETS_SCHEME)
-    rel = safefs.inside(layout.CHART_DIR, target)
-    if rel is None:
-        return "leaves the repository"
-    return None if safefs.is_file(root, rel) else "does not exist in the repository"
+def _check_plugin(repo: RepoFiles, ef: EnvFiles, src: Any) -> Iterator[Finding]:
+    """The source is the environment's overlay, rendered by the plugin: it reads that
+    overlay's two files and chart/ (model/sopsplugin.py), nothing an Application names."""
+    app, env = ef.app, ef.env
+    yield from plugin_findings(app, env, src, layout.overlay_dir(env), layout.secrets_path(env),
+                               f"run 'gitops-gen env add {env}' to rewrite the Application")
+    if isinstance(src, dict) and not safefs.is_file(
+            repo.root, f"{layout.CHART_DIR}/Chart.yaml"):
+        yield _f("app-source", "error", env, app, app.line(["spec", "source", "path"]),
+                 f"{layout.CHART_DIR}/Chart.yaml not found; restore the chart")
+
+
+def plugin_findings(app: Loaded, env: str | None, src: Any, path: str, secrets: str,
+                    fix: str) -> Iterator[Finding]:
+    """app-plugin: an Application's one source is path, rendered by the decrypting plugin
+    and no other tool (the plugin reads path's two files and its chart, nothing the
+    Application names). secrets is the SOPS file it decrypts there; fix says how to rewrite."""
+    if not isinstance(src, dict):
+        yield _f("app-plugin", "error", env, app, app.line(["spec"]),
+                 f"spec.source is missing; the Application renders from one source. {fix}")
+        return
+    name = lookup(src, "plugin", "name")
+    if name != sopsplugin.PLUGIN_NAME:
+        yield _f("app-plugin", "error", env, app,
+                 app.line(["spec", "source", "plugin", "name"] if name else ["spec", "source"]),
+                 f"source.plugin.name is {name!r}: only the {sopsplugin.PLUGIN_NAME} plugin "
+                 f"decrypts {secrets} (gitops/bootstrap); {fix}")
+    for tool in apps.SOURCE_TOOLS:
+        if tool in src:
+            yield _f("app-plugin", "error", env, app, app.line(["spec", "source", tool]),
+                     f"source.{tool} is set; the {sopsplugin.PLUGIN_NAME} plugin renders the chart "
+                     f"with {path}'s files and nothing else. Remove it ({fix})")
+    if src.get("path") != path:
+        yield _f("app-plugin", "error", env, app, app.line(["spec", "source", "path"]),
+                 f"source.path is {src.get('path')!r}, expected {path!r}: the plugin "
+                 f"renders the directory it runs in, and only that; {fix}")
 
 
 def _check_project(repo: RepoFiles, ef: EnvFiles, spec: dict[str, Any]) -> Iterator[Finding]:
@@ -259,6 +275,12 @@ def check_root_app(repo: RepoFiles) -> Iterator[Finding]:
     if url != repo.settings.repo_url:
         yield _f("root-app", "error", None, root, root.line(["spec", "source", "repoURL"]),
                  f"repoURL is {url!r}, expected {repo.settings.repo_url!r} from {layout.SETTINGS}")
+    project = lookup(root.data, "spec", "project")
+    if project != layout.ROOT_PROJECT_NAME:
+        yield _f("root-app", "error", None, root, root.line(["spec", "project"]),
+                 f"project is {project!r}: the root app runs in {layout.ROOT_PROJECT_NAME} "
+                 f"({layout.BOOTSTRAP_DIR}/root-project.yaml), which may create only "
+                 "Applications and AppProjects in the argocd namespace")
 
 
 def check_sops_config(repo: RepoFiles) -> Iterator[Finding]:

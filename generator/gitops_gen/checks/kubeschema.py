@@ -11,7 +11,6 @@ people by schemamessages ("spec.template.spec.containers[0]: unknown field 'foo'
 
 from __future__ import annotations
 
-import importlib.metadata
 import importlib.util
 import json
 import os
@@ -52,6 +51,13 @@ def _package_dir() -> Path:
 
 @cache
 def _kv_version() -> str:
+    """kubernetes-validate's version, from the name of its dist-info folder beside it: what
+    importlib.metadata reads too, without importing it (and the email package) at start-up."""
+    found = list(_package_dir().parent.glob("kubernetes_validate-*.dist-info"))
+    if len(found) == 1:
+        return found[0].name.removeprefix("kubernetes_validate-").removesuffix(".dist-info")
+    import importlib.metadata  # any other kind of install
+
     return importlib.metadata.version("kubernetes-validate")
 
 

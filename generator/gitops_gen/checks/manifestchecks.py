@@ -11,7 +11,7 @@ import jsonschema_rs
 import yaml as pyyaml
 
 from ..errors import MissingError
-from ..model import chart, syncplan
+from ..model import chart, syncoptions, syncplan
 from ..repo import layout, limits, safefs, yamlio
 from ..secrets import sops
 from . import argoschema, kubeschema, syncchecks
@@ -57,8 +57,9 @@ UNENCRYPTED = "<not encrypted: value withheld>"
 
 
 def env_layers(ef: EnvFiles, decrypted: bool = False) -> list[dict[str, Any]]:
-    """The values layers Argo CD passes to Helm: the overlay, then the SOPS file (ENC values,
-    or, when decrypted, the plaintext render --decrypt put there).
+    """The values layers the plugin passes to Helm (model/sopsplugin.py: `-f values.yaml -f -`,
+    release todo): the overlay, then the SOPS file (ENC values, or, when decrypted, the
+    plaintext render --decrypt put there).
 
     A SOPS file's value that is not encrypted is withheld: rendering never shows it (the
     sops-encrypted rule reports it)."""
@@ -189,18 +190,41 @@ def argo_findings(ef: EnvFiles) -> Iterator[Finding]:
 
 
 def root_argo_findings(repo: RepoFiles) -> Iterator[Finding]:
-    root = repo.root_app
-    if root is not None and isinstance(root.data, dict):
-        for p in argoschema.validate_argo(yamlio.to_plain(root.data)):
-            yield Finding("argocd-schema", "error", None, root.path,
-                          root.line(list(p.location)) or 1, f"{p}; fix the root Application")
+    """The root Application and its AppProject against Argo CD's schemas."""
+    project = repo.bootstrap.root_project if repo.bootstrap is not None else None
+    for loaded in (repo.root_app, project):
+        if loaded is not None and isinstance(loaded.data, dict):
+            for p in argoschema.validate_argo(yamlio.to_plain(loaded.data)):
+                yield Finding("argocd-schema", "error", None, loaded.path,
+                              loaded.line(list(p.location)) or 1, f"{p}; fix {loaded.path}")
+
+
+def sync_plan(ef: EnvFiles, rendered: Sequence[chart.Rendered]) -> syncplan.SyncPlan:
+    """The sync plan of the rendered objects under the environment's Application: its
+    destination namespace and the sync options that change the order or the waiting."""
+    app = ef.app.data if isinstance(ef.app.data, dict) else {}
+    ns = yamlio.lookup(app, "spec", "destination", "namespace")
+    return syncplan.plan_sync([r.obj for r in rendered],
+                              str(ns or layout.default_namespace(ef.env)),
+                              syncoptions.application_options(app))
+
+
+def _option_line(ef: EnvFiles, option: str) -> int | None:
+    options = yamlio.lookup(ef.app.data, "spec", "syncPolicy", "syncOptions")
+    if isinstance(options, list) and option in options:
+        return ef.app.line(["spec", "syncPolicy", "syncOptions", options.index(option)])
+    return ef.app.line(["spec", "syncPolicy"])
 
 
 def plan_findings(ef: EnvFiles, rendered: Sequence[chart.Rendered]) -> list[Finding]:
-    plan = syncplan.plan_sync([r.obj for r in rendered])
+    plan = sync_plan(ef, rendered)
     sources = {(r.kind, r.name): r.source for r in rendered}
     out = []
     for issue in syncchecks.check_plan(plan):
+        if issue.option:  # about the Application's syncPolicy: point at the option
+            out.append(Finding(issue.rule, issue.severity, ef.env, ef.app.path,
+                               _option_line(ef, issue.option), issue.message))
+            continue
         source = sources.get((issue.kind, issue.name)) if issue.kind and issue.name else None
         out.append(Finding(issue.rule, issue.severity, ef.env,
                            f"{layout.CHART_DIR}/{source}" if source else ef.values.path, None,

@@ -40,18 +40,18 @@ def unpinned(tag: str) -> bool:
 
 
 class _Ctx:
-    def __init__(self, ef: EnvFiles, item: Rendered) -> None:
-        self.ef, self.item = ef, item
+    def __init__(self, env_files: EnvFiles, item: Rendered) -> None:
+        self.env_files, self.item = env_files, item
         self.where = f"{item.kind}/{item.name}"
 
     def finding(self, rule: str, sev: Severity, message: str,
                 overlay_key: Sequence[str] | None = None) -> Finding:
-        line = self.ef.values.line(list(overlay_key)) if overlay_key else None
+        line = self.env_files.values.line(list(overlay_key)) if overlay_key else None
         if line is not None:
-            return Finding(rule, sev, self.ef.env, self.ef.values.path, line,
+            return Finding(rule, sev, self.env_files.env, self.env_files.values.path, line,
                            f"{self.where}: {message}")
-        return Finding(rule, sev, self.ef.env, f"{layout.CHART_DIR}/{self.item.source}", None,
-                       f"{self.where}: {message}")
+        return Finding(rule, sev, self.env_files.env, f"{layout.CHART_DIR}/{self.item.source}",
+                       None, f"{self.where}: {message}")
 
 
 def _containers(pod: dict[str, Any]) -> Iterator[tuple[dict[str, Any], bool]]:
@@ -129,8 +129,8 @@ def _check_replicas(ctx: _Ctx, hpas: dict[str, dict[str, Any]]) -> Iterator[Find
                           f"(set {comp}.replicaCount)", [comp, "replicaCount"])
 
 
-def policy_findings(ef: EnvFiles, rendered: Sequence[Rendered]) -> list[Finding]:
-    strict = not overlays.is_dev(ef.env)
+def policy_findings(env_files: EnvFiles, rendered: Sequence[Rendered]) -> list[Finding]:
+    strict = not overlays.is_dev(env_files.env)
     hpas = {
         str(((r.obj.get("spec") or {}).get("scaleTargetRef") or {}).get("name")): r.obj
         for r in rendered if r.kind == "HorizontalPodAutoscaler"
@@ -139,7 +139,7 @@ def policy_findings(ef: EnvFiles, rendered: Sequence[Rendered]) -> list[Finding]
     for item in rendered:
         if item.kind not in WORKLOADS or item.is_hook:
             continue
-        ctx = _Ctx(ef, item)
+        ctx = _Ctx(env_files, item)
         pod = _pod(item.obj)
         for c, init in _containers(pod):
             out.extend(_check_container(ctx, pod, c, init, strict))

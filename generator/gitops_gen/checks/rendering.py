@@ -10,12 +10,12 @@ from contextlib import contextmanager
 from pathlib import Path
 
 from ..errors import InputError
-from ..model import chart
+from ..model import chart, syncplan
 from ..repo import layout, limits, yamlio
 from ..secrets import sops
-from . import manifestchecks
+from . import manifestchecks, servicechecks
 from .findings import Finding
-from .repofiles import READ_DIRS, READ_FILES, load_repo
+from .repofiles import READ_DIRS, READ_FILES, EnvFiles, load_repo
 
 
 class RenderError(InputError):
@@ -31,6 +31,39 @@ class RenderError(InputError):
 
 def render_environment(root: Path, env: str, *, decrypt: bool = False) -> list[chart.Rendered]:
     """Render env with its overlay and SOPS values (ENC placeholders unless decrypt)."""
+    return _render(root, env, decrypt)[1]
+
+
+def render_service(root: Path, *, decrypt: bool = False) -> list[chart.Rendered]:
+    """The validation service's manifests as the plugin renders them for source.path
+    gitops/service (servicechecks.render): its SOPS values ENC placeholders unless decrypt."""
+    found: list[Finding] = []
+    files = servicechecks.load_files(root, found)
+    if found:
+        raise RenderError(layout.SERVICE_NAME, found)
+    if decrypt:
+        files.secrets.data = sops.nest(sops.decrypt(root / layout.service_secrets(), root))
+    try:
+        return servicechecks.render(root, files, decrypted=decrypt)
+    except chart.ChartError as exc:
+        raise RenderError(layout.SERVICE_NAME, [Finding(
+            "helm-render", "error", None, layout.service_values(), None,
+            f"{exc.helm_message}; fix the value or the service chart's template")]) from exc
+
+
+def plan_environment(root: Path, env: str,
+                     rendered: Sequence[chart.Rendered] | None = None) -> syncplan.SyncPlan:
+    """env's sync plan: its rendered objects in Argo CD's order, under its Application's sync
+    options (secrets stay ENC placeholders). rendered: env's objects rendered already (by the
+    worker of checks/isolated.py), so only the Application is read here."""
+    if rendered is None:
+        ef, rendered = _render(root, env, False)
+    else:
+        ef = load_repo(root, [env]).envs[env]
+    return manifestchecks.sync_plan(ef, rendered)
+
+
+def _render(root: Path, env: str, decrypt: bool) -> tuple[EnvFiles, list[chart.Rendered]]:
     repo = load_repo(root, [env])
     ef = repo.envs[env]
     problems = [f for f in repo.findings if f.is_error]
@@ -48,7 +81,7 @@ def render_environment(root: Path, env: str, *, decrypt: bool = False) -> list[c
     rendered, errors = manifestchecks.render_env(repo, ef, decrypted=decrypt)
     if errors:
         raise RenderError(env, errors)
-    return rendered
+    return ef, rendered
 
 
 def object_filename(item: chart.Rendered) -> str:
@@ -56,7 +89,7 @@ def object_filename(item: chart.Rendered) -> str:
 
 
 def _document(item: chart.Rendered) -> str:
-    return f"# Source: {layout.CHART_DIR}/{item.source}\n{yamlio.dump(item.obj)}"
+    return f"# Source: {layout.CHART_DIR}/{item.source}\n{yamlio.dump_fast(item.obj)}"
 
 
 def to_stream(rendered: Sequence[chart.Rendered]) -> str:

@@ -14,6 +14,7 @@ from pathlib import Path
 from typing import Any
 
 from ..errors import InputError, MissingError
+from ..model import argocd
 from ..repo import config, layout, limits, safefs, yamlio
 from .findings import Finding
 
@@ -49,12 +50,25 @@ class EnvFiles:
 
 
 @dataclass
+class BootstrapFiles:
+    """gitops/bootstrap: the files gitops-gen writes there, and any other YAML file in it."""
+
+    kustomization: Loaded
+    patch: Loaded
+    plugin: Loaded
+    root_project: Loaded
+    dockerfile: Loaded  # text only
+    others: list[Loaded] = field(default_factory=list)  # one per document
+
+
+@dataclass
 class RepoFiles:
     root: Path
     settings: config.Settings | None
     sops_config: Loaded
     envs: dict[str, EnvFiles] = field(default_factory=dict)
     root_app: Loaded | None = None
+    bootstrap: BootstrapFiles | None = None
     findings: list[Finding] = field(default_factory=list)
     too_large: bool = False  # past the caps: nothing but the findings was read
 
@@ -158,6 +172,45 @@ def tree_findings(root: Path) -> tuple[list[Finding], bool]:
     return out, False
 
 
+def load_bootstrap(root: Path, findings: list[Finding]) -> BootstrapFiles:
+    named = (argocd.KUSTOMIZATION, argocd.PATCH, argocd.PLUGIN, argocd.ROOT_PROJECT)
+    others: list[str] = []
+    try:
+        if safefs.is_dir(root, layout.BOOTSTRAP_DIR):
+            others = sorted(entry.path for entry in safefs.list_dir(root, layout.BOOTSTRAP_DIR)
+                            if entry.kind == "file" and entry.name.endswith((".yaml", ".yml")))
+    except safefs.Refused as exc:  # a link where a directory should be
+        findings.append(refused(exc))
+    kustomization, patch, plugin, project = (load_file(root, path, None, findings)
+                                             for path in named)
+    try:
+        docker = safefs.read_text(root, argocd.DOCKERFILE)
+    except safefs.Refused as exc:
+        findings.append(refused(exc))
+        docker = None
+    return BootstrapFiles(
+        kustomization, patch, plugin, project,
+        dockerfile=Loaded(argocd.DOCKERFILE, docker),
+        others=[doc for path in others if path not in named
+                for doc in _load_documents(root, path, findings)],
+    )
+
+
+def _load_documents(root: Path, path: str, findings: list[Finding]) -> list[Loaded]:
+    """One Loaded per document of a multi-document file (a kustomization resource may be)."""
+    try:
+        text = safefs.read_text(root, path) or ""
+    except safefs.Refused as exc:
+        findings.append(refused(exc))
+        return [Loaded(path, "", None, broken=True)]
+    try:
+        return [Loaded(path, text, doc) for doc in yamlio.load_documents(text, path)]
+    except yamlio.YamlError as exc:
+        findings.append(Finding("yaml-syntax", "error", None, path, exc.line,
+                                f"{exc.problem}; fix the YAML at that line"))
+        return [Loaded(path, text, None, broken=True)]
+
+
 def discover_envs(root: Path, settings: config.Settings | None,
                   findings: list[Finding] | None = None) -> list[str]:
     """Environments named in the settings, then any with an overlay or an Application.
@@ -220,6 +273,7 @@ def load_repo(root: Path, envs: list[str] | None = None) -> RepoFiles:
     settings = load_settings(root, findings)
     repo = RepoFiles(root, settings, load_file(root, layout.SOPS_CONFIG, None, findings))
     repo.root_app = load_file(root, layout.ROOT_APP, None, findings, ARGO_TOP)
+    repo.bootstrap = load_bootstrap(root, findings)
     try:
         known = discover_envs(root, settings, findings)
     except safefs.Refused as exc:  # gitops/ or gitops/apps is a link: reported above

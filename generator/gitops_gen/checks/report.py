@@ -9,12 +9,12 @@ import json
 import re
 import xml.etree.ElementTree as ET
 from collections import defaultdict
-
-from rich.console import Group, RenderableType
-from rich.table import Table
-from rich.text import Text
+from typing import TYPE_CHECKING
 
 from .findings import Finding, Report
+
+if TYPE_CHECKING:
+    from rich.console import RenderableType
 
 REPOSITORY_SCOPE = "repository"  # how findings about no particular environment are grouped
 _SUITE_PREFIX = "gitops-gen"
@@ -155,6 +155,11 @@ def _summary(findings: list[Finding]) -> str:
 
 def as_rich_table(report: Report) -> RenderableType:
     """A table per environment (and one for repository-wide findings), then a verdict line."""
+    # rich is imported here, for the one format that needs it (--format text).
+    from rich.console import Group
+    from rich.table import Table
+    from rich.text import Text
+
     by_scope: dict[str, list[Finding]] = defaultdict(list)
     for f in report.sorted_findings():
         by_scope[_scope(f.env)].append(f)

@@ -2,7 +2,8 @@
 
 A workload reading a ConfigMap, Secret or PVC of a later wave never turns Healthy; a PVC in
 an earlier wave than its first pod waits forever under WaitForFirstConsumer; an HPA, Ingress or
-LoadBalancer Service outside the final wave may never turn Healthy; components out of order
+LoadBalancer Service outside the final wave may never turn Healthy, and PruneLast=true takes
+the final wave's exemption away on every sync that prunes; components out of order
 (database < backend < frontend); replicas fighting an HPA; PreSync hooks that run before the
 database exists; waves that gate nothing.
 """
@@ -71,8 +72,8 @@ def check_plan(plan: SyncPlan) -> list[PlanIssue]:
     """Orders that stall or fail a sync (errors) or waste a wave (warnings)."""
     sync = [(w, s) for w, s in plan.steps() if not s.hook]
     return [*plan.issues, *_dependency_issues(sync), *_final_wave_issues(plan, sync),
-            *_component_issues(sync), *_hpa_issues(sync), *_hook_issues(plan),
-            *_empty_wave_issues(plan)]
+            *_prune_last_issues(plan, sync), *_component_issues(sync), *_hpa_issues(sync),
+            *_hook_issues(plan), *_empty_wave_issues(plan)]
 
 
 def _dependency_issues(sync: list[tuple[Wave, Step]]) -> Iterator[PlanIssue]:
@@ -98,22 +99,63 @@ def _dependency_issues(sync: list[tuple[Wave, Step]]) -> Iterator[PlanIssue]:
                     kind, name)
 
 
+def _never_healthy(step: Step) -> str | None:
+    """Why a health-gated wave may wait forever (or fail) on step, for the final-wave kinds.
+
+    gitops-engine/pkg/health at argo-cd v3.5.1: health_service.go L28-37 and health_ingress.go
+    L7-16 (Progressing until status.loadBalancer.ingress is set), health_hpa.go L86-135
+    (Degraded when metrics cannot be read)."""
+    if step.kind == "HorizontalPodAutoscaler":
+        return ("is Degraded until metrics can be read (no metrics-server, or pods without "
+                "resource requests), which fails the sync")
+    if step.kind == "Ingress" or (step.kind == "Service" and is_load_balancer(step.obj)):
+        return ("stays Progressing until an external address is published (forever on "
+                "Minikube without a tunnel), so the sync never ends")
+    return None
+
+
 def _final_wave_issues(plan: SyncPlan, sync: list[tuple[Wave, Step]]) -> Iterator[PlanIssue]:
     for wave, step in sync:
-        if wave.final:
-            continue
-        if step.kind == "HorizontalPodAutoscaler":
-            why = ("is Degraded until metrics can be read (no metrics-server, or pods without "
-                   "resource requests), which fails the sync")
-        elif step.kind == "Ingress" or (step.kind == "Service" and is_load_balancer(step.obj)):
-            why = ("stays Progressing until an external address is published (forever on "
-                   "Minikube without a tunnel), so the sync never ends")
-        else:
-            continue
+        why = None if wave.final or wave.pruning_follows else _never_healthy(step)
+        if why is None:
+            continue  # PruneLast's case is _prune_last_issues'
         yield PlanIssue(
             "sync-final-wave", "error",
             f"{step.ref} is in wave {wave.number}, which Argo CD health-gates: it {why}; move it "
             f"to the final wave ({plan.waves[-1].number})", step.kind, step.name)
+
+
+_KEEP_PVC = ("the database's PersistentVolumeClaim needs no PruneLast: its sync options "
+             "Prune=false,Delete=false already keep it")
+
+
+def _prune_last_issues(plan: SyncPlan, sync: list[tuple[Wave, Step]]) -> list[PlanIssue]:
+    """PruneLast=true puts pruning in a wave after the last one (sync_context.go at argo-cd
+    v3.5.1, L1127-1144), so that wave, which held what must not be waited for, is waited for
+    on every sync that prunes (L573-597, L703-712)."""
+    prune = plan.prune_last
+    held = [(w, s, why) for w, s in sync if w.pruning_follows and (why := _never_healthy(s))]
+    if prune is None or not held:
+        return []
+    number = held[0][0].number
+    what = "; ".join(f"{s.ref} {why}" for _, s, why in held)
+    extra = f" ({prune.skipped}, yet they still take that wave)" if prune.skipped else ""
+    gated = (f"pruning runs in an extra wave ({prune.wave}) after the last one{extra}, so wave "
+             f"{number} is health-gated instead of final: {what}")
+    out: list[PlanIssue] = []
+    if prune.app_level:
+        out.append(PlanIssue(
+            "sync-prune-last", "error",
+            f"syncOptions PruneLast=true: on every sync that prunes, {gated}; remove "
+            f"PruneLast=true from the Application's syncOptions ({_KEEP_PVC})",
+            option="PruneLast=true"))
+    for kind, name in prune.annotated:
+        out.append(PlanIssue(
+            "sync-prune-last", "error",
+            f"{kind}/{name} carries argocd.argoproj.io/sync-options PruneLast=true: on the "
+            f"sync that prunes it (once it leaves the chart), {gated}; remove PruneLast=true "
+            f"from its sync-options annotation ({_KEEP_PVC})", kind, name))
+    return out
 
 
 def _component_issues(sync: list[tuple[Wave, Step]]) -> list[PlanIssue]:
@@ -180,7 +222,8 @@ def _hook_issues(plan: SyncPlan) -> list[PlanIssue]:
 
 def _empty_wave_issues(plan: SyncPlan) -> list[PlanIssue]:
     out: list[PlanIssue] = []
-    for wave, following in pairwise(plan.waves):
+    ran = [w for w in plan.waves if w.phase != "SyncFail"]  # SyncFail runs only on failure
+    for wave, following in pairwise(ran):
         if wave.health_gated or any(s.hook for s in wave.steps):
             continue
         here = {(s.kind, s.name) for s in wave.steps}

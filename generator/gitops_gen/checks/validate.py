@@ -8,7 +8,16 @@ from pathlib import Path
 from typing import Protocol
 
 from ..repo import config, limits
-from . import kubeschema, manifestchecks, policy
+from . import (
+    bootstrapchecks,
+    downloadchecks,
+    gates,
+    kubeschema,
+    manifestchecks,
+    policy,
+    servicechecks,
+    sidecarchecks,
+)
 from .filechecks import file_findings
 from .findings import Finding, Report
 from .repofiles import EnvFiles, RepoFiles, load_repo
@@ -18,11 +27,13 @@ RULES = (
     "values-schema", "plaintext-secret",
     "sops-metadata", "sops-encrypted", "sops-keys", "sops-recipients", "placeholder-secret",
     "demo-recipient", "helm-render", "k8s-schema", "k8s-schema-unknown-kind", "argocd-schema",
-    "app-source", "app-values", "app-project", "app-destination", "app-sync", "root-app",
-    "sync-wave-invalid", "sync-pvc-wave", "sync-final-wave", "sync-component-order",
+    "app-source", "app-plugin", "app-project", "app-destination", "app-sync", "root-app",
+    "sync-wave-invalid", "sync-pvc-wave", "sync-final-wave", "sync-prune-last",
+    "sync-component-order",
     "sync-reads-later-wave", "sync-hpa-replicas", "sync-wave-not-gated",
     "sync-hook-before-database", "policy-resources", "policy-probes", "policy-image-tag",
-    "policy-replicas", "policy-security-context",
+    "policy-replicas", "policy-security-context", "service-files",
+    *bootstrapchecks.RULES, *sidecarchecks.RULES, *downloadchecks.RULES, *gates.RULES,
 )
 
 
@@ -86,6 +97,11 @@ def validate_repo(root: Path, envs: list[str] | None = None,
     report.extend(repo.findings)
     report.extend(file_findings(repo))
     report.extend(manifestchecks.root_argo_findings(repo))
+    report.extend(bootstrapchecks.bootstrap_findings(repo))
+    report.extend(sidecarchecks.sidecar_findings(repo))
+    report.extend(downloadchecks.download_findings(repo))
+    if envs is None:  # the validation service's deployment, when the repository has one
+        report.extend(servicechecks.service_findings(repo, version))
     told.finished(None, report.findings)
 
     def one(ef: EnvFiles) -> list[Finding]:
@@ -98,6 +114,9 @@ def validate_repo(root: Path, envs: list[str] | None = None,
     with ThreadPoolExecutor(max_workers=workers) as pool:
         for found in pool.map(one, repo.envs.values()):
             report.extend(found)
+    gated = list(gates.gate_findings(repo))
+    told.finished(None, gated)
+    report.extend(gated)
     return capped(report)
 
 

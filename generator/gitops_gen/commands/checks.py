@@ -7,7 +7,6 @@ import sys
 from pathlib import Path
 
 import click
-from rich.console import Console
 
 from ..checks import isolated, rendering, report, syncchecks
 from ..checks.repofiles import check_env_names
@@ -40,6 +39,8 @@ def validate(obj: AppContext, envs: tuple[str, ...], fmt: str, kube_version: str
     elif fmt == "github":
         click.echo(report.as_github(result))
     else:
+        from rich.console import Console  # only this format needs rich
+
         console = Console()
         if not console.is_terminal:
             console = Console(width=140)
@@ -93,9 +94,10 @@ def _written_by_render(path: Path) -> bool:
 @click.argument("env")
 @click.pass_obj
 def plan(obj: AppContext, env: str) -> None:
-    """Show ENV's sync plan: objects in Argo CD's order, by wave, and what each wave waits for."""
+    """Show ENV's sync plan: objects in Argo CD's order, by wave, and what each wave waits for,
+    under the sync options of ENV's Application (PruneLast, ApplyOutOfSyncOnly, Prune...)."""
     rendered = isolated.render(obj.root(), env)
-    sync = syncplan.plan_sync([r.obj for r in rendered])
+    sync = rendering.plan_environment(obj.root(), env, rendered)
     click.echo(syncplan.render_plan_text(sync), nl=False)
     issues = syncchecks.check_plan(sync)
     for issue in issues:

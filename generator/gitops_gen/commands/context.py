@@ -2,17 +2,21 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-from pathlib import Path
+from typing import TYPE_CHECKING, NamedTuple
 
-from ..repo.gitrepo import find_root
+if TYPE_CHECKING:
+    from pathlib import Path
 
 
-@dataclass
-class AppContext:
-    repo_option: Path | None
+class AppContext(NamedTuple):
+    repo_option: str | None
     debug: bool
 
     def root(self) -> Path:
         """The GitOps repository: --repo, else the git work tree around the cwd."""
-        return find_root(self.repo_option or Path.cwd())
+        # Imported here, not at start-up: GitPython runs `git version` when it is imported.
+        from pathlib import Path
+
+        from ..repo.gitrepo import find_root
+
+        return find_root(Path(self.repo_option) if self.repo_option else Path.cwd())

@@ -28,7 +28,8 @@ def env() -> None:
 @click.option("--namespace", help="Destination namespace (default: todo-NAME).")
 @click.option("--cluster", "cluster_url", help="Destination cluster API URL.")
 @click.option("--cluster-name", help="Destination cluster name as registered in Argo CD.")
-@click.option("--host", help="Ingress host; turns the Ingress on.")
+@click.option("--host", help="Ingress host; turns the Ingress on and makes the frontend Service "
+              "ClusterIP, so the Ingress is its one public address.")
 @click.option("--backend-tag", help="Backend image tag.")
 @click.option("--frontend-tag", help="Frontend image tag.")
 @click.option("--from", "from_env", help="Copy non-secret values from this environment.")
@@ -41,10 +42,10 @@ def add(obj: AppContext, name: str, recipients: tuple[str, ...], namespace: str 
         no_commit: bool, dry_run: bool) -> None:
     """Write an environment's values, SOPS secrets, AppProject and Application; commit."""
     request = core.AddRequest(
-        name, recipients, namespace, cluster_url, cluster_name, host, backend_tag,
-        frontend_tag, from_env,
+        name=name, recipients=recipients, namespace=namespace, cluster_url=cluster_url,
+        cluster_name=cluster_name, host=host, backend_tag=backend_tag,
+        frontend_tag=frontend_tag, from_env=from_env,
     )
-    core.check_request(request)
     root = obj.root()
     plan = core.plan_add(root, request, dry_run=dry_run)
     if plan.identity_created:

@@ -7,17 +7,20 @@ import logging
 import os
 import signal
 import sys
+from urllib.parse import urlsplit
 
 import click
 
 from ..errors import InputError
 from ..repo.forge import ForgeSettings
+from ..repo.gitrepo import redact_url
 from ..repo.limits import RunLimits
 from .common import echo_notes
 from .context import AppContext
 
 WEBHOOK_SECRET_VAR = "GITOPS_GEN_WEBHOOK_SECRET"
 API_TOKEN_VAR = "GITOPS_GEN_API_TOKEN"
+PUBLIC_URL_VAR = "GITOPS_GEN_PUBLIC_URL"
 
 
 def is_loopback(host: str) -> bool:
@@ -29,6 +32,16 @@ def is_loopback(host: str) -> bool:
         return False
 
 
+def check_public_url(url: str) -> str:
+    parts = urlsplit(url)
+    if parts.scheme not in ("http", "https") or not parts.hostname or parts.query \
+            or parts.fragment or parts.username or parts.password:
+        raise InputError(f"--public-url {redact_url(url)!r} is not an http(s) URL of the "
+                         "dashboard",
+                         "give e.g. https://gitops-gen.example.com (no query, no user)")
+    return url.rstrip("/")
+
+
 @click.command()
 @click.option("--host", default="127.0.0.1", show_default=True, help="Address to listen on.")
 @click.option("--port", default=8080, show_default=True, type=click.IntRange(1, 65535),
@@ -37,19 +50,26 @@ def is_loopback(host: str) -> bool:
               help="Allow a non-loopback --host. Set GITOPS_GEN_API_TOKEN so that POST "
                    "/validate requires it (or put the service behind a proxy that "
                    "authenticates).")
+@click.option("--public-url", envvar=PUBLIC_URL_VAR, show_envvar=True,
+              help="Where people reach the dashboard (https://...): commit statuses link to "
+                   "its page of the commit.")
 @click.pass_obj
-def serve(obj: AppContext, host: str, port: int, allow_remote: bool) -> None:
-    """The validation service: GET /healthz, POST /validate, POST /webhook/github.
+def serve(obj: AppContext, host: str, port: int, allow_remote: bool,
+          public_url: str | None) -> None:
+    """The validation service: GET / (dashboard), GET /metrics, GET /healthz, POST /validate,
+    POST /webhook/github.
 
     Validates the repository's commits (never its work tree) and answers with the object of
     'validate --format json'. Keep the repository a clone its webhook's commits can be fetched
     into; deliveries of other repositories than its origin's (else its settings' repoURL's)
-    are refused. The webhook needs GITOPS_GEN_WEBHOOK_SECRET (its signatures are checked);
-    with GITHUB_TOKEN set it also posts a commit status (GITHUB_API_URL, default
-    https://api.github.com). With GITOPS_GEN_API_TOKEN set, POST /validate requires it as a
-    bearer token. Listens on loopback only unless --allow-remote. Each validation runs in a
-    worker process bounded in time and memory (GITOPS_GEN_ENV_TIMEOUT,
-    GITOPS_GEN_VALIDATE_TIMEOUT, GITOPS_GEN_MEMORY_MB; see docs/security.md).
+    are refused. The webhook needs GITOPS_GEN_WEBHOOK_SECRET (its signatures are checked) and
+    answers at once; the work runs after the reply. Pull requests get a commit status and one
+    comment kept up to date, pushes to the target revision a status, when GITHUB_TOKEN is set
+    (GITHUB_API_URL, default https://api.github.com). With GITOPS_GEN_API_TOKEN set, POST
+    /validate requires it as a bearer token. Listens on loopback only unless --allow-remote.
+    Each validation runs in a worker process bounded in time and memory
+    (GITOPS_GEN_ENV_TIMEOUT, GITOPS_GEN_VALIDATE_TIMEOUT, GITOPS_GEN_MEMORY_MB; see
+    docs/security.md).
     """
     if not allow_remote and not is_loopback(host):
         raise InputError(f"--host {host} is not a loopback address",
@@ -61,9 +81,10 @@ def serve(obj: AppContext, host: str, port: int, allow_remote: bool) -> None:
     token = os.environ.get(API_TOKEN_VAR, "").strip() or None
     forge = ForgeSettings.from_env(os.environ)
     run_limits = RunLimits.from_env(os.environ)
-    root = obj.root()
-    app = server.create_app(root, webhook_secret=secret, github=forge, api_token=token,
-                            run_limits=run_limits)
+    if public_url is not None:
+        public_url = check_public_url(public_url)
+    app = server.create_app(obj.root(), webhook_secret=secret, github=forge, api_token=token,
+                            run_limits=run_limits, public_url=public_url)
     notes = []
     if secret is None:
         notes.append(f"{WEBHOOK_SECRET_VAR} is not set: POST /webhook/github answers 503")

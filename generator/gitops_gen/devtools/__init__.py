@@ -1,3 +1,4 @@
 """Developer tooling, apart from the product: the chart's parameter table (`chartdoc`), the
-command reference (`clidoc`) and `make demo` (`demo`). May import anything in the package.
+command reference (`clidoc`), `make demo` (`demo`) and `make mutate`'s
+folder and report (`mutation`). May import anything in the package.
 """

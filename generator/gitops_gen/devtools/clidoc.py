@@ -11,7 +11,7 @@ from pathlib import Path
 
 import click
 
-from ..cli import main
+from ..cli import main as gitops_gen
 
 DOC = Path(__file__).resolve().parents[3] / "docs" / "commands.md"
 HEADER = (
@@ -33,7 +33,7 @@ def _walk(command: click.Command, path: list[str]) -> list[tuple[list[str], clic
 
 def render() -> str:
     parts = [HEADER]
-    for path, command in _walk(main, ["gitops-gen"]):
+    for path, command in _walk(gitops_gen, ["gitops-gen"]):
         with click.Context(command, info_name=" ".join(path), terminal_width=100,
                            help_option_names=["-h", "--help"]) as ctx:
             help_text = command.get_help(ctx)
@@ -42,7 +42,7 @@ def render() -> str:
     return "".join(parts)
 
 
-def main_(argv: list[str] | None = None) -> int:
+def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__)
     group = parser.add_mutually_exclusive_group(required=True)
     group.add_argument("--write", action="store_true")
@@ -61,4 +61,4 @@ def main_(argv: list[str] | None = None) -> int:
 
 
 if __name__ == "__main__":
-    sys.exit(main_())
+    sys.exit(main())

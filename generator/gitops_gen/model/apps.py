@@ -1,16 +1,19 @@
-"""Argo CD manifests as data: the AppProject and Application of an environment, the root app."""
+"""Argo CD manifests as data: the AppProject and Application of an environment, the root app
+and its project."""
 
 from __future__ import annotations
 
 from dataclasses import dataclass
 from typing import Any
 
-from ..repo import layout
+from ..repo import layout, yamlio
+from .sopsplugin import PLUGIN_NAME
 
 IN_CLUSTER = "https://kubernetes.default.svc"
 FINALIZER = "resources-finalizer.argocd.argoproj.io"
 API_VERSION = "argoproj.io/v1alpha1"
-SECRETS_SCHEME = "secrets://"
+ARGO_GROUP = "argoproj.io"
+SOURCE_TOOLS = ("helm", "kustomize", "directory")  # what plugin excludes in one source
 ENV_LABEL = "gitops-gen.io/environment"
 PART_OF = {"app.kubernetes.io/part-of": layout.CHART_NAME}
 
@@ -58,12 +61,27 @@ class Destination:
         )
 
 
-def value_files(env: str) -> list[str]:
-    """helm.valueFiles relative to the chart: the overlay, then its SOPS file via helm-secrets."""
-    return [
-        layout.relative_to_chart(layout.values_path(env)),
-        SECRETS_SCHEME + layout.relative_to_chart(layout.secrets_path(env)),
-    ]
+def source(env: str, repo_url: str, revision: str) -> dict[str, Any]:
+    """An environment's source: its overlay directory, rendered by the plugin (which reads
+    that overlay's two files and chart/, release todo)."""
+    return {
+        "repoURL": repo_url,
+        "targetRevision": revision,
+        "path": layout.overlay_dir(env),
+        "plugin": {"name": PLUGIN_NAME},
+    }
+
+
+def application_text(existing: str | None, generated: dict[str, Any], filename: str) -> str:
+    """The Application's YAML, keeping what people added to the existing file, except another
+    rendering tool in its source: the plugin replaces a Helm source (one source, one tool)."""
+    text = yamlio.update_text(existing, generated, filename)
+    data = yamlio.load(text, filename)
+    source = yamlio.lookup(data, "spec", "source")
+    stale = [t for t in SOURCE_TOOLS if isinstance(source, dict) and t in source]
+    for tool in stale:
+        del source[tool]
+    return yamlio.dump(data) if stale else text
 
 
 def build_project(env: str, repo_url: str, dest: Destination) -> dict[str, Any]:
@@ -103,25 +121,46 @@ def build_application(env: str, repo_url: str, revision: str, dest: Destination)
         },
         "spec": {
             "project": layout.project_name(env),
-            "source": {
-                "repoURL": repo_url,
-                "targetRevision": revision,
-                "path": layout.CHART_DIR,
-                "helm": {
-                    "releaseName": layout.RELEASE_NAME,
-                    "valueFiles": value_files(env),
-                },
-            },
+            "source": source(env, repo_url, revision),
             "destination": dest.as_dict(),
             "syncPolicy": {
                 "automated": {"prune": True, "selfHeal": True},
-                "syncOptions": ["CreateNamespace=true", "PruneLast=true"],
+                # No PruneLast=true: pruning in a wave after the last one would health-gate the
+                # final wave (LoadBalancer, Ingress, HPAs) on every sync that prunes; the PVC is
+                # kept by its own Prune=false,Delete=false.
+                "syncOptions": ["CreateNamespace=true"],
                 "retry": {
                     "limit": 5,
                     "backoff": {"duration": "5s", "factor": 2, "maxDuration": "3m"},
                 },
             },
             "revisionHistoryLimit": 10,
+        },
+    }
+
+
+# What the root app may create: Applications and AppProjects, nothing cluster-wide.
+ROOT_KINDS: tuple[tuple[str, str], ...] = ((ARGO_GROUP, "Application"), (ARGO_GROUP, "AppProject"))
+ROOT_DESTINATION = {"server": IN_CLUSTER, "namespace": layout.ARGOCD_NAMESPACE}
+
+
+def build_root_project(repo_url: str) -> dict[str, Any]:
+    """The root app's AppProject: this repository, the argocd namespace of this cluster,
+    Applications and AppProjects only. No clusterResourceWhitelist: none is allowed (Argo CD
+    v3.5.1 pkg/apis/application/v1alpha1/app_project_types.go L399-419)."""
+    return {
+        "apiVersion": API_VERSION,
+        "kind": "AppProject",
+        "metadata": {
+            "name": layout.ROOT_PROJECT_NAME,
+            "namespace": layout.ARGOCD_NAMESPACE,
+            "labels": dict(PART_OF),
+        },
+        "spec": {
+            "description": "The app-of-apps gitops/root.yaml (written by gitops-gen)",
+            "sourceRepos": [repo_url],
+            "destinations": [dict(ROOT_DESTINATION)],
+            "namespaceResourceWhitelist": [{"group": g, "kind": k} for g, k in ROOT_KINDS],
         },
     }
 
@@ -137,7 +176,7 @@ def build_root(repo_url: str, revision: str) -> dict[str, Any]:
             "labels": dict(PART_OF),
         },
         "spec": {
-            "project": "default",
+            "project": layout.ROOT_PROJECT_NAME,
             "source": {
                 "repoURL": repo_url,
                 "targetRevision": revision,
@@ -147,7 +186,7 @@ def build_root(repo_url: str, revision: str) -> dict[str, Any]:
                     "include": "{apps/*.yaml,projects/*.yaml}",
                 },
             },
-            "destination": {"server": IN_CLUSTER, "namespace": layout.ARGOCD_NAMESPACE},
+            "destination": dict(ROOT_DESTINATION),
             "syncPolicy": {
                 "automated": {"prune": True, "selfHeal": True},
                 "retry": {

@@ -26,13 +26,18 @@ from collections.abc import Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path, PurePosixPath
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-import helm_python
 import yaml as pyyaml
 
 from ..errors import InputError, MissingError
 from ..repo import layout, limits, safefs, yamlio
+
+if TYPE_CHECKING:
+    import helm_python
+
+# helm_python is imported by the functions that call Helm, not here: importing it starts a Go
+# runtime (threads, about 50 MiB), which commands that only read Rendered objects never need.
 
 WAVE_ANNOTATION = "argocd.argoproj.io/sync-wave"
 HOOK_ANNOTATION = "helm.sh/hook"
@@ -269,6 +274,8 @@ def load(chart_dir: Path) -> helm_python.Chart:
     for rel in sorted(files):
         digest.update(rel.encode() + b"\0" + hashlib.sha256(files[rel]).digest())
     key = digest.hexdigest()
+    import helm_python
+
     with _CACHE_LOCK:
         cached = _CACHE.get(key)
         if cached is not None:
@@ -298,6 +305,8 @@ def render(
 
     Hooks are included (callers read their annotations); templates/tests/ only on request.
     """
+    import helm_python
+
     values = merge_layers(layers)
     try:
         manifests = load(chart_dir).render(values, name=release, namespace=namespace)
@@ -330,6 +339,8 @@ def _documents(source: str, text: str) -> list[Rendered]:
 
 def validate_values(chart_dir: Path, layers: Sequence[Mapping[str, Any]]) -> None:
     """Check merged values against the chart's values.schema.json (defaults applied first)."""
+    import helm_python
+
     chart = load(chart_dir)
     try:
         chart.validate_schema(chart.merge_values(merge_layers(layers)))
@@ -346,6 +357,8 @@ def lint(
     kube_version: str | None = None,
 ) -> list[LintMessage]:
     """`helm lint` of the chart with these values: every message, errors included."""
+    import helm_python
+
     try:
         with private_copy(read_chart(chart_dir)) as copy_dir:
             report = helm_python.lint(str(copy_dir), _plain(values), strict=strict,

@@ -7,7 +7,7 @@ import re
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from ..errors import InputError, MissingError
 from ..repo import changes, config, gitrepo, layout, safefs, transaction, yamlio
@@ -15,14 +15,19 @@ from ..repo.changes import FileChange
 from ..secrets import agekeys, sops, sopsconfig
 from . import apps, overlays
 
+if TYPE_CHECKING:
+    from ruamel.yaml.comments import CommentedMap
+
 RESERVED_NAMESPACES = frozenset({"argocd", "default", "kube-system", "kube-public",
                                  "kube-node-lease"})
 _CLUSTER_URL = re.compile(r"^https://[^\s/]+(/\S*)?$")
 _CLUSTER_NAME = re.compile(r"^[A-Za-z0-9]([-A-Za-z0-9_.]*[A-Za-z0-9])?$")
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, kw_only=True)
 class AddRequest:
+    """What `env add` was asked for; refused on construction when any of it is bad input."""
+
     name: str
     recipients: tuple[str, ...] = ()
     namespace: str | None = None
@@ -32,6 +37,9 @@ class AddRequest:
     backend_tag: str | None = None
     frontend_tag: str | None = None
     from_env: str | None = None
+
+    def __post_init__(self) -> None:
+        check_request(self)
 
 
 @dataclass
@@ -110,11 +118,22 @@ def _read(root: Path, path: str) -> str | None:
 
 def _existing_destination(root: Path, env: str) -> apps.Destination | None:
     text = _read(root, layout.app_path(env))
-    if text is None:
-        return None
-    data = yamlio.load(text, layout.app_path(env))
+    return None if text is None else _destination_in(text, layout.app_path(env))
+
+
+def _destination_in(app_text: str, path: str) -> apps.Destination | None:
+    data = yamlio.load(app_text, path)
     dest = ((data or {}).get("spec") or {}).get("destination")
     return apps.Destination.from_dict(dict(dest)) if isinstance(dest, dict) else None
+
+
+def _may_name(app_text: str, namespace: str) -> bool:
+    """False only when the Application cannot deploy to namespace (a DNS label): the label is
+    nowhere in its text, in any case (YAML reads .NaN as 'nan'), and no escape in a quoted
+    string nor a number in another base (0x1A is '26') could spell it. Reading a file is
+    cheap; parsing it round-trip is what made env add slow in a repository of many
+    environments."""
+    return namespace in app_text.lower() or "\\" in app_text or namespace.isdigit()
 
 
 def _destination(root: Path, req: AddRequest) -> apps.Destination:
@@ -155,10 +174,11 @@ def _secrets_text(
     return sops.encrypt(values, recipients, path, root), placeholder
 
 
-def _recipients(root: Path, req: AddRequest, dry_run: bool) -> tuple[list[str], Path | None]:
+def _recipients(req: AddRequest, rules: CommentedMap,
+                dry_run: bool) -> tuple[list[str], Path | None]:
     if req.recipients:
         return sorted({agekeys.check_recipient(r) for r in req.recipients}), None
-    rule = sopsconfig.rule_recipients(sopsconfig.load(root), req.name)
+    rule = sopsconfig.rule_recipients(rules, req.name)
     if rule:
         return rule, None
     local = agekeys.local_recipients()
@@ -171,9 +191,15 @@ def _recipients(root: Path, req: AddRequest, dry_run: bool) -> tuple[list[str], 
 
 
 def _refuse_shared_destination(root: Path, env: str, dest: apps.Destination) -> None:
-    """Two environments in one namespace of one cluster would own each other's objects."""
+    """Two environments in one namespace of one cluster would own each other's objects.
+
+    Only the Applications that can name dest's namespace are parsed."""
     for other in layout.environments_on_disk(root):
-        theirs = _existing_destination(root, other) if other != env else None
+        path = layout.app_path(other)
+        text = _read(root, path) if other != env else None
+        if text is None or not _may_name(text, dest.namespace):
+            continue
+        theirs = _destination_in(text, path)
         if theirs is not None and theirs.as_dict() == dest.as_dict():
             raise InputError(
                 f"environment {other} already deploys to {dest.describe()}",
@@ -182,7 +208,6 @@ def _refuse_shared_destination(root: Path, env: str, dest: apps.Destination) -> 
 
 
 def plan_add(root: Path, req: AddRequest, *, dry_run: bool = False) -> AddPlan:
-    check_request(req)
     settings = config.load(root)
     template = None
     if req.from_env:
@@ -194,14 +219,15 @@ def plan_add(root: Path, req: AddRequest, *, dry_run: bool = False) -> AddPlan:
             )
     dest = _destination(root, req)
     _refuse_shared_destination(root, req.name, dest)
-    recipients, created = _recipients(root, req, dry_run)
+    rules = sopsconfig.load(root)  # once: it holds a rule per environment
+    recipients, created = _recipients(req, rules, dry_run)
     existing_values = _read(root, layout.values_path(req.name))
     opts = overlays.OverlayOptions(req.host, req.backend_tag, req.frontend_tag)
     values_text = overlays.build(req.name, opts, existing_values, template)
     secrets_text, placeholder = _secrets_text(root, req.name, recipients, dry_run)
     if placeholder:
         values_text = overlays.with_placeholder(values_text, sops.GEMINI_KEY, req.name, True)
-    rules = sopsconfig.with_rule(sopsconfig.load(root), req.name, recipients)
+    rules = sopsconfig.with_rule(rules, req.name, recipients)
     desired: dict[str, str | None] = {
         layout.values_path(req.name): values_text,
         layout.secrets_path(req.name): secrets_text,
@@ -211,7 +237,7 @@ def plan_add(root: Path, req: AddRequest, *, dry_run: bool = False) -> AddPlan:
             apps.build_project(req.name, settings.repo_url, dest),
             layout.project_path(req.name),
         ),
-        layout.app_path(req.name): yamlio.update_text(
+        layout.app_path(req.name): apps.application_text(
             _read(root, layout.app_path(req.name)),
             apps.build_application(req.name, settings.repo_url, settings.target_revision, dest),
             layout.app_path(req.name),

@@ -112,6 +112,9 @@ def build(env: str, opts: OverlayOptions, existing: str | None, template: str | 
         if "className" not in tree["ingress"]:
             _set(tree, ["ingress", "className"], INGRESS_CLASS,
                  "must match networkPolicy.ingressController")
+        # The Ingress is the public address (and routes the API path to the backend): no
+        # second one through a LoadBalancer or NodePort frontend Service.
+        _set(tree, ["frontend", "service", "type"], "ClusterIP", "behind the Ingress")
     text = yamlio.dump(tree) if len(tree) else "{}\n"
     if existing is None:
         text = "".join(f"# {line}\n" for line in header(env).splitlines()) + text

@@ -9,7 +9,7 @@ from .. import __version__
 from ..errors import InputError, MissingError
 from ..repo import changes, config, gitrepo, layout, yamlio
 from ..secrets import sopsconfig
-from . import apps
+from . import apps, argocd
 
 SCAFFOLD = Path(__file__).parent / "scaffold"
 TEMPLATE_SUFFIX = ".tmpl"
@@ -36,10 +36,12 @@ def files(settings: config.Settings) -> dict[str, str]:
             out[path.removesuffix(TEMPLATE_SUFFIX)] = Template(text).substitute(subst)
         else:
             out[path] = text
+    out.update(argocd.files(settings))
     out[layout.SETTINGS] = config.render(settings)
     out[layout.SOPS_CONFIG] = sopsconfig.render(sopsconfig.empty())
     out[layout.ROOT_APP] = (
-        "# The app-of-apps: apply once with 'kubectl apply -f gitops/root.yaml'.\n"
+        "# The app-of-apps, in project todo-root (gitops/bootstrap/root-project.yaml): applied\n"
+        "# once by 'gitops-gen bootstrap', after gitops/bootstrap.\n"
         + yamlio.dump(apps.build_root(settings.repo_url, settings.target_revision))
     )
     return out
@@ -49,7 +51,8 @@ def default_repo_url(path: Path) -> str:
     return f"file://{path.resolve()}"
 
 
-def init(path: Path, repo_url: str | None, revision: str = config.DEFAULT_REVISION) -> str:
+def init(path: Path, repo_url: str | None, revision: str = config.DEFAULT_REVISION,
+         argocd_version: str = config.DEFAULT_ARGOCD_VERSION) -> str:
     """Create the repository at path (absent or empty); git init and one commit. Returns sha."""
     if path.exists() and (not path.is_dir() or any(path.iterdir())):
         raise InputError(
@@ -58,7 +61,8 @@ def init(path: Path, repo_url: str | None, revision: str = config.DEFAULT_REVISI
         )
     url = config.check_repo_url(repo_url) if repo_url else default_repo_url(path)
     gitrepo.check_branch_name(revision, "--revision")
-    settings = config.Settings(repo_url=url, target_revision=revision)
+    settings = config.Settings(repo_url=url, target_revision=revision,
+                               argocd_version=argocd.check_version(argocd_version))
     desired = files(settings)
     created_dir = not path.exists()
     try:
@@ -71,13 +75,13 @@ def init(path: Path, repo_url: str | None, revision: str = config.DEFAULT_REVISI
         gitrepo.init(path, branch=revision)
         sha = gitrepo.commit_paths(path, sorted(desired), "init: gitops-gen repository")
     except BaseException:
-        _remove_tree(path, keep_dir=not created_dir)
+        remove_tree(path, keep_dir=not created_dir)
         raise
     assert sha is not None
     return sha
 
 
-def _remove_tree(path: Path, keep_dir: bool) -> None:
+def remove_tree(path: Path, keep_dir: bool) -> None:
     import shutil
 
     if keep_dir:

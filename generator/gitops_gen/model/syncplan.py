@@ -5,8 +5,11 @@ argocd.argoproj.io/hook, else Helm's hook annotation), then wave (sync-wave, els
 helm.sh/hook-weight, else 0), then kind in a fixed order, then name; a Namespace moves into
 the wave of the first thing it contains, a CRD into the wave of its first custom resource.
 Argo CD applies one wave, waits until all of it is Healthy, then applies the next; the final
-wave is not health-gated. syncchecks.check_plan() finds the orders that deadlock or fail
-that process.
+wave is not health-gated. The Application's sync options that change this order or waiting
+(SyncOptions: PruneLast, ApplyOutOfSyncOnly, Prune, automated.prune, CreateNamespace) are
+modelled too. syncchecks.check_plan() finds the orders that deadlock or fail that process.
+
+Line numbers below are of argoproj/argo-cd at tag v3.5.1, whose gitops-engine is in-tree.
 """
 
 from __future__ import annotations
@@ -17,6 +20,14 @@ from dataclasses import dataclass, field
 from typing import Any, Literal
 
 from ..repo.yamlio import lookup
+from .syncoptions import (
+    PruneLast,
+    SyncOptions,
+    annotations_of,
+    csv,
+    has_annotation_option,
+    option_notes,
+)
 
 PHASES = ("PreSync", "Sync", "PostSync", "SyncFail")
 HOOK_TYPES = (*PHASES, "Skip")
@@ -89,6 +100,7 @@ class Wave:
     number: int
     steps: tuple[Step, ...]
     final: bool = False
+    pruning_follows: bool = False  # the final wave but for PruneLast's prune wave
 
     @property
     def health_gated(self) -> bool:
@@ -104,6 +116,7 @@ class PlanIssue:
     message: str
     kind: str | None = None
     name: str | None = None
+    option: str | None = None  # the Application's sync option it is about, e.g. PruneLast=true
 
 
 @dataclass
@@ -111,6 +124,9 @@ class SyncPlan:
     waves: list[Wave]
     notes: list[str] = field(default_factory=list)  # objects a sync leaves out, and why
     issues: list[PlanIssue] = field(default_factory=list)  # found while planning
+    options: SyncOptions = field(default_factory=SyncOptions)
+    prune_last: PruneLast | None = None  # set when a sync that prunes gets a prune wave
+    option_notes: list[str] = field(default_factory=list)  # what the sync options change
 
     def steps(self) -> Iterator[tuple[Wave, Step]]:
         for wave in self.waves:
@@ -132,21 +148,12 @@ class _Task:
     hook: bool
 
 
-def _annotations(obj: Mapping[str, Any]) -> Mapping[str, Any]:
-    ann = lookup(obj, "metadata", "annotations")
-    return ann if isinstance(ann, Mapping) else {}
-
-
-def _csv(value: Any) -> list[str]:
-    return [v.strip() for v in str(value or "").split(",") if v.strip()]
-
-
 def _phases(obj: Mapping[str, Any]) -> tuple[list[str], bool, str | None]:
     """(phases, is a hook, why it is left out) as Argo CD's hook rules decide."""
-    ann = _annotations(obj)
-    types = [t for t in _csv(ann.get(HOOK)) if t in HOOK_TYPES]
+    ann = annotations_of(obj)
+    types = [t for t in csv(ann.get(HOOK)) if t in HOOK_TYPES]
     if not types:
-        types = [HELM_HOOKS[t] for t in _csv(ann.get(HELM_HOOK)) if t in HELM_HOOKS]
+        types = [HELM_HOOKS[t] for t in csv(ann.get(HELM_HOOK)) if t in HELM_HOOKS]
     if types == ["Skip"]:
         return [], True, f"{HOOK}: Skip"
     is_hook = HOOK in ann or (HELM_HOOK in ann and ann.get(HELM_HOOK) != "crd-install")
@@ -155,7 +162,7 @@ def _phases(obj: Mapping[str, Any]) -> tuple[list[str], bool, str | None]:
     phases = [p for p in PHASES if p in types]
     if phases:
         return phases, True, None
-    if HOOK not in ann and "test" in " ".join(_csv(ann.get(HELM_HOOK))):
+    if HOOK not in ann and "test" in " ".join(csv(ann.get(HELM_HOOK))):
         return [], True, f"Helm test hook ({HELM_HOOK}: {ann[HELM_HOOK]}); Argo CD never runs it"
     value = ann.get(HOOK, ann.get(HELM_HOOK))
     return [], True, f"hook {value!r} is no sync phase (PostDelete and Helm delete hooks run " \
@@ -163,7 +170,7 @@ def _phases(obj: Mapping[str, Any]) -> tuple[list[str], bool, str | None]:
 
 
 def _wave(obj: Mapping[str, Any], ref: str, issues: list[PlanIssue]) -> int:
-    ann = _annotations(obj)
+    ann = annotations_of(obj)
     for key in (WAVE, HELM_WEIGHT):
         if key in ann:
             text = str(ann[key])
@@ -224,10 +231,13 @@ def _waits_for(task: _Task) -> tuple[str, bool]:
 
 
 def plan_sync(
-    objects: Iterable[Mapping[str, Any] | None], namespace: str | None = None
+    objects: Iterable[Mapping[str, Any] | None], namespace: str | None = None,
+    options: SyncOptions | None = None,
 ) -> SyncPlan:
     """The order Argo CD syncs `objects` in. `namespace` is the Application's destination
-    namespace, given to namespaced objects that name none (as Argo CD does)."""
+    namespace, given to namespaced objects that name none (as Argo CD does); `options` are the
+    Application's (syncoptions.application_options)."""
+    options = options or SyncOptions()
     tasks: list[_Task] = []
     notes: list[str] = []
     issues: list[PlanIssue] = []
@@ -249,19 +259,52 @@ def plan_sync(
     _adjust(tasks, lambda t: t.name if t.kind == "Namespace" and _group(t.obj) == "" else None,
             lambda t: t.namespace or None)
     _adjust(tasks, _crd_key, lambda t: f"{_group(t.obj)}/{t.kind}")
+    # SyncFail hooks run only when the sync fails: they are split off before Argo CD looks for
+    # the last wave (sync_context.go L630, L703-712).
+    ran = [(t.phase, t.wave) for t in tasks if t.phase != "SyncFail"]
+    last = ran[-1] if ran else None
+    prune_last = _prune_last(tasks, options)
     waves: list[Wave] = []
-    for i, task in enumerate(tasks):
-        final = i >= len(tasks) - 1 or (task.phase, task.wave) == (tasks[-1].phase, tasks[-1].wave)
+    for task in tasks:
+        key = (task.phase, task.wave)
+        final = key == last and (prune_last is None or last[0] != "Sync")
+        follows = key == last and not final
         waits, gated = _waits_for(task)
         component = lookup(task.obj, "metadata", "labels", COMPONENT)
         step = Step(task.kind, task.name, task.namespace or None,
                     None if component is None else str(component),
                     gated and (not final or task.hook), waits, task.hook, task.obj)
-        if waves and (waves[-1].phase, waves[-1].number) == (task.phase, task.wave):
-            waves[-1] = Wave(task.phase, task.wave, (*waves[-1].steps, step), final)
+        if waves and (waves[-1].phase, waves[-1].number) == key:
+            waves[-1] = Wave(task.phase, task.wave, (*waves[-1].steps, step), final, follows)
         else:
-            waves.append(Wave(task.phase, task.wave, (step,), final))
-    return SyncPlan(waves, notes, issues)
+            waves.append(Wave(task.phase, task.wave, (step,), final, follows))
+    return SyncPlan(waves, notes, issues, options, prune_last,
+                    option_notes(options, namespace, prune_last))
+
+
+def _prune_last(tasks: list[_Task], options: SyncOptions) -> PruneLast | None:
+    """PruneLast's wave, for an Application option or objects annotated with it (prune tasks
+    come from live objects, so an annotated object counts once it leaves the chart)."""
+    annotated = tuple(dict.fromkeys(
+        (t.kind, t.name) for t in tasks
+        if not t.hook and has_annotation_option(t.obj, "PruneLast=true")))
+    if not (options.prune_last or annotated):
+        return None
+    sync_waves = [t.wave for t in tasks if t.phase == "Sync"]
+    # sync_context.go L1129-1137: the greatest Sync wave, starting from 0, plus one.
+    wave = max([0, *sync_waves]) + 1
+    gated = max(sync_waves) if sync_waves else None
+    skipped = None
+    # sync_context.go L1454-1459: prune tasks of a sync without prune, or with Prune=false,
+    # are skipped ("ignored (requires pruning)" / "ignored (no prune)"), but they exist and
+    # keep their wave.
+    if options.default_prune == "false":
+        skipped = "Prune=false: its prune tasks are skipped (\"ignored (no prune)\")"
+    elif options.automated and not options.automated_prune:
+        skipped = ("automated.prune is not true: the prune tasks of an automated sync are "
+                   "skipped (\"ignored (requires pruning)\")")
+    return PruneLast(wave, gated if gated is not None else wave - 1, options.prune_last,
+                     annotated, skipped)
 
 
 # --- text ---------------------------------------------------------------------------------------
@@ -270,10 +313,23 @@ def plan_sync(
 def render_plan_text(plan: SyncPlan) -> str:
     """The plan as plain text: one block per wave, one line per object."""
     lines: list[str] = []
-    for wave in plan.waves:
-        gate = ("final wave: not health-gated, the sync ends once it is applied" if wave.final
-                else "waits until all Healthy" if wave.health_gated
-                else "nothing to wait for")
+    prune = plan.prune_last
+    # The prune wave is a Sync wave after every other: before PostSync and SyncFail hooks.
+    prune_at = -1 if prune is None else 1 + max(
+        (i for i, w in enumerate(plan.waves) if w.phase in ("PreSync", "Sync")), default=-1)
+    for i, wave in enumerate(plan.waves):
+        if i == prune_at and prune is not None:
+            lines.append(_prune_wave_line(prune))
+        if wave.final:
+            gate = "final wave: not health-gated, the sync ends once it is applied"
+        elif wave.phase == "SyncFail":
+            gate = "runs only when the sync fails"
+        elif wave.pruning_follows and prune is not None:
+            gate = (f"waits until all Healthy on a sync that prunes: PruneLast=true prunes in "
+                    f"wave {prune.wave} after it; a sync that prunes nothing ends once this "
+                    "wave is applied")
+        else:
+            gate = "waits until all Healthy" if wave.health_gated else "nothing to wait for"
         lines.append(f"{wave.phase} wave {wave.number}  ({gate})")
         width = max(len(s.ref) for s in wave.steps)
         for step in wave.steps:
@@ -283,5 +339,15 @@ def render_plan_text(plan: SyncPlan) -> str:
             if wave.final and not step.health_gated and step.waits_for != _AT_ONCE:
                 waits = f"not waited for (elsewhere: {step.waits_for})"
             lines.append(f"  {step.ref:<{width}}  {waits}{tag}")
+    if prune is not None and prune_at == len(plan.waves):
+        lines.append(_prune_wave_line(prune))
     lines += [f"note: {note}" for note in plan.notes]
+    lines += [f"note: {note}" for note in plan.option_notes]
     return "\n".join(lines) + ("\n" if lines else "")
+
+
+def _prune_wave_line(prune: PruneLast) -> str:
+    what = "objects gone from the chart" if prune.app_level else \
+        " or ".join(f"{k}/{n}" for k, n in prune.annotated) + ", once gone from the chart,"
+    return (f"Sync wave {prune.wave}  (prune wave, PruneLast=true: {what} are deleted here, "
+            "after every Sync wave; not health-gated)")

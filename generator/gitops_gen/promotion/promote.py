@@ -1,38 +1,38 @@
-"""Promotion: one environment's image tags into the next one's overlay, on a branch of its own.
+"""Promotion: one environment's image references into the next one's overlay, on a branch.
 
 plan() reads the target revision (the branch Argo CD follows: the local branch, else
-origin's), never HEAD, so commits of the branch checked out never ride along, and says which
-tags move; apply() makes the commit on the target revision in a throw-away index, validates
-exactly that commit's tree, and only then creates the branch, so the user's branch, index and
-work tree never change. push() and open_pull_request()
-publish it. Only image tags move: never secrets, replicas or hosts.
+origin's), never HEAD, so commits of the branch checked out never ride along; it says which
+references move, asks the gates before anything is written, and gathers what the pull request
+tells (the commits that changed SRC since DST last ran the same). The branch is
+promote/SRC-to-DST: a re-run replaces its commit and updates its pull request (see
+proposal). Only image references move: never secrets, replicas or hosts.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-import git
+from ..checks import gates
+from ..errors import ConflictError, InputError
+from ..model import environments, imagehistory, images
+from ..model.imagehistory import Snapshot
+from ..model.images import COMPONENTS, ImageRef
+from ..repo import config, gitrepo, layout, yamlio
+from .proposal import BranchResult, Proposal, env_label, target_commit
 
-from ..checks import isolated, rendering
-from ..errors import ConflictError, GitopsGenError, InputError, MissingError
-from ..model import environments, manifestdiff, overlays
-from ..repo import config, forge, gitrepo, layout, yamlio
-from ..repo.changes import Action, FileChange
-
-COMPONENTS = ("backend", "frontend")
-CHART_VALUES = f"{layout.CHART_DIR}/{layout.VALUES_FILE}"
-Check = Callable[[Path, str], Sequence[str]]
+LABEL = "promotion"
+LISTED_CHANGES = 20
 
 
 @dataclass(frozen=True)
-class TagMove:
+class RefMove:
     component: str
-    old: str | None  # the tag DST runs now (None: neither overlay nor chart names one)
-    new: str
+    old: ImageRef | None  # what DST runs now (None: neither overlay nor chart names one)
+    new: ImageRef
     old_is_default: bool  # old comes from the chart's values.yaml
 
     def describe(self) -> str:
@@ -47,41 +47,31 @@ class PromotePlan:
     base: str  # the target revision's commit when planned: read from, and the parent
     branch: str
     target_revision: str
-    moves: list[TagMove]
-    change: FileChange | None
+    moves: list[RefMove]
+    new_text: str | None
     notes: list[str] = field(default_factory=list)
+    matched: Snapshot | None = None  # the last commit after which DST ran SRC's references
+    src_changes: list[Snapshot] = field(default_factory=list)  # SRC's changes since then
+    gate: config.Gate | None = None
 
     @property
     def title(self) -> str:
-        tags = ", ".join(f"{m.component} {m.new}" for m in self.moves)
-        return f"promote: {self.src} -> {self.dst} ({tags})"
+        moves = ", ".join(f"{m.component} {m.old.short if m.old else '(none)'} -> "
+                          f"{m.new.short}" for m in self.moves)
+        return f"promote: {self.src} -> {self.dst} ({moves})"
 
     @property
     def message(self) -> str:
         lines = [m.describe() for m in self.moves]
         return (f"{self.title}\n\n" + "\n".join(lines)
-                + f"\n\nTags of {self.src} at {self.base[:12]}.\n")
+                + f"\n\nReferences of {self.src} at {self.base[:12]}.\n")
 
-
-@dataclass(frozen=True)
-class PromoteResult:
-    branch: str
-    sha: str
-    created: bool  # False: an earlier run made the same branch and commit
-    changed_objects: list[str]  # "changed Deployment/todo-backend"; empty when not rendered
-
-
-@dataclass(frozen=True)
-class PullRequestTarget:
-    api_url: str
-    token: str = field(repr=False)
-    repo: forge.RepoRef
-
-
-@dataclass(frozen=True)
-class Publish:
-    push: bool
-    pull_request: PullRequestTarget | None
+    def proposal(self) -> Proposal:
+        if self.new_text is None:
+            raise InputError(f"{self.dst} already runs {self.src}'s references", "nothing to do")
+        return Proposal(self.dst, layout.values_path(self.dst), self.new_text, self.base,
+                        self.target_revision, self.branch, self.message, self.title,
+                        (LABEL, env_label(self.dst)))
 
 
 def components_of(choice: str) -> tuple[str, ...]:
@@ -92,19 +82,25 @@ def components_of(choice: str) -> tuple[str, ...]:
     return (choice,)
 
 
-def branch_name(src: str, dst: str, base: str) -> str:
-    return f"promote/{src}-to-{dst}-{base[:7]}"
+def branch_name(src: str, dst: str) -> str:
+    return f"promote/{src}-to-{dst}"
 
 
-def _check_order(settings: config.Settings, src: str, dst: str) -> None:
+def check_envs(settings: config.Settings, *names: tuple[str, str]) -> None:
+    """Each (name, what) is an environment of the settings; exit 2 naming the known ones."""
     order = list(settings.environments)
-    for name in (src, dst):
-        environments.check_env_name(name, "SRC" if name == src else "DST")
+    for name, what in names:
+        environments.check_env_name(name, what)
         if name not in order:
             raise InputError(
                 f"no environment {name!r} in {layout.SETTINGS}",
                 f"known environments: {', '.join(order) or 'none'} (gitops-gen env list)",
             )
+
+
+def _check_order(settings: config.Settings, src: str, dst: str) -> None:
+    check_envs(settings, (src, "SRC"), (dst, "DST"))
+    order = list(settings.environments)
     if src == dst:
         raise InputError(f"SRC and DST are both {src!r}", "promote to the next environment")
     if order.index(dst) < order.index(src):
@@ -115,36 +111,8 @@ def _check_order(settings: config.Settings, src: str, dst: str) -> None:
         )
 
 
-def _tag_of(values: Any, component: str, where: str) -> str | None:
-    node = values.get(component) if isinstance(values, dict) else None
-    image = node.get("image") if isinstance(node, dict) else None
-    tag = image.get("tag") if isinstance(image, dict) else None
-    if tag is None:
-        return None
-    if not isinstance(tag, str):
-        raise InputError(f"{where}: {component}.image.tag {tag!r} is not a string",
-                         "quote the tag in that file, e.g. tag: \"1.4\"")
-    return overlays.check_tag(tag, f"{where}: {component}.image.tag")
-
-
-def target_commit(root: Path, revision: str) -> str:
-    """The commit of the target revision: the local branch, else origin's; exit 3 if neither."""
-    repo = gitrepo.open_repo(root)
-    for ref in (f"refs/heads/{revision}", f"refs/remotes/origin/{revision}"):
-        try:
-            return str(repo.git.rev_parse("--verify", "--quiet", f"{ref}^{{commit}}"))
-        except git.GitCommandError:
-            continue
-    raise MissingError(
-        f"neither branch {revision} nor origin/{revision} exists here: promotions start "
-        f"from the target revision ({layout.SETTINGS} targetRevision)",
-        f"run 'git fetch origin {revision}', or set targetRevision to the branch Argo CD "
-        "follows",
-    )
-
-
-def _committed(root: Path, base: str, path: str, revision: str) -> tuple[Any, str]:
-    """path's data and text at base."""
+def committed(root: Path, base: str, path: str, revision: str) -> tuple[Any, str]:
+    """path's round-trip data and text at base; exit 2 when it is not there."""
     text = gitrepo.show_file(root, base, path)
     if text is None:
         raise InputError(f"{path} is not in {revision} ({base[:12]})",
@@ -152,12 +120,20 @@ def _committed(root: Path, base: str, path: str, revision: str) -> tuple[Any, st
     return yamlio.load(text, path) or {}, text
 
 
-def plan(root: Path, src: str, dst: str,
-         components: Sequence[str] = COMPONENTS) -> PromotePlan:
-    """Which of SRC's tags DST lacks in the target revision, and DST's overlay with them.
+def refuse_gates(root: Path, settings: config.Settings, env: str,
+                 received: Mapping[str, ImageRef | None], base: str,
+                 now: datetime | None) -> None:
+    """Exit 2 with the gates' refusals, one line, before anything is written."""
+    refused = gates.check_receive(root, env, received, tip=base, order=settings.environments,
+                                  now=now)
+    if refused:
+        raise InputError("; ".join(r.message for r in refused))
 
-    Reads the target revision's commit, never HEAD or the work tree; writes nothing.
-    """
+
+def plan(root: Path, src: str, dst: str, components: Sequence[str] = COMPONENTS, *,
+         now: datetime | None = None) -> PromotePlan:
+    """Which of SRC's references DST lacks in the target revision, DST's overlay with them,
+    and what the pull request tells. Reads the target revision's commit; writes nothing."""
     settings = config.load(root)
     _check_order(settings, src, dst)
     dst_path = layout.values_path(dst)
@@ -166,139 +142,90 @@ def plan(root: Path, src: str, dst: str,
                             "commit or stash them first, then run the command again")
     revision = settings.target_revision
     base = target_commit(root, revision)
-    src_values, _ = _committed(root, base, layout.values_path(src), revision)
-    dst_values, old_text = _committed(root, base, dst_path, revision)
-    chart_values, _ = _committed(root, base, CHART_VALUES, revision)
-    moves: list[TagMove] = []
+    src_values, _ = committed(root, base, layout.values_path(src), revision)
+    dst_values, old_text = committed(root, base, dst_path, revision)
+    chart_values, _ = committed(root, base, images.CHART_VALUES, revision)
+    moves: list[RefMove] = []
     for component in components:
-        default = _tag_of(chart_values, component, CHART_VALUES)
-        new = _tag_of(src_values, component, layout.values_path(src)) or default
-        own = _tag_of(dst_values, component, dst_path)
-        old = own or default
+        new = images.ref_of(chart_values, src_values, component, where=layout.values_path(src))
+        old = images.ref_of(chart_values, dst_values, component, where=dst_path)
+        own = images.ref_of({}, dst_values, component, where=dst_path)
         if new is not None and new != old:
-            moves.append(TagMove(component, old, new, own is None and old is not None))
-    result = PromotePlan(src, dst, base, branch_name(src, dst, base), revision, moves, None)
+            moves.append(RefMove(component, old, new, own is None and old is not None))
+    result = PromotePlan(src, dst, base, branch_name(src, dst), revision, moves, None,
+                         gate=config.load_gates(root).get(dst))
     if gitrepo.head_commit(root) != base:
         result.notes.append(f"promoting from {revision} at {base[:12]}: commits of the "
                             "checked-out branch that are not in it stay out")
     if gitrepo.dirty_paths(root, [layout.values_path(src)]):
         result.notes.append(f"{layout.values_path(src)} has uncommitted changes: promoting "
-                            f"the tags of {revision} at {base[:12]}")
+                            f"the references of {revision} at {base[:12]}")
     if moves:
-        tags = {m.component: m.new for m in moves}
-        new_text = overlays.build(dst, overlays.OverlayOptions(
-            backend_tag=tags.get("backend"), frontend_tag=tags.get("frontend")), old_text)
-        result.change = FileChange(dst_path, Action.UPDATE, old_text, new_text)
+        refuse_gates(root, settings, dst, {m.component: m.new for m in moves}, base, now)
+        result.new_text = images.with_refs(old_text, dst_path,
+                                           {m.component: m.new for m in moves}, chart_values)
+        history = imagehistory.read(root, base, [src, dst])
+        result.matched, result.src_changes = history.since_match(
+            src, dst, [m.component for m in moves])
     return result
 
 
-def prepare_publish(root: Path, *, push: bool, open_pr: bool, token: str | None,
-                    api_url: str | None) -> Publish:
-    """Check what publishing needs (remote, token, API URL) before anything is written."""
-    if not (push or open_pr):
-        return Publish(False, None)
-    url = gitrepo.remote_url(root)
-    if url is None:
-        raise MissingError("this repository has no 'origin' remote",
-                           "add it with 'git remote add origin URL'")
-    if not open_pr:
-        return Publish(True, None)
-    if not token:
-        raise MissingError(f"--open-pr needs a GitHub token in {forge.TOKEN_ENV}",
-                           f"export {forge.TOKEN_ENV} with a token that may open pull requests")
-    api = forge.check_api_url(api_url or forge.DEFAULT_API_URL)
-    return Publish(True, PullRequestTarget(api, token, forge.parse_remote(url)))
+def _when(moment: datetime) -> str:
+    return moment.astimezone(UTC).strftime("%Y-%m-%d %H:%M UTC")
 
 
-def _changed_objects(root: Path, base: str, head: str, env: str) -> list[str]:
-    """The rendered objects of env that differ between two commits (cheap; best effort)."""
-    try:
-        with rendering.checkout(root, base) as tree:
-            old = isolated.render(tree, env)
-        with rendering.checkout(root, head) as tree:
-            new = isolated.render(tree, env)
-    except GitopsGenError:
+def _change_line(snap: Snapshot) -> str:
+    pr = f" (#{snap.pull_request})" if snap.pull_request and f"#{snap.pull_request}" not in \
+        snap.subject else ""
+    return f"- `{snap.sha[:8]}` {_when(snap.committed_at)} {snap.subject}{pr}"
+
+
+def _history_lines(planned: PromotePlan) -> list[str]:
+    if planned.matched is not None:
+        head = (f"Commits that changed {planned.src}'s references since {planned.dst} last ran "
+                f"the same (`{planned.matched.sha[:8]}`, {_when(planned.matched.committed_at)}):")
+    else:
+        head = (f"{planned.dst} has not run {planned.src}'s references before; the commits "
+                f"that changed them:")
+    changes = planned.src_changes[-LISTED_CHANGES:]
+    lines = ["", head, "", *(_change_line(s) for s in reversed(changes))]
+    if len(planned.src_changes) > len(changes):
+        lines.append(f"- ... and {len(planned.src_changes) - len(changes)} earlier")
+    return lines
+
+
+def _gate_lines(planned: PromotePlan) -> list[str]:
+    gate = planned.gate
+    if gate is None:
         return []
-    return [f"{d.status} {d.key}" for d in manifestdiff.diff_objects(old, new)]
+    parts = []
+    if gate.min_soak is not None:
+        parts.append(f"`minSoak: {config.format_duration(gate.min_soak)}` (the references "
+                     f"have run in the environment before {planned.dst} at least that long)")
+    if gate.require_digest:
+        parts.append("`requireDigest: true` (every reference carries a digest)")
+    return ["", f"Gates of {planned.dst}, checked: " + "; ".join(parts) + "."] if parts else []
 
 
-def apply(root: Path, planned: PromotePlan, *, check: Check | None = None) -> PromoteResult:
-    """Commit the change on planned.branch; the current branch and work tree stay as they are.
-
-    check(tree, env) validates the new commit's files; any line it returns keeps nothing.
-    """
-    change = planned.change
-    if change is None or change.new is None:
-        raise InputError(f"{planned.dst} already runs {planned.src}'s tags", "nothing to do")
-    with gitrepo.locked(root):
-        if target_commit(root, planned.target_revision) != planned.base:
-            raise ConflictError(f"{planned.target_revision} moved while the promotion was "
-                                "planned", "run it again")
-        existing = gitrepo.branch_commit(root, planned.branch)
-        if existing is not None:
-            done = gitrepo.show_file(root, existing, change.path)
-            if (done or "").rstrip("\n") != change.new.rstrip("\n"):
-                raise ConflictError(
-                    f"branch {planned.branch} already exists with other changes",
-                    f"delete it with 'git branch -D {planned.branch}' and run again",
-                )
-            sha, created = existing, False
-        else:
-            sha = gitrepo.commit_file(root, planned.base, change.path, change.new,
-                                      planned.message)
-            if check is not None:
-                with rendering.checkout(root, sha) as tree:
-                    problems = list(check(tree, planned.dst))
-                if problems:
-                    raise environments.ValidationFailed(problems)
-            gitrepo.create_branch(root, planned.branch, sha)
-            created = True
-    changed = _changed_objects(root, planned.base, sha, planned.dst)
-    return PromoteResult(planned.branch, sha, created, changed)
-
-
-def push(root: Path, result: PromoteResult) -> None:
-    """Push the branch to origin; when the push fails, a branch made by this run goes away."""
-    try:
-        gitrepo.push_branch(root, result.branch)
-    except GitopsGenError:
-        if result.created:
-            gitrepo.delete_branch(root, result.branch)
-        raise
-
-
-def pr_body(planned: PromotePlan, result: PromoteResult) -> str:
+def pr_body(planned: PromotePlan, result: BranchResult) -> str:
     rows = [f"| {m.component} | `{m.old or '-'}`{' (chart default)' if m.old_is_default else ''}"
             f" | `{m.new}` |" for m in planned.moves]
     lines = [
-        f"Promotes the image tags of **{planned.src}** (at `{planned.base[:12]}`) to "
-        f"**{planned.dst}**. Only tags change: secrets, replicas and hosts stay as they are.",
+        f"Promotes the image references of **{planned.src}** (in `{planned.target_revision}` "
+        f"at `{planned.base[:12]}`) to **{planned.dst}**. Only image references change: "
+        "secrets, replicas and hosts stay as they are.",
         "",
         f"| component | {planned.dst} now | after merge |",
         "|---|---|---|",
         *rows,
+        *_history_lines(planned),
     ]
     if result.changed_objects:
         lines += ["", f"Rendered objects of {planned.dst} that change:", ""]
         lines += [f"- {obj}" for obj in result.changed_objects]
+    lines += _gate_lines(planned)
     lines += ["", f"Argo CD syncs {planned.dst} once this is merged into "
                   f"`{planned.target_revision}`.", "", "Prepared by `gitops-gen promote "
-                  f"{planned.src} {planned.dst}`."]
+                  f"{planned.src} {planned.dst}`; running it again updates this pull request."]
     return "\n".join(lines) + "\n"
 
-
-def open_pull_request(planned: PromotePlan, result: PromoteResult,
-                      target: PullRequestTarget) -> str:
-    """Open the pull request of the pushed branch into the target revision; its URL."""
-    try:
-        return forge.create_pull_request(
-            target.api_url, target.token, target.repo.owner, target.repo.repo,
-            head=result.branch, base=planned.target_revision, title=planned.title,
-            body=pr_body(planned, result),
-        )
-    except forge.ForgeError as exc:
-        raise forge.ForgeError(
-            exc.message,
-            f"{exc.fix}; branch {result.branch} is pushed to origin, so you can also open "
-            "the pull request by hand",
-        ) from None

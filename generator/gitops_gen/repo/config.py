@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass, field, replace
+from datetime import timedelta
 from pathlib import Path
+from typing import Any
 
 from ruamel.yaml.comments import CommentedMap
 
@@ -14,6 +16,7 @@ from .layout import SETTINGS
 
 DEFAULT_KUBE_VERSION = "1.30"
 DEFAULT_REVISION = "main"
+DEFAULT_ARGOCD_VERSION = "3.5.1"
 # fullmatch everywhere: '$' would also match before a trailing newline.
 _KUBE_VERSION = re.compile(r"1\.\d{1,2}")
 # user:password@ in any URL, and any user@ in an http(s) URL (a token given as the user name);
@@ -26,7 +29,8 @@ HEADER = """\
 # gitops-gen settings. Written by 'gitops-gen init', 'env add' appends environments.
 # repoURL: the repository Argo CD pulls; targetRevision: the branch or tag it follows;
 # environments: the promotion order (promote goes from one to the next);
-# kubeVersion: the Kubernetes version 'validate' checks manifests against.
+# kubeVersion: the Kubernetes version 'validate' checks manifests against;
+# argocdVersion: the Argo CD release gitops/bootstrap is written for.
 """
 
 
@@ -36,6 +40,7 @@ class Settings:
     target_revision: str = DEFAULT_REVISION
     environments: tuple[str, ...] = field(default_factory=tuple)
     kube_version: str = DEFAULT_KUBE_VERSION
+    argocd_version: str = DEFAULT_ARGOCD_VERSION
 
     def with_env(self, env: str) -> Settings:
         if env in self.environments:
@@ -75,6 +80,7 @@ class SettingsError(InputError):
 
     def __init__(self, message: str, fix: str, line: int | None) -> None:
         self.line = line
+        self.problem = message
         super().__init__(f"{SETTINGS}:{line or 1}: {message}", fix)
 
 
@@ -140,23 +146,133 @@ def load(root: Path) -> Settings:
             "write it as 'environments: [dev, staging, prod]' in promotion order",
             yamlio.line_of(data, ["environments"]),
         )
+    argocd = _string(data, "argocdVersion", DEFAULT_ARGOCD_VERSION,
+                     f"write the Argo CD release gitops/bootstrap is written for, e.g. "
+                     f"argocdVersion: '{DEFAULT_ARGOCD_VERSION}'")
     return Settings(repo_url=url, target_revision=revision,
-                    environments=tuple(str(e) for e in envs), kube_version=kube)
+                    environments=tuple(str(e) for e in envs), kube_version=kube,
+                    argocd_version=argocd)
 
 
 def render(settings: Settings, existing: str | None = None) -> str:
-    """The settings file; given the current text, only the four keys change in it."""
+    """The settings file; given the current text, only the five keys change in it."""
     if existing is not None:
         data = yamlio.load(existing, SETTINGS)
         if isinstance(data, CommentedMap):
-            data["repoURL"] = settings.repo_url
-            data["targetRevision"] = settings.target_revision
-            data["environments"] = list(settings.environments)
-            data["kubeVersion"] = settings.kube_version
+            _set_keys(data, settings)
             return yamlio.dump(data)
     data = CommentedMap()
+    _set_keys(data, settings)
+    return HEADER + yamlio.dump(data)
+
+
+def _set_keys(data: CommentedMap, settings: Settings) -> None:
     data["repoURL"] = settings.repo_url
     data["targetRevision"] = settings.target_revision
     data["environments"] = list(settings.environments)
     data["kubeVersion"] = settings.kube_version
-    return HEADER + yamlio.dump(data)
+    data["argocdVersion"] = settings.argocd_version
+
+
+# ---- promotion gates (the `gates:` section) ----------------------------------------------
+
+GATE_KEYS = ("minSoak", "requireDigest")
+_DURATION = re.compile(r"^(?:(\d+)w)?(?:(\d+)d)?(?:(\d+)h)?(?:(\d+)m)?(?:(\d+)s)?$")
+_UNITS = (("w", 604800), ("d", 86400), ("h", 3600), ("m", 60), ("s", 1))
+
+
+@dataclass(frozen=True)
+class Gate:
+    """What an environment accepts. min_soak: references come from the environment before it
+    in the promotion order, which has run them that long (None: no such gate)."""
+
+    min_soak: timedelta | None = None
+    require_digest: bool = False
+
+
+def parse_duration(text: str) -> timedelta | None:
+    """1h, 30m, 1h30m, 2d, 1w, 90s, 0s; None when text is not such a duration."""
+    match = _DURATION.match(text.strip())
+    if not text.strip() or match is None:
+        return None
+    seconds = sum(int(n) * unit for n, (_, unit) in zip(match.groups(), _UNITS, strict=True) if n)
+    return timedelta(seconds=seconds)
+
+
+def format_duration(span: timedelta) -> str:
+    """A duration the way the settings write it: 1h30m, 2d, 45s (rounded down to seconds)."""
+    left = max(0, int(span.total_seconds()))
+    parts = []
+    for name, unit in _UNITS:
+        if left >= unit:
+            parts.append(f"{left // unit}{name}")
+            left %= unit
+    return "".join(parts) or "0s"
+
+
+def parse_gates(data: Any) -> dict[str, Gate]:
+    """The `gates:` section of loaded settings, e.g. {staging: {minSoak: 1h}, prod: {minSoak:
+    24h, requireDigest: true}}. SettingsError for a wrong key, type or environment."""
+    if not isinstance(data, dict) or data.get("gates") is None:
+        return {}
+    section = data["gates"]
+    envs = data.get("environments")
+    order = [e for e in envs if isinstance(e, str)] if isinstance(envs, list) else []
+    if not isinstance(section, dict):
+        raise SettingsError("gates must be a mapping",
+                            "write it as 'gates: {prod: {minSoak: 24h, requireDigest: true}}'",
+                            yamlio.line_of(data, ["gates"]))
+    gates = {}
+    for env, spec in section.items():
+        line = yamlio.line_of(data, ["gates", env])
+        if env not in order:
+            raise SettingsError(f"gates.{env}: no environment {env!r} in environments",
+                                f"name one of {', '.join(order) or 'none'}, or remove it",
+                                line)
+        if not isinstance(spec, dict):
+            raise SettingsError(f"gates.{env} must be a mapping",
+                                "give minSoak (e.g. 1h) and/or requireDigest (true or false)",
+                                line)
+        unknown = [k for k in spec if k not in GATE_KEYS]
+        if unknown:
+            raise SettingsError(f"gates.{env}.{unknown[0]} is not a gate",
+                                f"gates take {' and '.join(GATE_KEYS)}",
+                                yamlio.line_of(data, ["gates", env, unknown[0]]))
+        gates[str(env)] = Gate(_min_soak(data, str(env), spec, order),
+                               _require_digest(data, str(env), spec))
+    return gates
+
+
+def _min_soak(data: Any, env: str, spec: dict[str, Any], order: list[str]) -> timedelta | None:
+    if spec.get("minSoak") is None:
+        return None
+    line = yamlio.line_of(data, ["gates", env, "minSoak"])
+    raw = spec["minSoak"]
+    soak = parse_duration(raw) if isinstance(raw, str) else None
+    if soak is None:
+        raise SettingsError(f"gates.{env}.minSoak {raw!r} is not a duration",
+                            "write it with units, e.g. 30m, 1h, 1h30m or 2d",
+                            line)
+    if order.index(env) == 0:
+        raise SettingsError(f"gates.{env}.minSoak: {env} is first in the promotion "
+                            "order, so nothing is promoted into it",
+                            "remove minSoak there, or put it on a later environment",
+                            line)
+    return soak
+
+
+def _require_digest(data: Any, env: str, spec: dict[str, Any]) -> bool:
+    raw = spec.get("requireDigest", False)
+    if not isinstance(raw, bool):
+        raise SettingsError(f"gates.{env}.requireDigest {raw!r} is not true or false",
+                            "write requireDigest: true (or false)",
+                            yamlio.line_of(data, ["gates", env, "requireDigest"]))
+    return raw
+
+
+def load_gates(root: Path) -> dict[str, Gate]:
+    """The gates of root's settings; {} when the file or the section is absent."""
+    text = safefs.read_text(root, SETTINGS)
+    if text is None:
+        return {}
+    return parse_gates(yamlio.load(text, SETTINGS))

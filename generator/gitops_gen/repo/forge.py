@@ -1,6 +1,6 @@
-"""The forge: pull requests and commit statuses through the GitHub REST API (standard library only).
+"""The forge: pull requests, labels and commit statuses through GitHub's REST API (stdlib only).
 
-Every request goes through _post(): a timeout, no redirects (one would carry the Authorization
+Every request goes through _call(): a timeout, no redirects (one would carry the Authorization
 header to another address), https only except to this machine. The token goes into that
 header and nowhere else: never into a URL, a message, a log line or an exception; an error
 from the API is redacted of it before anyone sees it.
@@ -128,28 +128,34 @@ def _api_message(status: int, raw: bytes) -> str:
     return f"HTTP {status}: " + ": ".join(parts)
 
 
-def _post(api_url: str, path: str, token: str, payload: Mapping[str, Any], *, what: str,
-          fix: str, timeout: float) -> tuple[str, bytes]:
-    """POST payload as JSON to the API; the URL and the answer's body.
+def _call(method: str, api_url: str, path: str, token: str,
+          payload: Mapping[str, Any] | None, *, what: str, fix: str, timeout: float,
+          accept: frozenset[int] = frozenset()) -> tuple[int, str, bytes]:
+    """One request to the API: its status, URL and body.
 
     ForgeError, redacted of the token, when the API refuses `what` (with `fix` as the advice)
-    or cannot be reached.
+    or cannot be reached; a status in accept is returned instead (a 404 that means "none").
     """
     url = check_api_url(api_url) + path
-    request = urllib.request.Request(url, data=json.dumps(payload).encode(), method="POST",
-                                     headers={
+    data = json.dumps(payload).encode() if payload is not None else None
+    headers = {
         "Accept": "application/vnd.github+json",
         "Authorization": f"Bearer {token}",
-        "Content-Type": "application/json",
         "User-Agent": f"gitops-gen/{__version__}",
         "X-GitHub-Api-Version": "2022-11-28",
-    })
+    }
+    if data is not None:
+        headers["Content-Type"] = "application/json"
+    request = urllib.request.Request(url, data=data, method=method, headers=headers)
     opener = urllib.request.build_opener(_NoRedirect)
     try:
         with opener.open(request, timeout=timeout) as response:
-            return url, response.read(_ANSWER_MAX)
+            return int(response.status), url, response.read(_ANSWER_MAX)
     except urllib.error.HTTPError as exc:
-        message = _api_message(exc.code, exc.read(_ANSWER_MAX))
+        raw = exc.read(_ANSWER_MAX)
+        if exc.code in accept:
+            return exc.code, url, raw
+        message = _api_message(exc.code, raw)
         raise ForgeError(clean(f"GitHub refused {what}: {message}", token), fix) from None
     except (urllib.error.URLError, http.client.HTTPException, OSError, ValueError) as exc:
         reason = getattr(exc, "reason", exc)
@@ -157,36 +163,215 @@ def _post(api_url: str, path: str, token: str, payload: Mapping[str, Any], *, wh
                          f"check {API_URL_ENV} and the network") from None
 
 
+def _post(api_url: str, path: str, token: str, payload: Mapping[str, Any], *, what: str,
+          fix: str, timeout: float) -> tuple[str, bytes]:
+    """POST payload as JSON to the API; the URL and the answer's body (ForgeError if refused)."""
+    _, url, raw = _call("POST", api_url, path, token, payload, what=what, fix=fix,
+                        timeout=timeout)
+    return url, raw
+
+
+def _json(url: str, raw: bytes) -> Any:
+    try:
+        return json.loads(raw)
+    except ValueError:
+        raise ForgeError(f"{url} answered with something that is not JSON",
+                         f"check that {API_URL_ENV} is a GitHub API") from None
+
+
+@dataclass(frozen=True)
+class PullRequest:
+    number: int
+    html_url: str
+
+
+def _pull_request(url: str, data: Any) -> PullRequest:
+    number = data.get("number") if isinstance(data, dict) else None
+    html_url = data.get("html_url") if isinstance(data, dict) else None
+    if not isinstance(number, int) or not isinstance(html_url, str):
+        raise ForgeError(f"{url} answered without a pull request number and URL",
+                         f"check that {API_URL_ENV} is a GitHub API")
+    return PullRequest(number, html_url)
+
+
+def _repo_path(repo: RepoRef) -> str:
+    return f"/repos/{urllib.parse.quote(repo.owner)}/{urllib.parse.quote(repo.repo)}"
+
+
 def create_pull_request(api_url: str, token: str, owner: str, repo: str, head: str,
                         base: str, title: str, body: str, *, timeout: float = TIMEOUT) -> str:
     """Open a pull request of head into base; returns its web URL."""
-    url, raw = _post(
-        api_url, f"/repos/{owner}/{repo}/pulls", token,
-        {"title": title, "head": head, "base": base, "body": body}, what="the pull request",
-        fix="check the token's access to the repository and that the branches exist",
-        timeout=timeout)
-    try:
-        html_url = json.loads(raw).get("html_url")
-    except (ValueError, AttributeError):
-        html_url = None
-    if not isinstance(html_url, str):
-        raise ForgeError(f"{url} answered without a pull request URL",
+    return open_pull_request(api_url, token, RepoRef(owner, repo), head, base, title, body,
+                             timeout=timeout).html_url
+
+
+def find_pull_request(api_url: str, token: str, repo: RepoRef, head: str, base: str, *,
+                      timeout: float = TIMEOUT) -> PullRequest | None:
+    """The open pull request of branch head (in repo itself) into base, if there is one.
+
+    GET /repos/{owner}/{repo}/pulls?state=open&head={owner}:{head}&base={base}."""
+    query = urllib.parse.urlencode({"state": "open", "head": f"{repo.owner}:{head}",
+                                    "base": base})
+    _, url, raw = _call("GET", api_url, f"{_repo_path(repo)}/pulls?{query}", token, None,
+                        what="the list of pull requests",
+                        fix="check the token's read access to the repository's pull requests",
+                        timeout=timeout)
+    found = _json(url, raw)
+    if not isinstance(found, list):
+        raise ForgeError(f"{url} did not answer with a list",
                          f"check that {API_URL_ENV} is a GitHub API")
-    return html_url
+    return _pull_request(url, found[0]) if found else None
+
+
+def update_pull_request(api_url: str, token: str, repo: RepoRef, number: int, title: str,
+                        body: str, *, timeout: float = TIMEOUT) -> PullRequest:
+    """PATCH /repos/{owner}/{repo}/pulls/{number}: a new title and body."""
+    _, url, raw = _call("PATCH", api_url, f"{_repo_path(repo)}/pulls/{number}", token,
+                        {"title": title, "body": body}, what=f"the update of pull request "
+                        f"#{number}", fix="check the token's write access to pull requests",
+                        timeout=timeout)
+    return _pull_request(url, _json(url, raw))
+
+
+def ensure_label(api_url: str, token: str, repo: RepoRef, name: str, color: str,
+                 description: str, *, timeout: float = TIMEOUT) -> bool:
+    """Create the repository's label name unless it exists; True when it was created.
+
+    GET /repos/{owner}/{repo}/labels/{name} (404: missing), then POST .../labels; a 422
+    there means another run created it meanwhile."""
+    path = f"{_repo_path(repo)}/labels"
+    fix = "check that the token may manage the repository's labels"
+    status, _, _ = _call("GET", api_url, f"{path}/{urllib.parse.quote(name, safe='')}", token,
+                         None, what=f"the label {name!r}", fix=fix, timeout=timeout,
+                         accept=frozenset({404}))
+    if status != 404:
+        return False
+    status, _, _ = _call("POST", api_url, path, token,
+                         {"name": name, "color": color, "description": description},
+                         what=f"the new label {name!r}", fix=fix, timeout=timeout,
+                         accept=frozenset({422}))
+    return status != 422
+
+
+def add_labels(api_url: str, token: str, repo: RepoRef, number: int, labels: list[str], *,
+               timeout: float = TIMEOUT) -> None:
+    """POST /repos/{owner}/{repo}/issues/{number}/labels: add labels (others stay)."""
+    _call("POST", api_url, f"{_repo_path(repo)}/issues/{number}/labels", token,
+          {"labels": labels}, what=f"the labels of pull request #{number}",
+          fix="check that the token may label pull requests", timeout=timeout)
+
+
+def open_pull_request(api_url: str, token: str, repo: RepoRef, head: str, base: str,
+                      title: str, body: str, *, timeout: float = TIMEOUT) -> PullRequest:
+    """POST /repos/{owner}/{repo}/pulls: a new pull request of head into base."""
+    url, raw = _post(api_url, f"{_repo_path(repo)}/pulls", token,
+                     {"title": title, "head": head, "base": base, "body": body},
+                     what="the pull request",
+                     fix="check the token's access to the repository and that the branches "
+                         "exist", timeout=timeout)
+    return _pull_request(url, _json(url, raw))
+
+
+def _repo_of(full_name: str) -> str:
+    """/repos/{owner}/{repo} of an owner/repo name, each part quoted."""
+    owner, name = full_name.split("/", 1)
+    return f"/repos/{urllib.parse.quote(owner)}/{urllib.parse.quote(name)}"
 
 
 def post_commit_status(settings: ForgeSettings, full_name: str, sha: str, state: str,
-                       description: str) -> None:
+                       description: str, target_url: str | None = None) -> None:
     """POST {api}/repos/{owner}/{repo}/statuses/{sha} under STATUS_CONTEXT.
 
-    full_name is owner/repo; a description over GitHub's limit is shortened. ForgeError
-    (InputError for a bad API URL) when the status is not posted.
+    full_name is owner/repo; a description over GitHub's limit is shortened; target_url is
+    where the status's "Details" link goes. ForgeError (InputError for a bad API URL) when the
+    status is not posted.
     """
-    owner, name = full_name.split("/", 1)
-    path = f"/repos/{urllib.parse.quote(owner)}/{urllib.parse.quote(name)}/statuses/{sha}"
     if len(description) > STATUS_DESCRIPTION_MAX:
         description = description[:STATUS_DESCRIPTION_MAX - 3] + "..."
-    _post(settings.api_url, path, settings.token,
-          {"state": state, "context": STATUS_CONTEXT, "description": description},
+    payload = {"state": state, "context": STATUS_CONTEXT, "description": description}
+    if target_url:
+        payload["target_url"] = target_url
+    _post(settings.api_url, f"{_repo_of(full_name)}/statuses/{sha}", settings.token, payload,
           what="the commit status", fix="check that the token may write commit statuses",
           timeout=settings.timeout)
+
+
+# ---- pull-request comments (the service keeps one per pull request) -------------------------
+
+COMMENTS_PER_PAGE = 100
+COMMENT_PAGES_MAX = 30  # 3,000 comments read at most when looking for one
+
+
+@dataclass(frozen=True)
+class IssueComment:
+    id: int
+    body: str
+
+
+def pull_request_head(settings: ForgeSettings, full_name: str, number: int) -> str:
+    """The sha a pull request's head points at now (GET /repos/{o}/{r}/pulls/{number})."""
+    _, url, raw = _call("GET", settings.api_url, f"{_repo_of(full_name)}/pulls/{number}",
+                        settings.token, None, what=f"pull request #{number}",
+                        fix="check the token's read access to pull requests",
+                        timeout=settings.timeout)
+    data = _json(url, raw)
+    head = data.get("head") if isinstance(data, dict) else None
+    sha = head.get("sha") if isinstance(head, dict) else None
+    if not isinstance(sha, str):
+        raise ForgeError(f"{url} answered without head.sha",
+                         f"check that {API_URL_ENV} is a GitHub API")
+    return sha
+
+
+def find_issue_comment(settings: ForgeSettings, full_name: str, number: int,
+                       marker: str) -> IssueComment | None:
+    """The first comment on issue or pull request number whose body contains marker.
+
+    GET /repos/{o}/{r}/issues/{number}/comments, page by page (oldest first)."""
+    for page in range(1, COMMENT_PAGES_MAX + 1):
+        query = urllib.parse.urlencode({"per_page": COMMENTS_PER_PAGE, "page": page})
+        _, url, raw = _call("GET", settings.api_url,
+                            f"{_repo_of(full_name)}/issues/{number}/comments?{query}",
+                            settings.token, None, what=f"the comments of #{number}",
+                            fix="check the token's read access to pull requests",
+                            timeout=settings.timeout)
+        found = _json(url, raw)
+        if not isinstance(found, list):
+            raise ForgeError(f"{url} did not answer with a list",
+                             f"check that {API_URL_ENV} is a GitHub API")
+        for item in found:
+            body = item.get("body") if isinstance(item, dict) else None
+            if isinstance(body, str) and marker in body and isinstance(item.get("id"), int):
+                return IssueComment(item["id"], body)
+        if len(found) < COMMENTS_PER_PAGE:
+            return None
+    return None
+
+
+def create_issue_comment(settings: ForgeSettings, full_name: str, number: int,
+                         body: str) -> IssueComment:
+    """POST /repos/{o}/{r}/issues/{number}/comments."""
+    _, url, raw = _call("POST", settings.api_url,
+                        f"{_repo_of(full_name)}/issues/{number}/comments", settings.token,
+                        {"body": body}, what=f"the comment on #{number}",
+                        fix="check that the token may write pull requests (issues)",
+                        timeout=settings.timeout)
+    return _comment(url, _json(url, raw))
+
+
+def update_issue_comment(settings: ForgeSettings, full_name: str, comment_id: int,
+                         body: str) -> IssueComment:
+    """PATCH /repos/{o}/{r}/issues/comments/{comment_id}."""
+    _, url, raw = _call("PATCH", settings.api_url,
+                        f"{_repo_of(full_name)}/issues/comments/{comment_id}", settings.token,
+                        {"body": body}, what=f"the update of comment {comment_id}",
+                        fix="check that the token may write pull requests (issues)",
+                        timeout=settings.timeout)
+    return _comment(url, _json(url, raw))
+
+
+def _comment(url: str, data: Any) -> IssueComment:
+    if not isinstance(data, dict) or not isinstance(data.get("id"), int):
+        raise ForgeError(f"{url} answered without a comment id",
+                         f"check that {API_URL_ENV} is a GitHub API")
+    return IssueComment(data["id"], str(data.get("body") or ""))

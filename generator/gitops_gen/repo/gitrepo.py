@@ -9,17 +9,58 @@ import tempfile
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
+from datetime import UTC, datetime
 from pathlib import Path
-
-import git
+from typing import TYPE_CHECKING, Any
 
 from ..errors import ConflictError, InputError, MissingError, ToolError
 from . import proc
 from .layout import LOCK
 
+if TYPE_CHECKING:
+    import git
+else:
+
+    class _GitPython:
+        """GitPython, imported when first used: importing it runs `git version` and loads
+        some fifty modules, which commands that only read the work tree never need."""
+
+        def __getattr__(self, name: str) -> Any:
+            import git as module
+
+            return getattr(module, name)
+
+    git = _GitPython()
+
+# Variables that change how git finds a repository; with any of them set, GitPython decides.
+_DISCOVERY_ENV = ("GIT_DIR", "GIT_WORK_TREE", "GIT_COMMON_DIR", "GIT_CEILING_DIRECTORIES",
+                  "GIT_DISCOVERY_ACROSS_FILESYSTEM")
+
+
+def _plain_top(start: Path) -> Path | None:
+    """The work tree's top from `git rev-parse --show-cdup` (no GitPython), in the case where
+    it is surely what GitPython's search finds: no discovery variables, no symlink on the way
+    (git walks the resolved path, GitPython the given one), a .git directory at the top.
+    None in any other case, or when git fails."""
+    here = Path(os.path.normpath(Path.cwd() / start))  # absolute, symlinks kept
+    if any(name in os.environ for name in _DISCOVERY_ENV) or not here.is_dir():
+        return None
+    try:
+        if here.resolve() != here:
+            return None
+        out = proc.run(["git", "-C", str(here), "rev-parse", "--show-cdup"], timeout=30)
+    except (OSError, ToolError):
+        return None
+    cdup = out.stdout.decode().strip()  # "../../", or nothing at the top itself
+    top = Path(os.path.normpath(here / cdup)) if cdup else here
+    return top if (top / ".git").is_dir() else None
+
 
 def find_root(start: Path) -> Path:
     """The top of the git work tree around start."""
+    top = _plain_top(start)
+    if top is not None:
+        return top
     try:
         repo = git.Repo(start, search_parent_directories=True)
     except (git.InvalidGitRepositoryError, git.NoSuchPathError) as exc:
@@ -291,13 +332,21 @@ def redact_url(text: str) -> str:
     return _URL_USERINFO.sub(r"\1<redacted>@", text)
 
 
-def push_branch(root: Path, name: str, remote: str = "origin", timeout: int = 120) -> None:
-    """Push a local branch to remote under the same name; git's reason on failure."""
+def push_branch(root: Path, name: str, remote: str = "origin", timeout: int = 120,
+                lease: str | None = None) -> None:
+    """Push a local branch to remote under the same name; git's reason on failure.
+
+    lease: replace the remote branch only if it is at that sha ("" : only if it does not
+    exist), so a branch someone else moved meanwhile is never overwritten.
+    """
     repo = open_repo(root)
     refspec = f"refs/heads/{name}:refs/heads/{name}"
+    options = ["--porcelain"]
+    if lease is not None:
+        options.append(f"--force-with-lease=refs/heads/{name}:{lease}")
     try:
         with repo.git.custom_environment(GIT_TERMINAL_PROMPT="0"):
-            repo.git.push("--porcelain", remote, refspec, kill_after_timeout=timeout)
+            repo.git.push(*options, remote, refspec, kill_after_timeout=timeout)
     except git.GitCommandError as exc:
         lines = _output_lines(exc)
         # porcelain: "!<TAB>from:to<TAB>[rejected] (why)", then the hook's "remote:" lines
@@ -376,3 +425,160 @@ def check_branch_name(name: str, flag: str) -> str:
     if name == "HEAD":
         raise InputError(f"{flag} HEAD is not a branch", "give a branch name such as main")
     return name
+
+
+# ---- history of the target revision (history, status, gates, rollback) ------------------
+
+
+@dataclass(frozen=True)
+class LogEntry:
+    sha: str
+    committed_at: datetime  # the committer date, UTC: when the commit landed where it is
+    subject: str
+
+
+def revision_commit(root: Path, revision: str) -> str | None:
+    """The commit of a branch: the local one, else origin's; None when neither exists."""
+    repo = open_repo(root)
+    for ref in (f"refs/heads/{revision}", f"refs/remotes/origin/{revision}"):
+        try:
+            return str(repo.git.rev_parse("--verify", "--quiet", f"{ref}^{{commit}}"))
+        except git.GitCommandError:
+            continue
+    return None
+
+
+def resolve_commit(root: Path, rev: str, flag: str) -> str:
+    """The commit a revision names (sha, branch, tag, HEAD~2, ...); InputError when none."""
+    if rev.startswith("-"):
+        raise InputError(f"{flag} {rev!r} is not a git revision", "give a commit, branch or tag")
+    try:
+        return str(open_repo(root).git.rev_parse("--verify", "--quiet", f"{rev}^{{commit}}"))
+    except git.GitCommandError as exc:
+        raise InputError(f"{flag} {rev!r} names no commit here",
+                         "give a commit, branch or tag (gitops-gen history ENV lists them)"
+                         ) from exc
+
+
+def first_parent_log(root: Path, tip: str, paths: Sequence[str]) -> list[LogEntry]:
+    """The commits on tip's first-parent line that changed any of paths, newest first.
+
+    A merge counts with its first parent only: a pull request lands at its merge commit."""
+    out = open_repo(root).git.log("--first-parent", "--format=%H%x00%ct%x00%s", tip,
+                                  "--", *paths)
+    entries = []
+    for line in out.splitlines():
+        sha, stamp, subject = line.split("\x00", 2)
+        entries.append(LogEntry(sha, datetime.fromtimestamp(int(stamp), UTC), subject))
+    return entries
+
+
+def read_files(root: Path, wanted: Sequence[tuple[str, str]]) -> dict[tuple[str, str], str | None]:
+    """{(commit, path): text, or None where the path does not exist} through one git process."""
+    out: dict[tuple[str, str], str | None] = {}
+    with open_repo(root) as repo:
+        for sha, path in wanted:
+            try:
+                blob = repo.commit(sha).tree / path
+                out[(sha, path)] = blob.data_stream.read().decode()
+            except KeyError:
+                out[(sha, path)] = None
+    return out
+
+
+def is_ancestor(root: Path, ancestor: str, descendant: str) -> bool:
+    try:
+        open_repo(root).git.merge_base("--is-ancestor", ancestor, descendant)
+    except git.GitCommandError:
+        return False
+    return True
+
+
+def is_shallow(root: Path) -> bool:
+    return str(open_repo(root).git.rev_parse("--is-shallow-repository")).strip() == "true"
+
+
+def parents_and_paths(root: Path, sha: str) -> tuple[list[str], list[str]]:
+    """A commit's parents and the paths it changes against its first parent."""
+    repo = open_repo(root)
+    parents = str(repo.git.rev_list("--parents", "-n", "1", sha)).split()[1:]
+    if not parents:
+        return [], []
+    names = repo.git.diff("--name-only", "--no-renames", parents[0], sha)
+    return parents, [n for n in str(names).splitlines() if n]
+
+
+def move_branch(root: Path, name: str, sha: str, old: str) -> None:
+    """Point an existing branch at sha if it still points at old (else ConflictError)."""
+    try:
+        open_repo(root).git.update_ref(f"refs/heads/{name}", sha, old)
+    except git.GitCommandError as exc:
+        raise ConflictError(f"branch {name} moved while this ran: {exc.stderr.strip()}",
+                            "run the command again") from exc
+
+
+def remote_branch_commit(root: Path, name: str, remote: str = "origin",
+                         timeout: int = 60) -> str | None:
+    """The sha remote's branch points at (git ls-remote), None when it has no such branch."""
+    try:
+        with open_repo(root) as repo, repo.git.custom_environment(GIT_TERMINAL_PROMPT="0"):
+            out = repo.git.ls_remote(remote, f"refs/heads/{name}", kill_after_timeout=timeout)
+    except git.GitCommandError as exc:
+        reason = " ".join(str(exc.stderr or "").split()) or f"exit {exc.status}"
+        raise ToolError(f"git ls-remote {remote} failed: {redact_url(reason)}",
+                        "check the remote and your access, then run again") from exc
+    for line in str(out).splitlines():
+        sha, _, ref = line.partition("\t")
+        if ref == f"refs/heads/{name}":
+            return sha
+    return None
+
+
+def fetch_objects(root: Path, name: str, remote: str = "origin", timeout: int = 120) -> None:
+    """Fetch remote's branch's commits without writing any ref (not even FETCH_HEAD)."""
+    try:
+        with open_repo(root) as repo, repo.git.custom_environment(GIT_TERMINAL_PROMPT="0"):
+            repo.git.fetch("--quiet", "--no-tags", "--no-write-fetch-head", "--refmap=",
+                           remote, f"refs/heads/{name}", kill_after_timeout=timeout)
+    except git.GitCommandError as exc:
+        reason = " ".join(str(exc.stderr or "").split()) or f"exit {exc.status}"
+        raise ToolError(f"git fetch {remote} {name} failed: {redact_url(reason)}",
+                        "check the remote and your access") from exc
+
+
+# ---- what the service reads of commits ------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class CommitInfo:
+    sha: str
+    subject: str
+    author: str
+    timestamp: int  # committer time, seconds since the epoch
+
+
+def resolve(root: Path, ref: str) -> str | None:
+    """The commit sha ref names (a branch, remote branch, tag or sha), or None."""
+    with open_repo(root) as repo:
+        try:
+            return str(repo.git.rev_parse("--verify", "--quiet", "--end-of-options",
+                                          f"{ref}^{{commit}}"))
+        except git.GitCommandError:
+            return None
+
+
+def merge_base_of(root: Path, a: str, b: str) -> str | None:
+    """The best common ancestor of two commits, or None when they share no history."""
+    with open_repo(root) as repo:
+        try:
+            return str(repo.git.merge_base(a, b)) or None
+        except git.GitCommandError:
+            return None
+
+
+def commit_info(root: Path, sha: str) -> CommitInfo:
+    with open_repo(root) as repo:
+        commit = repo.commit(sha)
+        subject = str(commit.message).strip().splitlines()[0] if commit.message else ""
+        return CommitInfo(str(commit.hexsha), subject, str(commit.author.name or ""),
+                          int(commit.committed_date))

