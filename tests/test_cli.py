@@ -139,12 +139,16 @@ sys.stderr.write("MODULES " + json.dumps(sorted(sys.modules)))
 """
 
 
-def _modules_after(*argv: str) -> set[str]:
+def _run_after(*argv: str) -> tuple[set[str], str]:
     """The modules a fresh interpreter holds after importing gitops_gen.cli and running
-    `gitops-gen ARGV` in it (same virtualenv)."""
+    `gitops-gen ARGV` in it (same virtualenv), and what the command wrote on stdout."""
     out = subprocess.run([sys.executable, "-c", _MODULES_AFTER, *argv], capture_output=True,
                          text=True, check=True, env={**os.environ, "COLUMNS": "80"})
-    return set(json.loads(out.stderr.rsplit("MODULES ", 1)[1]))
+    return set(json.loads(out.stderr.rsplit("MODULES ", 1)[1])), out.stdout
+
+
+def _modules_after(*argv: str) -> set[str]:
+    return _run_after(*argv)[0]
 
 
 def _heavy(modules: set[str]) -> list[str]:
@@ -170,14 +174,17 @@ def test_a_command_imports_what_it_uses_when_it_runs() -> None:
 
 
 def test_validate_of_a_work_tree_needs_no_http_stack(tmp_path: Path) -> None:
-    """validate reads git history (the promotion gates of the merge-base, checks/gates.py), so
-    GitPython is loaded; the HTTP stack and rich's terminal code are not."""
+    """validate runs its checks in a worker process (checks/isolated.py), which reads git
+    history (the promotion gates of the merge-base, checks/gates.py); the command's own
+    process loads neither Helm, nor the checks, nor the HTTP stack, nor rich's terminal code."""
     root = tmp_path / "repo"
     scaffold.init(root, "https://git.example.com/org/todo-gitops.git")
-    modules = _modules_after("--repo", str(root / "gitops"), "validate", "--format", "json")
-    assert "gitops_gen.checks.validate" in modules  # it did validate
+    modules, stdout = _run_after("--repo", str(root / "gitops"), "validate", "--format", "json")
+    assert "gitops_gen.checks.isolated" in modules
+    assert "environments" in json.loads(stdout)  # it did validate, in the worker
     assert not {"fastapi", "uvicorn", "starlette", "httpx", "ssl", "http.client",
-                "urllib.request", "rich", "importlib.metadata"} & modules
+                "urllib.request", "rich", "importlib.metadata", "helm_python",
+                "gitops_gen.checks.validate"} & modules
 
 
 def test_listing_is_the_same_before_and_after_every_command_is_imported() -> None:
