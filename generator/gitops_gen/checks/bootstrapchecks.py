@@ -15,7 +15,7 @@ from typing import Any
 import yaml as pyyaml
 
 from ..model import apps, argocd
-from ..repo import layout, yamlio
+from ..repo import layout, safefs, yamlio
 from ..repo.yamlio import lookup
 from .findings import Finding, Severity
 from .repofiles import BootstrapFiles, Loaded, RepoFiles, load_file
@@ -64,13 +64,12 @@ CONTAINER_PATH: list[str | int] = ["spec", "template", "spec"]
 
 def _local_objects(repo: RepoFiles, names: list[str]) -> set[tuple[str, str]]:
     out: set[tuple[str, str]] = set()
-    base = repo.root / layout.BOOTSTRAP_DIR
     for name in names:
-        path = base / name
         try:
-            docs = list(yamlio.load_all_fast(path.read_text())) if path.is_file() else []
-        except pyyaml.YAMLError:
-            continue  # its own yaml-syntax finding says why
+            text = safefs.read_text(repo.root, f"{layout.BOOTSTRAP_DIR}/{name}")
+            docs = list(yamlio.load_all_fast(text)) if text is not None else []
+        except (pyyaml.YAMLError, safefs.Refused):
+            continue  # its own yaml-syntax or file-refused finding says why
         for doc in docs:
             if isinstance(doc, dict):
                 out.add((str(doc.get("kind")), str(lookup(doc, "metadata", "name"))))
@@ -81,7 +80,8 @@ def _local_path_problem(repo: RepoFiles, name: str) -> str | None:
     rel = PurePosixPath(name)
     if rel.is_absolute() or ".." in rel.parts:
         return f"{name} points outside {layout.BOOTSTRAP_DIR}; keep the overlay's files in it"
-    if not (repo.root / layout.BOOTSTRAP_DIR / rel).exists():
+    where = f"{layout.BOOTSTRAP_DIR}/{rel.as_posix()}"
+    if not (safefs.is_file(repo.root, where) or safefs.is_dir(repo.root, where)):
         return f"{name} does not exist in {layout.BOOTSTRAP_DIR}; kustomize would fail"
     return None
 
@@ -95,8 +95,10 @@ def _patch_target(repo: RepoFiles, entry: Any) -> tuple[str, str] | None:
         text = entry["patch"]
     else:
         name = entry.get("path") if isinstance(entry, dict) else entry
-        path = repo.root / layout.BOOTSTRAP_DIR / str(name)
-        text = path.read_text() if path.is_file() else None
+        try:
+            text = safefs.read_text(repo.root, f"{layout.BOOTSTRAP_DIR}/{name}")
+        except safefs.Refused:
+            text = None
     try:
         doc = next(iter(yamlio.load_all_fast(text)), None) if text else None
     except pyyaml.YAMLError:

@@ -28,7 +28,7 @@ from ..errors import GitopsGenError, InputError
 from ..model import imagehistory
 from ..model.imagehistory import History, Refs
 from ..model.images import CHART_VALUES, ImageRef, refs_of
-from ..repo import config, gitrepo, layout, yamlio
+from ..repo import config, gitrepo, layout, safefs, yamlio
 from ..repo.config import Gate, format_duration
 from .findings import Finding, Severity
 from .repofiles import EnvFiles, RepoFiles
@@ -118,8 +118,11 @@ def _finding(ef: EnvFiles, refusal: Refusal, severity: Severity = "error") -> Fi
 
 
 def _chart_values(root: Path) -> Any:
-    path = root / CHART_VALUES
-    return imagehistory.plain_data(path.read_text() if path.is_file() else "")
+    try:
+        text = safefs.read_text(root, CHART_VALUES)
+    except safefs.Refused:  # a file-refused finding of its own
+        text = None
+    return imagehistory.plain_data(text or "")
 
 
 def _base_refs(root: Path, base: str, env: str) -> Refs:

@@ -17,7 +17,7 @@ from typing import Any
 import jsonschema_rs
 
 from ..model import chart, servicedeploy
-from ..repo import layout, yamlio
+from ..repo import layout, safefs, yamlio
 from ..repo.yamlio import lookup
 from ..secrets import sops, sopsconfig
 from . import argoschema, filechecks, manifestchecks, policy
@@ -29,7 +29,7 @@ COMPONENT = "validation-service"  # the chart's app.kubernetes.io/component
 
 
 def present(repo: RepoFiles) -> bool:
-    return (repo.root / layout.SERVICE_DIR).is_dir()
+    return safefs.is_dir(repo.root, layout.SERVICE_DIR)
 
 
 def _f(rule: str, loaded: Loaded, line: int | None, message: str,
@@ -43,7 +43,7 @@ def service_findings(repo: RepoFiles, version: str) -> list[Finding]:
         return []
     found: list[Finding] = []
     files = load_files(repo.root, found)
-    if not (repo.root / layout.SERVICE_CHART_DIR / "Chart.yaml").is_file():
+    if not safefs.is_file(repo.root, f"{layout.SERVICE_CHART_DIR}/Chart.yaml"):
         return found
     found += filechecks.plaintext_in(files.values, None)
     found += _sops_findings(repo, files.secrets)
@@ -66,7 +66,7 @@ def load_files(root: Path, found: list[Finding]) -> EnvFiles:
     for loaded in (files.values, files.secrets, files.app, files.project):
         if not loaded.exists:
             found.append(_f("service-files", loaded, None, f"{loaded.path} missing; {FIX}"))
-    if not (root / layout.SERVICE_CHART_DIR / "Chart.yaml").is_file():
+    if not safefs.is_file(root, f"{layout.SERVICE_CHART_DIR}/Chart.yaml"):
         found.append(Finding("service-files", "error", None, f"{layout.SERVICE_CHART_DIR}/"
                              "Chart.yaml", None, f"the service chart is missing; {FIX}"))
     return files
@@ -89,11 +89,12 @@ def render(root: Path, files: EnvFiles, *, decrypted: bool = False) -> list[char
 
 
 def _values_findings(repo: RepoFiles, files: EnvFiles) -> list[Finding]:
-    chart_dir = repo.root / layout.SERVICE_CHART_DIR
+    chart_dir = layout.SERVICE_CHART_DIR
     try:
-        schema = json.loads((chart_dir / "values.schema.json").read_text())
-        defaults = yamlio.load((chart_dir / "values.yaml").read_text(), "values.yaml") or {}
-    except (OSError, ValueError, yamlio.YamlError) as exc:
+        schema = json.loads(safefs.read_text(repo.root, f"{chart_dir}/values.schema.json") or "")
+        defaults = yamlio.load(safefs.read_text(repo.root, f"{chart_dir}/values.yaml") or "",
+                               "values.yaml") or {}
+    except (OSError, ValueError, yamlio.YamlError, safefs.Refused) as exc:
         return [Finding("values-schema", "error", None, f"{layout.SERVICE_CHART_DIR}/"
                         "values.schema.json", None, f"the service chart's schema or defaults "
                         f"do not load ({type(exc).__name__}); {FIX}")]

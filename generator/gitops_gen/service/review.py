@@ -16,7 +16,7 @@ from ..checks import isolated, rendering
 from ..errors import GitopsGenError
 from ..model import chart, environments, manifestdiff
 from ..model.manifestdiff import ObjectDiff
-from ..repo import gitrepo, layout
+from ..repo import gitrepo, layout, safefs
 from ..repo.limits import RunLimits
 from . import snapshots
 from .snapshots import EnvState, Move, Snapshot
@@ -65,7 +65,7 @@ class Review:
 
 
 def _rendered(tree: Path, env: str, run_limits: RunLimits | None) -> list[chart.Rendered] | None:
-    if not (tree / layout.values_path(env)).is_file():
+    if not safefs.is_file(tree, layout.values_path(env)):
         return None
     return isolated.render(tree, env, run_limits=run_limits)
 

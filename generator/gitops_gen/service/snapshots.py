@@ -19,7 +19,7 @@ from ..checks import isolated, rendering
 from ..checks.findings import Finding, Report
 from ..errors import GitopsGenError
 from ..model import environments, syncplan
-from ..repo import gitrepo, layout, yamlio
+from ..repo import gitrepo, layout, safefs, yamlio
 from ..repo.gitrepo import CommitInfo
 from ..repo.limits import RunLimits
 
@@ -116,7 +116,8 @@ def chart_version(tree: Path) -> str | None:
 
 def read_yaml(tree: Path, path: str) -> Any:
     try:
-        return yamlio.load((tree / path).read_text(), path)
+        text = safefs.read_text(tree, path)
+        return yamlio.load(text, path) if text is not None else None
     except (OSError, GitopsGenError):
         return None
 
