@@ -487,31 +487,39 @@ def test_deeply_nested_json_is_a_400(repo: Path, serve: Callable[[FastAPI], str]
 def test_a_delivery_is_acted_on_once(repo: Path, serve: Callable[[FastAPI], str],
                                      forge_factory: Callable[..., FakeForge]) -> None:
     forge = forge_factory()
-    url = serve(create_app(repo, webhook_secret=SECRET, github=ForgeSettings(TOKEN, forge.url)))
+    app = create_app(repo, webhook_secret=SECRET, github=ForgeSettings(TOKEN, forge.url))
+    url = serve(app)
     payload = pull_request(sha_of(repo, "HEAD~1"))
     first = deliver(url, payload, delivery="72d3162e-cc78-11e3-81ab-4c9367dc0958")
     again = deliver(url, payload, delivery="72d3162e-cc78-11e3-81ab-4c9367dc0958")
-    assert first.status_code == 200 and first.json()["ok"] is True
+    assert first.status_code == 202 and first.json()["queued"] == "pull_request"
     assert again.status_code == 200
     assert again.json() == {"duplicate": "72d3162e-cc78-11e3-81ab-4c9367dc0958"}
-    assert len(forge.requests) == 1
-    assert deliver(url, payload).status_code == 200  # a new delivery of the same commit
-    assert len(forge.requests) == 2
+    assert app.state.service.jobs.wait_idle(120)
+    assert [r["body"]["state"] for r in forge.requests] == ["success"]
+    assert deliver(url, payload).status_code == 202  # a new delivery of the same commit
+    assert app.state.service.jobs.wait_idle(120)
+    assert [r["body"]["state"] for r in forge.requests] == ["success", "success"]
 
 
 @pytest.mark.parametrize(("full_name", "status"), [
-    ("../..", 400), ("org/..", 400), ("org/other-repo", 403), ("ORG/Todo-Gitops", 200)])
+    ("../..", 400), ("org/..", 400), ("org/other-repo", 403), ("ORG/Todo-Gitops", 202)])
 def test_only_the_served_repository_is_validated(
         repo: Path, serve: Callable[[FastAPI], str], forge_factory: Callable[..., FakeForge],
         full_name: str, status: int) -> None:
     forge = forge_factory()
-    url = serve(create_app(repo, webhook_secret=SECRET, github=ForgeSettings(TOKEN, forge.url)))
+    app = create_app(repo, webhook_secret=SECRET, github=ForgeSettings(TOKEN, forge.url))
+    url = serve(app)
     payload = pull_request(sha_of(repo, "HEAD~1"))
     payload["repository"]["full_name"] = full_name
     response = deliver(url, payload)
     assert response.status_code == status, response.text
+    push = deliver(url, {"ref": "refs/heads/feature", "after": sha_of(repo, "HEAD~1"),
+                         "repository": {"full_name": full_name}}, event="push")
+    assert push.status_code == (202 if status == 202 else 403), push.text
+    assert app.state.service.jobs.wait_idle(120)
     assert [r["path"].split("/statuses/")[0] for r in forge.requests] == (
-        [f"/repos/{full_name}"] if status == 200 else [])
+        [f"/repos/{full_name}"] if status == 202 else [])
 
 
 def test_an_unsigned_body_is_refused_before_it_is_read(
@@ -535,7 +543,7 @@ def test_concurrent_body_reads_are_capped_and_timed(
         for conn in slow:
             conn.sendall(head.encode() + b"{")  # a body that never completes
         deadline = time.monotonic() + 30
-        while app.state.service.readers.reading < 2:
+        while app.state.readers.reading < 2:
             assert time.monotonic() < deadline
             time.sleep(0.05)
         third = raw_request(url, head, b"{" * 1000)
@@ -545,7 +553,7 @@ def test_concurrent_body_reads_are_capped_and_timed(
     finally:
         for conn in slow:
             conn.close()
-    assert app.state.service.readers.reading == 0
+    assert app.state.readers.reading == 0
 
 
 LOOP = "{{- range $i := until 2000000000 }}{{- end }}\n"
@@ -607,7 +615,10 @@ def test_a_bad_request_holds_one_slot_for_a_bounded_time_and_the_webhook_has_its
         assert "too many validations" in assert_one_line_error(busy, 503)
         assert httpx.get(f"{url}/healthz", timeout=TIMEOUT).status_code == 200
         hook = deliver(url, pull_request(good))
-        assert hook.status_code == 200 and hook.json()["ok"] is True
+        assert hook.status_code == 202 and hook.json()["queued"] == "pull_request"
+        assert app.state.service.jobs.wait_idle(120)  # its own queue, not /validate's slot
+        assert [(r["path"], r["body"]["state"]) for r in forge.requests] == [
+            (f"/repos/{FULL_NAME}/statuses/{good}", "success")]
         limited = stuck.result(timeout=300)
     assert limited.status_code == 200
     found = [f for f in limited.json()["findings"] if f["rule"] == "resource-limit"]

@@ -425,6 +425,7 @@ def create_app(root: Path, *, webhook_secret: str | None, github: ForgeSettings 
                   openapi_url=None)
     app.state.gate = service.gate
     app.state.service = state
+    app.state.readers = service.readers
     app.add_exception_handler(Refused, _refused)
     app.add_exception_handler(GitopsGenError, _refused)
     app.add_exception_handler(HTTPException, _http_error)
