@@ -88,7 +88,7 @@ def serve(obj: AppContext, host: str, port: int, allow_remote: bool,
     notes = []
     if secret is None:
         notes.append(f"{WEBHOOK_SECRET_VAR} is not set: POST /webhook/github answers 503")
-    elif app.state.service.repository is None:
+    elif app.state.repository is None:
         notes.append("neither origin nor repoURL names a GitHub repository: POST "
                      "/webhook/github answers 503")
     if forge is None:

@@ -426,6 +426,7 @@ def create_app(root: Path, *, webhook_secret: str | None, github: ForgeSettings 
     app.state.gate = service.gate
     app.state.service = state
     app.state.readers = service.readers
+    app.state.repository = service.repository
     app.add_exception_handler(Refused, _refused)
     app.add_exception_handler(GitopsGenError, _refused)
     app.add_exception_handler(HTTPException, _http_error)
