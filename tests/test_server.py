@@ -603,7 +603,7 @@ def test_a_bad_request_holds_one_slot_for_a_bounded_time_and_the_webhook_has_its
     forge = forge_factory()
     app = create_app(repo, webhook_secret=SECRET, github=ForgeSettings(TOKEN, forge.url),
                      max_concurrent=1, max_waiting=0,
-                     run_limits=RunLimits(env_seconds=20, total_seconds=60))
+                     run_limits=RunLimits(env_seconds=20, total_seconds=200))
     url = serve(app)
     with ThreadPoolExecutor(max_workers=1) as pool:
         stuck = pool.submit(post_validate, url, {"ref": looping})
