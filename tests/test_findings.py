@@ -144,8 +144,7 @@ def test_github_lines_parse_back(report: Report) -> None:
         parsed.append((m.group(1), {k: _unescape(v) for k, v in props.items()},
                        _unescape(m.group(3))))
     by_msg = {msg: (sev, props) for sev, props, msg in parsed}
-    # Control characters are shown as \xNN (report.printable), never sent to the CI log.
-    weird = "bad, odd: 100%\\x0asecond line\\x0d; fix the YAML"
+    weird = "bad, odd: 100%\nsecond line\r; fix the YAML"
     assert weird in by_msg
     assert by_msg[weird][1]["file"] == "gitops/root.yaml"
     assert by_msg[weird][1]["line"] == "1"

@@ -556,7 +556,7 @@ def test_concurrent_body_reads_are_capped_and_timed(
     assert app.state.readers.reading == 0
 
 
-LOOP = "{{- range $i := until 2000000000 }}{{- end }}\n"
+LOOP = "{{- range until 100000 }}{{- range until 100000 }}{{- end }}{{- end }}\n"
 
 
 def commit_file(root: Path, path: str, text: str | None = None, link: str | None = None) -> str:

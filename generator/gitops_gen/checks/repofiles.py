@@ -82,6 +82,9 @@ class Top:
     fix: str
 
 
+# Helm's -f reads each file into a map and fails otherwise (pkg/cli/values/options.go:54 at
+# v4.2.3, loader.LoadValues); Argo CD passes value files as --values (util/helm/cmd.go:454 at
+# v3.5.1).
 VALUES_TOP = Top("values-schema", "a Helm values file",
                  "Helm's -f (which Argo CD uses) refuses one that is not a mapping, so the "
                  "sync would fail; write it as key: value pairs")

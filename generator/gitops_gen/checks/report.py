@@ -22,12 +22,14 @@ _SUITE_PREFIX = "gitops-gen"
 _XML_INVALID = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f\ufffe\uffff]")
 # What a terminal or a CI log would act on: C0 and C1 controls (ESC starts a sequence).
 _CONTROL = re.compile("[\x00-\x1f\x7f-\x9f]")
+_BREAKS = "\r\n"
 
 
-def printable(text: str) -> str:
-    """text with every control character shown as \\xNN: a file name from the repository
-    must not move a terminal's cursor, recolour it or hide a line."""
-    return _CONTROL.sub(lambda m: f"\\x{ord(m.group()):02x}", text)
+def printable(text: str, keep: str = "") -> str:
+    """text with every control character but those in keep shown as \\xNN: a file name
+    from the repository must not move a terminal's cursor, recolour it or hide a line."""
+    return _CONTROL.sub(lambda m: m.group() if m.group() in keep else f"\\x{ord(m.group()):02x}",
+                        text)
 
 
 def as_json(report: Report) -> str:
@@ -126,12 +128,13 @@ def escape_property(text: str) -> str:
 def _github_line(f: Finding) -> str:
     props: list[str] = []
     if f.file is not None:
-        props.append(f"file={escape_property(printable(f.file))}")
+        props.append(f"file={escape_property(printable(f.file, _BREAKS))}")
         if f.line is not None:
             props.append(f"line={f.line}")
     title = f"{f.rule} ({f.env})" if f.env is not None else f.rule
-    props.append(f"title={escape_property(printable(title))}")
-    return f"::{f.severity} {','.join(props)}::{escape_data(printable(f.message))}"
+    props.append(f"title={escape_property(printable(title, _BREAKS))}")
+    # Line breaks stay: GitHub decodes their %0A/%0D; any other control character is escaped.
+    return f"::{f.severity} {','.join(props)}::{escape_data(printable(f.message, _BREAKS))}"
 
 
 def as_github(report: Report) -> str:

@@ -53,7 +53,7 @@ class RunLimits:
 
     env_seconds: float = 60.0
     total_seconds: float = 300.0
-    memory_mb: int = 1536
+    memory_mb: int = 1024
 
     @classmethod
     def from_env(cls, environ: Mapping[str, str]) -> RunLimits:

@@ -31,6 +31,9 @@ GEMINI_ENV = "GEMINI_API_KEY"
 GEMINI_PLACEHOLDER = "PLACEHOLDER-set-me-with-gitops-gen-secrets-set"
 
 _SOPS_NO_KEY = 128  # sops: no master key could open the data key
+# sops' exit codes for a file whose content does not decrypt (cmd/sops/codes/codes.go):
+# ErrorDecryptingMac 24, ErrorDecryptingTree 25, MacMismatch 51, MacNotFound 52.
+_SOPS_BAD_CONTENT = frozenset({24, 25, 51, 52})
 _ENC = re.compile(r"^ENC\[AES256_GCM,data:[^,]*,iv:[^,]+,tag:[^,]+,type:\w+\]$")
 
 
@@ -182,7 +185,7 @@ def _sops(args: list[str], *, stdin: str | None, name: str, root: Path,
     )
     if result.returncode == _SOPS_NO_KEY:
         raise _key_error(encrypted if encrypted is not None else stdin or "", name)
-    if result.returncode != 0 and args[0] in ("decrypt", "rotate"):
+    if result.returncode in _SOPS_BAD_CONTENT and args[0] in ("decrypt", "rotate"):
         # sops' own words may quote a value it could not decrypt: they are not repeated.
         raise InputError(
             f"{name} does not decrypt (sops exit code {result.returncode}): a value, a key or "
