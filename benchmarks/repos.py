@@ -75,7 +75,7 @@ def isolated(tmp: Path) -> Iterator[dict[str, str]]:
 def add_envs(root: Path, names: Sequence[str]) -> None:
     """env add for each name, in-process, committed (the next add refuses uncommitted files)."""
     for name in names:
-        plan = environments.plan_add(root, environments.AddRequest(name))
+        plan = environments.plan_add(root, environments.AddRequest(name=name))
         environments.apply(root, name, plan.changes, f"env add {name}", check=None)
 
 
