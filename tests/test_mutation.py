@@ -21,15 +21,16 @@ def test_score_counts_what_was_checked_and_lists_what_no_test_killed(tmp_path: P
     name = "gitops_gen.checks.policy.x_unpinned__mutmut_"
     write_meta(tmp_path, "gitops_gen.checks.policy",
                {f"{name}1": 1, f"{name}2": 0, f"{name}3": None, f"{name}4": 33,
-                f"{name}5": 36, f"{name}6": 3, f"{name}7": 35})
+                f"{name}5": 36, f"{name}6": 3, f"{name}7": 35, f"{name}8": 37})
     write_meta(tmp_path, "gitops_gen.repo.transaction", {})  # not mutated: not reported
     (result,) = mutation.scores(tmp_path)
     assert result.module == "gitops_gen.checks.policy"
-    assert result.checked == 6 and result.score == 50.0
+    assert result.checked == 7 and result.score == 400 / 7
     assert result.survivors == [f"{name}2 (survived)", f"{name}4 (no tests)",
                                 f"{name}7 (suspicious)"]
     lines = mutation.report([result]).splitlines()
-    assert lines[1].split() == ["gitops_gen.checks.policy", "50.0%", "2", "1", "1", "1", "1"]
+    assert lines[1].split() == ["gitops_gen.checks.policy", "57.1%", "2", "1", "1", "1", "1",
+                                "1"]
     assert lines[-3:] == [f"  {name}2 (survived)", f"  {name}4 (no tests)",
                           f"  {name}7 (suspicious)"]
 

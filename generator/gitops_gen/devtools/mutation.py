@@ -89,13 +89,14 @@ def scores(workdir: Path) -> list[ModuleScore]:
 
 
 def report(results: list[ModuleScore]) -> str:
-    lines = [f"{'module':42} {'score':>7} {'killed':>7} {'survived':>8} {'no tests':>8} "
-             f"{'timeout':>7} {'unchecked':>9}"]
+    lines = [f"{'module':34} {'score':>6} {'killed':>6} {'mypy':>5} {'survived':>8} "
+             f"{'no-tests':>8} {'timeout':>7} {'unchecked':>9}"]
     for r in results:
         score = f"{r.score:.1f}%" if r.score is not None else "-"
-        lines.append(f"{r.module:42} {score:>7} {r.counts['killed']:>7} "
-                     f"{r.counts['survived']:>8} {r.counts['no tests']:>8} "
-                     f"{r.counts['timeout']:>7} {r.counts['not checked']:>9}")
+        lines.append(f"{r.module:34} {score:>6} {r.counts['killed']:>6} "
+                     f"{r.counts['type check']:>5} {r.counts['survived']:>8} "
+                     f"{r.counts['no tests']:>8} {r.counts['timeout']:>7} "
+                     f"{r.counts['not checked']:>9}")
     survivors = [s for r in results for s in r.survivors]
     if survivors:
         lines += ["", "survivors (see one with 'mutmut show NAME' in the mutation folder):",
