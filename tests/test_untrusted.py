@@ -122,15 +122,16 @@ def test_linked_overlays_are_refused(repo: Path, outside: Path, where: str) -> N
     assert all(MARKER not in f.message for f in report.findings)
 
 
-def test_value_files_are_resolved_without_looking_outside(repo: Path) -> None:
+def test_source_paths_are_judged_without_looking_outside(repo: Path) -> None:
+    """Applications name no value file any more; their source.path is judged by its text."""
     app = repo / layout.app_path("dev")
-    text = app.read_text().replace("../overlays/dev/values.yaml", "../../../../etc/hostname")
+    text = app.read_text().replace("path: overlays/dev", "path: ../../../../etc/hostname")
     app.write_text(text)
-    found = [f for f in validate_repo(repo).findings if f.rule == "app-values"]
-    assert any("../../../../etc/hostname leaves the repository" in f.message for f in found)
-    # The same answer whether or not the file exists on this machine.
+    found = [f for f in validate_repo(repo).findings if f.rule == "app-plugin"]
+    assert any("../../../../etc/hostname" in f.message for f in found)
+    # The same answer whether or not the path exists on this machine.
     app.write_text(text.replace("etc/hostname", "etc/no-such-file-anywhere"))
-    again = [f for f in validate_repo(repo).findings if f.rule == "app-values"]
+    again = [f for f in validate_repo(repo).findings if f.rule == "app-plugin"]
     assert [f.message.replace("no-such-file-anywhere", "hostname") for f in again] == [
         f.message for f in found]
 
