@@ -74,7 +74,7 @@ def layer_violations(edges: list[tuple[str, str, str]]) -> list[str]:
     for where, src, dst in edges:
         if dst in BASE or src == dst or src == "devtools":
             continue
-        if src in ("cli", "__main__"):
+        if src in ("cli", "__main__", "launcher"):
             if dst == "devtools":
                 bad.append(f"{where}: {src} -> {dst}")
             continue
@@ -96,7 +96,7 @@ def all_edges() -> list[tuple[str, str, str]]:
 
 
 def test_every_module_belongs_to_a_known_subsystem() -> None:
-    known = {*LAYERS, *BASE, "cli", "__main__", "devtools"}
+    known = {*LAYERS, *BASE, "cli", "__main__", "launcher", "devtools"}
     strays = sorted({str(p.relative_to(PACKAGE)) for p in PACKAGE.rglob("*.py")
                      if subsystem(module_name(p)) not in known})
     assert strays == [], "a new module goes into the subsystem it belongs to"
@@ -139,6 +139,16 @@ def test_only_the_cli_layer_imports_click() -> None:
                    if "click" in third_party(p)
                    and subsystem(module_name(p)) not in CLICK_ALLOWED)
     assert users == []
+
+
+def test_the_launcher_starts_without_click() -> None:
+    """launcher.py answers --version and --help before anything heavy loads: it imports
+    nothing but the standard library's os and sys, the package root, and (for every other
+    call, inside a function) the CLI."""
+    tree = ast.parse((PACKAGE / "launcher.py").read_text())
+    top = [node for node in tree.body if isinstance(node, (ast.Import, ast.ImportFrom))]
+    names = sorted({a.name for node in top for a in node.names})
+    assert names == ["__version__", "annotations", "os", "sys"]
 
 
 def test_every_subsystem_says_what_it_owns() -> None:

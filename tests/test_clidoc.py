@@ -25,3 +25,18 @@ def test_stale_reference_is_reported(tmp_path: Path, monkeypatch: pytest.MonkeyP
     monkeypatch.setattr(clidoc, "DOC", stale)
     assert clidoc.main(["--check"]) == 1
     assert "is stale" in capsys.readouterr().err
+
+
+def test_stale_launcher_help_is_reported(tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
+                                         capsys: pytest.CaptureFixture[str]) -> None:
+    """help.txt, which the launcher prints for --help, is checked like the reference."""
+    stale = tmp_path / "help.txt"
+    stale.write_text(clidoc.top_help().replace("Rendered-manifest diff", "Old words"))
+    monkeypatch.setattr(clidoc, "HELP", stale)
+    monkeypatch.setattr(clidoc, "DOC", tmp_path / "commands.md")
+    (tmp_path / "commands.md").write_text(clidoc.render())
+    assert clidoc.main(["--check"]) == 1
+    assert f"{stale} is stale" in capsys.readouterr().err
+    clidoc.main(["--write"])
+    assert stale.read_text() == clidoc.top_help()
+    assert clidoc.main(["--check"]) == 0

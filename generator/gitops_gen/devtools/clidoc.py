@@ -1,6 +1,7 @@
-"""The command reference (docs/commands.md), generated from Click's own help texts.
+"""The command reference (docs/commands.md) and the launcher's top-level help (help.txt in the
+package), generated from Click's own help texts.
 
-python -m gitops_gen.devtools.clidoc --write   rewrites it; --check exits 1 when it is stale.
+python -m gitops_gen.devtools.clidoc --write   rewrites both; --check exits 1 when one is stale.
 """
 
 from __future__ import annotations
@@ -11,9 +12,11 @@ from pathlib import Path
 
 import click
 
+from .. import launcher
 from ..cli import main as gitops_gen
 
 DOC = Path(__file__).resolve().parents[3] / "docs" / "commands.md"
+HELP = Path(launcher.HELP_FILE)
 HEADER = (
     "# gitops-gen command reference\n\n"
     "Generated from the commands' own help by `python -m gitops_gen.devtools.clidoc --write`; "
@@ -42,22 +45,32 @@ def render() -> str:
     return "".join(parts)
 
 
+def top_help() -> str:
+    """What `gitops-gen --help` prints on a terminal of launcher.HELP_COLUMNS columns or more."""
+    settings = dict(gitops_gen.context_settings)
+    with click.Context(gitops_gen, info_name=launcher.PROG,
+                       terminal_width=launcher.HELP_COLUMNS - 2, **settings) as ctx:
+        return gitops_gen.get_help(ctx) + "\n"
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__)
     group = parser.add_mutually_exclusive_group(required=True)
     group.add_argument("--write", action="store_true")
     group.add_argument("--check", action="store_true")
     args = parser.parse_args(argv)
-    text = render()
+    wanted = {DOC: render(), HELP: top_help()}
     if args.write:
-        DOC.parent.mkdir(exist_ok=True)
-        DOC.write_text(text)
+        for path, text in wanted.items():
+            path.parent.mkdir(exist_ok=True)
+            path.write_text(text, encoding="utf-8")
         return 0
-    if not DOC.is_file() or DOC.read_text() != text:
-        print(f"{DOC} is stale; run 'python -m gitops_gen.devtools.clidoc --write'",
+    stale = [path for path, text in wanted.items()
+             if not path.is_file() or path.read_text(encoding="utf-8") != text]
+    for path in stale:
+        print(f"{path} is stale; run 'python -m gitops_gen.devtools.clidoc --write'",
               file=sys.stderr)
-        return 1
-    return 0
+    return 1 if stale else 0
 
 
 if __name__ == "__main__":

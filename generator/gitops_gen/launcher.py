@@ -1,0 +1,70 @@
+"""The gitops-gen command's entry point: `--version` and `--help` answered before click loads.
+
+Importing click costs four times what starting Python does (inspect, uuid, platform...), and
+these two are the calls people make to see whether the tool is there and what it does. So the
+launcher answers exactly `gitops-gen --version` and `gitops-gen --help` (or `-h`) itself, with
+the very text click would print: the version line is click's `version_option` format, and the
+help is click's own rendering of the top-level help, kept in help.txt beside this file
+(`python -m gitops_gen.devtools.clidoc --write` regenerates it; tests/test_launcher.py fails
+when it differs from what click prints). Anything else, or a terminal narrower than the one
+help.txt was rendered for, goes to click (cli.main), which then imports what the command needs.
+"""
+
+# os.path rather than pathlib: importing pathlib would cost these answers a tenth of their time.
+# ruff: noqa: PTH118, PTH119, PTH120, PTH123
+
+from __future__ import annotations
+
+import os
+import sys
+
+from . import __version__
+
+PROG = "gitops-gen"
+VERSION_LINE = f"{PROG}, version {__version__}\n"  # click.version_option's default message
+HELP_FILE = os.path.join(os.path.dirname(__file__), "help.txt")
+# click wraps help to min(terminal columns, 80) - 2; help.txt is that rendering at 80 columns
+# or more (and when the output is no terminal, where click assumes 80).
+HELP_COLUMNS = 80
+
+
+def terminal_columns() -> int:
+    """The width click's help formatter sees: shutil.get_terminal_size()'s columns (COLUMNS,
+    else the terminal on stdout, else 80), without importing shutil."""
+    try:
+        columns = int(os.environ.get("COLUMNS", "0"))
+    except ValueError:
+        columns = 0
+    if columns <= 0:
+        try:
+            columns = os.get_terminal_size(sys.__stdout__.fileno()).columns  # type: ignore[union-attr]
+        except (AttributeError, ValueError, OSError):
+            columns = 0
+    return columns if columns > 0 else 80
+
+
+def answer(argv: list[str], prog: str) -> str | None:
+    """The text to print for argv when the launcher can answer it alone, else None."""
+    if prog != PROG:
+        return None  # click would name the program differently in its usage line
+    if argv == ["--version"]:
+        return VERSION_LINE
+    if argv in (["--help"], ["-h"]) and terminal_columns() >= HELP_COLUMNS:
+        try:
+            with open(HELP_FILE, encoding="utf-8") as file:
+                return file.read()
+        except OSError:
+            return None
+    return None
+
+
+def main() -> None:
+    """The console script: answer --version/--help here, hand anything else to click."""
+    text = answer(sys.argv[1:], os.path.basename(sys.argv[0]))
+    if text is not None:
+        sys.stdout.write(text)
+        sys.stdout.flush()
+        return
+    from .cli import main as cli_main
+
+    cli_main()
