@@ -12,6 +12,7 @@ import git
 import pytest
 import yaml
 
+from gitops_gen.checks import filechecks
 from gitops_gen.checks.findings import Finding
 from gitops_gen.checks.validate import validate_repo
 from gitops_gen.repo import layout
@@ -335,3 +336,39 @@ def test_duplicate_application_names(repo: Path) -> None:
     copy.write_text((repo / layout.app_path("dev")).read_text())
     found = findings(repo, "app-project")
     assert any("also defined in gitops/apps/dev" in f.message for f in found)
+
+
+@pytest.mark.parametrize("spelling", ["todo-chatbot-staging", '"todo-chatbot-st\\x61ging"',
+                                      "'todo-chatbot-staging'"])
+def test_a_clash_with_a_named_environment_is_found_when_only_it_is_validated(
+        repo: Path, spelling: str) -> None:
+    """validate staging (and env add's check) reads in full only the manifests whose text
+    can name staging's; an escape in a quoted name still gets the file read."""
+    (repo / "gitops" / "apps" / "copy.yaml").write_text(
+        f"apiVersion: argoproj.io/v1alpha1\nkind: Application\nmetadata:\n  name: {spelling}\n")
+    found = findings(repo, "app-project", ["staging"])
+    assert [(f.env, f.file, f.message.split(";")[0]) for f in found] == [
+        ("staging", layout.app_path("staging"),
+         "Application todo-chatbot-staging is also defined in gitops/apps/copy.yaml")]
+    assert findings(repo, "app-project", ["prod"]) == []  # not prod's clash
+
+
+def test_a_named_environment_that_replaces_the_root_app_is_found(repo: Path) -> None:
+    edit(repo, layout.app_path("prod"), lambda t: t.replace("name: todo-chatbot-prod\n",
+                                                            "name: todo-chatbot-root\n", 1))
+    found = findings(repo, "root-app", ["prod"])
+    assert [(f.file, f.message.split(";")[0]) for f in found] == [
+        (layout.app_path("prod"),
+         "Application todo-chatbot-root replaces the app-of-apps in gitops/root.yaml")]
+
+
+@pytest.mark.parametrize("text, name, may", [
+    ("metadata:\n  name: staging\n", "staging", True),
+    ("metadata:\n  name: Staging\n", "staging", True),  # case: read it, compare exactly
+    ("metadata:\n  name: prod\n", "staging", False),
+    ('metadata:\n  name: "pro\\x64"\n', "staging", True),  # an escape: read it
+    ("metadata:\n  name: 0x1A\n", "26", True),  # a number: any notation may spell it
+    ("metadata:\n  name: prod\n", "a b", True),  # not a Kubernetes name: read it
+])
+def test_which_manifests_are_read_in_full(text: str, name: str, may: bool) -> None:
+    assert filechecks._may_hold(text, name) is may

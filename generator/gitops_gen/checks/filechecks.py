@@ -329,8 +329,73 @@ def _fast_load(root: Path, rel: str) -> Any:
         return None  # its own finding says why
 
 
+def _key(data: Any) -> tuple[str, str]:
+    return str(data.get("kind")), str(lookup(data, "metadata", "name"))
+
+
+def _may_hold(text: str, name: str) -> bool:
+    """False only when no manifest in text can be named name: a name of letters, digits, dots
+    and dashes (what a Kubernetes name is) appears literally in any YAML that spells it,
+    unless an escape (a backslash in a double-quoted string) spells it, or it is a number
+    another notation could write (0x1A is 26)."""
+    plain = re.fullmatch(r"[a-z0-9.-]*[a-z][a-z0-9.-]*", name.lower()) is not None
+    return not plain or "\\" in text or name.lower() in text.lower()
+
+
+def _unique_names_of_selected(repo: RepoFiles) -> Iterator[Finding]:
+    """check_unique_names for the named environments only: their Application and AppProject
+    against every other manifest under gitops/, reading in full only the files whose text can
+    name one of them (env add in a repository of hundreds of environments)."""
+    mine: dict[tuple[str, str], str] = {}
+    for env_files in repo.envs.values():
+        for loaded in (env_files.app, env_files.project):
+            if isinstance(loaded.data, dict):
+                other = mine.setdefault(_key(loaded.data), loaded.path)
+                if other != loaded.path:
+                    yield _clash(_key(loaded.data), loaded.path, other)
+    names = {name for _kind, name in mine}
+    own = set(mine.values())
+    for sub_dir in (layout.APPS_DIR, layout.PROJECTS_DIR):
+        try:
+            entries = safefs.list_dir(repo.root, sub_dir)
+        except safefs.Refused:
+            continue  # a link: reported when the repository was loaded
+        for entry in entries:
+            if entry.kind != "file" or not entry.name.endswith(".yaml") or entry.path in own:
+                continue
+            try:
+                text = safefs.read_text(repo.root, entry.path) or ""
+            except safefs.Refused:
+                continue  # its own finding says why
+            if not any(_may_hold(text, name) for name in names):
+                continue
+            data = _fast_load(repo.root, entry.path)
+            if isinstance(data, dict) and _key(data) in mine:
+                yield _clash(_key(data), mine[_key(data)], entry.path)
+    yield from _root_clash(repo, mine)
+
+
+def _clash(key: tuple[str, str], rel: str, other: str) -> Finding:
+    return Finding("app-project", "error", env_of(rel), rel, None,
+                   f"{key[0]} {key[1]} is also defined in {other}; Argo CD keeps "
+                   "only one of them. Rename or remove one")
+
+
+def _root_clash(repo: RepoFiles, seen: dict[tuple[str, str], str]) -> Iterator[Finding]:
+    root = repo.root_app.data if repo.root_app is not None else None
+    if isinstance(root, dict) and safefs.is_dir(repo.root, layout.GITOPS_DIR):
+        key = _key(root)
+        if key in seen:
+            yield Finding("root-app", "error", None, seen[key], None,
+                          f"{key[0]} {key[1]} replaces the app-of-apps in {layout.ROOT_APP}; "
+                          "rename that environment")
+
+
 def check_unique_names(repo: RepoFiles) -> Iterator[Finding]:
     """Two manifests under gitops/ with one kind and name: one silently replaces the other."""
+    if repo.selected:
+        yield from _unique_names_of_selected(repo)
+        return
     seen: dict[tuple[str, str], str] = {}
     for sub_dir in (layout.APPS_DIR, layout.PROJECTS_DIR):
         try:
@@ -344,19 +409,11 @@ def check_unique_names(repo: RepoFiles) -> Iterator[Finding]:
             data = _fast_load(repo.root, rel)  # names only: no round trip, no line numbers
             if not isinstance(data, dict):
                 continue
-            key = (str(data.get("kind")), str(lookup(data, "metadata", "name")))
+            key = _key(data)
             other = seen.setdefault(key, rel)
             if other != rel:
-                yield Finding("app-project", "error", env_of(rel), rel, None,
-                              f"{key[0]} {key[1]} is also defined in {other}; Argo CD keeps "
-                              "only one of them. Rename or remove one")
-    root = repo.root_app.data if repo.root_app is not None else None
-    if isinstance(root, dict) and safefs.is_dir(repo.root, layout.GITOPS_DIR):
-        key = (str(root.get("kind")), str(lookup(root, "metadata", "name")))
-        if key in seen:
-            yield Finding("root-app", "error", None, seen[key], None,
-                          f"{key[0]} {key[1]} replaces the app-of-apps in {layout.ROOT_APP}; "
-                          "rename that environment")
+                yield _clash(key, rel, other)
+    yield from _root_clash(repo, seen)
 
 
 def file_findings(repo: RepoFiles) -> list[Finding]:

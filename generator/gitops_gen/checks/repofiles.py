@@ -71,6 +71,9 @@ class RepoFiles:
     bootstrap: BootstrapFiles | None = None
     findings: list[Finding] = field(default_factory=list)
     too_large: bool = False  # past the caps: nothing but the findings was read
+    # Only the environments the caller named were loaded: checks across the repository look
+    # only at what concerns those (a clash with another environment's names, say).
+    selected: bool = False
 
 
 @dataclass(frozen=True)
@@ -274,7 +277,8 @@ def load_repo(root: Path, envs: list[str] | None = None) -> RepoFiles:
         return RepoFiles(root, None, Loaded(layout.SOPS_CONFIG, None), findings=findings,
                          too_large=True)
     settings = load_settings(root, findings)
-    repo = RepoFiles(root, settings, load_file(root, layout.SOPS_CONFIG, None, findings))
+    repo = RepoFiles(root, settings, load_file(root, layout.SOPS_CONFIG, None, findings),
+                     selected=bool(envs))
     repo.root_app = load_file(root, layout.ROOT_APP, None, findings, ARGO_TOP)
     repo.bootstrap = load_bootstrap(root, findings)
     try:

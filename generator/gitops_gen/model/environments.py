@@ -207,6 +207,13 @@ def _refuse_shared_destination(root: Path, env: str, dest: apps.Destination) -> 
             )
 
 
+def _settings_text(root: Path, settings: config.Settings, env: str) -> str:
+    existing = _read(root, layout.SETTINGS)
+    if existing is None:
+        return config.render(settings.with_env(env))
+    return config.render_with_env(settings, env, existing)
+
+
 def plan_add(root: Path, req: AddRequest, *, dry_run: bool = False) -> AddPlan:
     settings = config.load(root)
     template = None
@@ -227,11 +234,11 @@ def plan_add(root: Path, req: AddRequest, *, dry_run: bool = False) -> AddPlan:
     secrets_text, placeholder = _secrets_text(root, req.name, recipients, dry_run)
     if placeholder:
         values_text = overlays.with_placeholder(values_text, sops.GEMINI_KEY, req.name, True)
-    rules = sopsconfig.with_rule(rules, req.name, recipients)
     desired: dict[str, str | None] = {
         layout.values_path(req.name): values_text,
         layout.secrets_path(req.name): secrets_text,
-        layout.SOPS_CONFIG: sopsconfig.render(rules),
+        layout.SOPS_CONFIG: sopsconfig.text_with_rule(_read(root, layout.SOPS_CONFIG), rules,
+                                                      req.name, recipients),
         layout.project_path(req.name): yamlio.update_text(
             _read(root, layout.project_path(req.name)),
             apps.build_project(req.name, settings.repo_url, dest),
@@ -242,8 +249,7 @@ def plan_add(root: Path, req: AddRequest, *, dry_run: bool = False) -> AddPlan:
             apps.build_application(req.name, settings.repo_url, settings.target_revision, dest),
             layout.app_path(req.name),
         ),
-        layout.SETTINGS: config.render(settings.with_env(req.name),
-                                       _read(root, layout.SETTINGS)),
+        layout.SETTINGS: _settings_text(root, settings, req.name),
     }
     plan = AddPlan(req.name, changes.plan(root, desired), recipients, created)
     if placeholder:

@@ -8,6 +8,7 @@ from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
+import yaml as pyyaml
 from ruamel.yaml.comments import CommentedMap
 
 from ..errors import InputError, MissingError
@@ -166,7 +167,34 @@ def render(settings: Settings, existing: str | None = None) -> str:
     return HEADER + yamlio.dump(data)
 
 
-def _set_keys(data: CommentedMap, settings: Settings) -> None:
+def render_with_env(settings: Settings, env: str, existing: str) -> str:
+    """render(settings.with_env(env), existing), appending a new environment to the text as
+    it stands (yamlio.insert_item) when the file already holds every other value as render()
+    would write it: no round trip of a list that grows with every environment."""
+    wanted = settings.with_env(env)
+    if wanted != settings:
+        edited = yamlio.insert_item(existing, "environments", None, env)
+        if edited is not None and _as_written(edited, _keys(wanted)) == _keys(wanted):
+            return edited
+    return render(wanted, existing)
+
+
+def _keys(settings: Settings) -> dict[str, Any]:
+    data: dict[str, Any] = {}
+    _set_keys(data, settings)
+    return data
+
+
+def _as_written(text: str, keys: dict[str, Any]) -> dict[str, Any] | None:
+    """The keys render() writes, as the text holds them (None: it does not parse)."""
+    try:
+        data = next(iter(yamlio.load_all_fast(text)), None)
+    except pyyaml.YAMLError:
+        return None
+    return {k: data.get(k) for k in keys} if isinstance(data, dict) else None
+
+
+def _set_keys(data: dict[str, Any], settings: Settings) -> None:
     data["repoURL"] = settings.repo_url
     data["targetRevision"] = settings.target_revision
     data["environments"] = list(settings.environments)

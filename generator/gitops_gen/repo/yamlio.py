@@ -398,3 +398,80 @@ def update_text(existing: str | None, generated: Any, filename: str) -> str:
         if isinstance(data, dict):
             return dump(merge_into(data, generated))
     return dump(generated)
+
+
+_DASH = re.compile(r"( *)- ")
+_SKIPPED = re.compile(r"\s*(?:#.*)?\n?")  # a blank or comment-only line
+
+
+def insert_item(text: str, key: str, index: int | None, item: Any) -> str | None:
+    """text with item inserted into the block sequence under the top-level key, at index
+    (None: at its end), written as dump() writes an item, by editing the text: the rest of the
+    file stays byte for byte and no round trip of the whole file is needed, which in a file of
+    a line per environment costs more than everything else a command does.
+
+    None when the file is not laid out for it (no such block sequence, a flow list, an item
+    that does not start its own line, an odd indentation, past the limits) or when the result,
+    parsed again, is not exactly the old data with item in place: the caller then edits the
+    file round-trip, as before."""
+    seq = _block_sequence(text, key)
+    if seq is None:
+        return None
+    lines = text.splitlines(keepends=True)
+    items = seq.value
+    dash = _DASH.fullmatch(lines[items[0].start_mark.line][: items[0].start_mark.column])
+    if dash is None:
+        return None
+    if index is None or index >= len(items):
+        index, at = len(items), min(seq.end_mark.line, len(lines))
+        while at - 1 > items[-1].start_mark.line and _SKIPPED.fullmatch(lines[at - 1]):
+            at -= 1  # blank lines and comments after the list stay with what follows it
+    else:
+        nth = items[index].start_mark
+        if lines[nth.line][: nth.column] != dash.group():
+            return None
+        at = nth.line
+        while at > 0 and lines[at - 1].strip().startswith("#"):
+            at -= 1  # a comment above an item belongs to that item
+    block = dump([item]).splitlines(keepends=True)
+    own = _DASH.match(block[0])
+    if own is None or any(not line.startswith(own.group(1)) for line in block):
+        return None
+    new = [dash.group(1) + line[len(own.group(1)):] for line in block]
+    result = "".join([*lines[:at], *new, *lines[at:]])
+    return result if _inserted(text, result, key, index, item) else None
+
+
+def _block_sequence(text: str, key: str) -> Any:
+    """The composed block sequence under the top-level key of text, or None."""
+    if len(text) > limits.MAX_EDITED_YAML_BYTES or not text.endswith("\n"):
+        return None
+    loader = _FAST_LOADER(text)
+    try:
+        root = loader.get_single_node()
+        if root is not None:
+            _check_graph(root)
+    except (pyyaml.YAMLError, _Problem):
+        return None
+    finally:
+        loader.dispose()
+    if not isinstance(root, pyyaml.MappingNode):
+        return None
+    seq = next((value for name, value in root.value
+                if isinstance(name, pyyaml.ScalarNode) and name.value == key), None)
+    if not isinstance(seq, pyyaml.SequenceNode) or seq.flow_style or not seq.value:
+        return None
+    return seq
+
+
+def _inserted(text: str, result: str, key: str, index: int, item: Any) -> bool:
+    """Whether result reads as text's data with item at index of the list under key."""
+    try:
+        before, after = list(load_all_fast(text)), list(load_all_fast(result))
+    except pyyaml.YAMLError:
+        return False
+    if len(before) != 1 or not isinstance(before[0], dict) or \
+            not isinstance(before[0].get(key), list):
+        return False
+    before[0][key].insert(index, to_plain(item))
+    return bool(after == before)

@@ -172,6 +172,23 @@ def with_rule(config: CommentedMap, env: str, recipients: list[str], *,
     return config
 
 
+def text_with_rule(text: str | None, config: CommentedMap, env: str,
+                   recipients: list[str]) -> str:
+    """The .sops.yaml text with env's rule carrying recipients: what render(with_rule(...))
+    gives, but a new rule is written into the text as it stands (yamlio.insert_item) rather
+    than by a round trip of a file that holds a rule per environment. config is text loaded
+    (load()); it is changed only when the text edit cannot be made."""
+    if text is not None and _index(config, env) is None:
+        rules = config["creation_rules"]
+        catch_all = next((i for i, r in enumerate(rules)
+                          if isinstance(r, dict) and not r.get("path_regex")), len(rules))
+        rule = {"path_regex": path_regex(env), "age": ",".join(sorted(recipients))}
+        edited = yamlio.insert_item(text, "creation_rules", catch_all, rule)
+        if edited is not None:
+            return edited
+    return render(with_rule(config, env, recipients))
+
+
 def without_rule(config: CommentedMap, env: str) -> CommentedMap:
     n = _index(config, env)
     if n is not None:
