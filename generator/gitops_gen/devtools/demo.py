@@ -36,7 +36,9 @@ def main() -> int:
     with tempfile.TemporaryDirectory(prefix="gitops-gen-demo-") as tmp:
         repo = Path(tmp) / "todo-gitops"
         env = dict(os.environ)
-        env["SOPS_AGE_KEY_FILE"] = str(Path(tmp) / "age" / "keys.txt")
+        key_file = Path(tmp) / "age" / "keys.txt"
+        key_file.parent.mkdir(mode=0o700)  # env add creates the key; the directory is ours
+        env["SOPS_AGE_KEY_FILE"] = str(key_file)
         for var, value in (("NAME", "gitops-gen demo"), ("EMAIL", "demo@example.invalid")):
             env.setdefault(f"GIT_AUTHOR_{var}", value)
             env.setdefault(f"GIT_COMMITTER_{var}", value)
