@@ -170,3 +170,9 @@ def test_a_waiter_waits_a_bounded_time_and_a_cancelled_run_is_abandoned() -> Non
 
     assert anyio.run(main) == [
         "timeout", "abandoned: the validation this request waited for was cancelled"]
+
+
+def test_serve_keeps_as_many_reports_by_default_as_the_cache() -> None:
+    from gitops_gen.commands import serve
+
+    assert serve.REPORT_CACHE_DEFAULT == reportcache.DEFAULT_ENTRIES

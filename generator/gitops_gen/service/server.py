@@ -1,7 +1,9 @@
 """The validation service: validate_repo() over HTTP, always at a git commit, never the work tree.
 
 GET /healthz, POST /validate ({"ref", "environments", "kubeVersion"} -> the report object of
-`validate --format json`; with GITOPS_GEN_API_TOKEN set, only with that bearer token) and
+`validate --format json`; with GITOPS_GEN_API_TOKEN set, only with that bearer token; a report
+kept for the same commit and options answers at once, and requests for a commit being validated
+wait for that validation: reportcache.py) and
 POST /webhook/github (signed pull_request and push events of the served repository, answered at
 once; the work runs after the reply: deliveries.py). GET / and GET /commits/{sha} are the
 dashboard (dashboard.py), GET /metrics the Prometheus metrics (metrics.py). Errors are
