@@ -754,3 +754,14 @@ def test_the_kept_reports_are_bounded_and_the_least_recently_used_goes_first(
     assert how == ["miss", "miss", "miss", "miss", "hit"]  # c's came in: a's went out
     assert sample(metrics(url), "gitops_gen_report_cache_entries") == 2
     assert validations(url) == 4
+
+
+def test_a_snapshot_s_report_answers_post_validate_of_its_commit(
+        repo: Path, serve: Callable[[FastAPI], str]) -> None:
+    app = create_app(repo, webhook_secret=None, github=None)
+    url = serve(app)
+    older = sha_of(repo, "HEAD~1")
+    taken = app.state.service.take(older, "dashboard", "dashboard")  # as a push's job does
+    answer = post_validate(url, {"ref": older})
+    assert answer.headers["x-gitops-gen-report"] == "hit"
+    assert answer.json() == taken.report.to_dict() and answer.json()["ok"] is True
