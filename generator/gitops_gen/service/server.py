@@ -283,37 +283,43 @@ class Service:
 
         # A full sha names its commit: a report kept for it answers without asking git.
         sha = args.ref if _SHA.fullmatch(args.ref) else ""
-        at = reportcache.key(sha, args.environments, args.kube_version)
-        answer, result = (self.state.reports.get(at) if sha else None), "hit"
+        options = (args.environments, args.kube_version)
+        answer = self.state.reports.get(reportcache.key(sha, *options)) if sha else None
         if answer is None:
             sha = await self._commit(args.ref)
-            at = reportcache.key(sha, args.environments, args.kube_version)
-            answer = self.state.reports.get(at)
+            answer = self.state.reports.get(reportcache.key(sha, *options))
+        result = "hit"
         if answer is None:
-
-            def work() -> Answer:
-                start = time.monotonic()
-                with self.state.metrics.validation("api") as done:
-                    report = validate_commit(self.root, sha, args.environments or None,
-                                             args.kube_version, self.run_limits)
-                    done(report.ok)
-                self.state.record("api", f"POST /validate {args.ref[:40]}", sha, report,
-                                  time.monotonic() - start)
-                log.info("validated %s: %s", sha[:12], summary(report))
-                return self.state.keep_report(at, report)
-
-            try:
-                answer, joined = await self.flights.run(
-                    at, lambda: self.gate.run(work), self.run_limits.total_seconds + WAIT_MARGIN)
-            except TimeoutError:
-                raise Refused(503, "this commit's validation is still running; retry shortly"
-                              ) from None
-            except Abandoned:
-                raise Refused(503, "this commit's validation was stopped; retry") from None
-            result = "joined" if joined else "miss"
+            answer, result = await self._validated(sha, args)
         self.state.metrics.report_lookups.labels(result).inc()
         return Response(answer.body, media_type="application/json",
                         headers={"X-Gitops-Gen-Commit": sha, "X-Gitops-Gen-Report": result})
+
+    async def _validated(self, sha: str, args: ValidateRequest) -> tuple[Answer, str]:
+        """sha validated under args in a worker slot, its report kept, and "miss"; or the
+        answer of the validation another request has under way for the same key, "joined"."""
+        at = reportcache.key(sha, args.environments, args.kube_version)
+
+        def work() -> Answer:
+            start = time.monotonic()
+            with self.state.metrics.validation("api") as done:
+                report = validate_commit(self.root, sha, args.environments or None,
+                                         args.kube_version, self.run_limits)
+                done(report.ok)
+            self.state.record("api", f"POST /validate {args.ref[:40]}", sha, report,
+                              time.monotonic() - start)
+            log.info("validated %s: %s", sha[:12], summary(report))
+            return self.state.keep_report(at, report)
+
+        try:
+            answer, joined = await self.flights.run(
+                at, lambda: self.gate.run(work), self.run_limits.total_seconds + WAIT_MARGIN)
+        except TimeoutError:
+            raise Refused(503, "this commit's validation is still running; retry shortly"
+                          ) from None
+        except Abandoned:
+            raise Refused(503, "this commit's validation was stopped; retry") from None
+        return answer, "joined" if joined else "miss"
 
     async def _commit(self, ref: str) -> str:
         """The full sha ref names; a full sha the clone lacks is fetched from origin first
