@@ -1,6 +1,7 @@
 """Run the benchmarks and print their figures: `python -m benchmarks.run [NAME ...]`.
 
-NAME is one of startup, schema, validate, writing, render, kubeconform (default: all). Each
+NAME is one of startup, schema, validate, writing, render, kubeconform, serve (default:
+all). Each
 benchmark prints its ratio against a baseline measured in the same run; a summary closes.
 """
 
@@ -11,7 +12,7 @@ from collections.abc import Callable
 from types import ModuleType
 from typing import Any
 
-from . import env_add, kubeconform, render_output, schema_stage, startup, validate_repo
+from . import env_add, kubeconform, render_output, schema_stage, serve, startup, validate_repo
 from .child import verdict
 
 BENCHMARKS: dict[str, ModuleType] = {
@@ -21,6 +22,7 @@ BENCHMARKS: dict[str, ModuleType] = {
     "writing": env_add,
     "render": render_output,
     "kubeconform": kubeconform,
+    "serve": serve,
 }
 
 Row = tuple[str, str, bool | None]  # target, measured, met (None: a figure without a target)
@@ -82,9 +84,22 @@ def _kubeconform(fig: dict[str, Any]) -> list[Row]:
     ]
 
 
+def _serve(fig: dict[str, Any]) -> list[Row]:
+    met = fig["targets_met"]
+    return [
+        (f"serve, commit validated before <= {serve.TARGET_REPEATED_MS:.0f} ms (p50)",
+         f"{fig['repeated']['p50_ms']:.1f} ms", met["repeated"]),
+        ("serve, commit validated before over a cold validation",
+         f"{fig['repeated']['ratio']:.4f}x", None),
+        ("serve, new commit over a cold validation", f"{fig['new']['ratio']:.2f}x", None),
+        (f"serve, new commit beyond validation <= {serve.TARGET_BEYOND_MS:.0f} ms",
+         f"{fig['new_beyond_validation_ms']:.0f} ms", met["beyond"]),
+    ]
+
+
 ROWS: dict[str, Callable[[dict[str, Any]], list[Row]]] = {
     "startup": _startup, "schema": _schema, "validate": _validate, "writing": _writing,
-    "render": _render, "kubeconform": _kubeconform,
+    "render": _render, "kubeconform": _kubeconform, "serve": _serve,
 }
 
 

@@ -19,6 +19,7 @@ from benchmarks import (
     repos,
     run,
     schema_stage,
+    serve,
     startup,
     validate_repo,
 )
@@ -166,3 +167,13 @@ def test_kubeconform_gets_standalone_schemas_under_its_names(tmp_path: Path) -> 
         refs = [part.split('"', 1)[0] for part in text.split('"$ref":"')[1:]]
         refs += [part.split('"', 1)[0] for part in text.split('"$ref": "')[1:]]
         assert refs and all(ref.startswith("#/$defs/") for ref in refs), path.name
+
+
+def test_serve_benchmark_times_kept_and_new_commits() -> None:
+    figures = serve.run(runs=1, repeats=2)
+    for name in ("healthz", "baseline", "repeated", "new", "checkout", "validation"):
+        assert figures[name]["p50_ms"] > 0 and figures[name]["n"] >= 1
+    assert figures["repeated"]["n"] == 2 and figures["repeated"]["ratio"] > 0
+    assert set(figures["targets_met"]) == {"repeated", "beyond"}
+    assert "commit validated before" in serve.format_figures(figures)
+    assert len(run.summary({"serve": figures}).splitlines()) == 2 + 4

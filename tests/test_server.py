@@ -659,3 +659,109 @@ def test_serve_stops_within_moments_with_a_validation_in_flight(repo: Path) -> N
     assert code == 0, stderr
     assert answer in (503, "closed")
     assert "Traceback" not in stderr
+
+
+# ---- reports kept by commit, one validation per commit at a time (reportcache.py) ------------
+
+
+def validations(url: str) -> float:
+    return sample(metrics(url), "gitops_gen_validations_total", source="api", result="passed") \
+        + sample(metrics(url), "gitops_gen_validations_total", source="api", result="failed")
+
+
+def test_a_repeated_commit_is_answered_from_its_kept_report_without_git(
+        repo: Path, serve: Callable[[FastAPI], str]) -> None:
+    url = serve(create_app(repo, webhook_secret=None, github=None))
+    head = sha_of(repo, "HEAD")
+    first = post_validate(url, {"ref": "HEAD"})
+    assert first.status_code == 200 and first.headers["x-gitops-gen-report"] == "miss"
+    (repo / ".git").rename(repo / "git-away")  # no git from here on: no resolve, no checkout
+    again = post_validate(url, {"ref": head})
+    assert again.status_code == 200, again.text
+    assert again.headers["x-gitops-gen-report"] == "hit"
+    assert again.headers["x-gitops-gen-commit"] == head
+    assert again.content == first.content and again.json()["ok"] is False
+    found = metrics(url)
+    assert validations(url) == 1
+    assert sample(found, "gitops_gen_report_cache_lookups_total", result="hit") == 1
+    assert sample(found, "gitops_gen_report_cache_lookups_total", result="miss") == 1
+    assert sample(found, "gitops_gen_report_cache_entries") == 1
+    assert sample(found, "gitops_gen_report_cache_bytes") == len(first.content)
+    other = post_validate(url, {"ref": head, "environments": ["dev"]})  # other options
+    assert other.status_code != 200 and validations(url) == 1  # needs git: none here
+
+
+def test_concurrent_requests_for_one_new_commit_validate_it_once(
+        repo: Path, serve: Callable[[FastAPI], str]) -> None:
+    url = serve(create_app(repo, webhook_secret=None, github=None, max_concurrent=2))
+    older = sha_of(repo, "HEAD~1")
+    with ThreadPoolExecutor(max_workers=3) as pool:
+        answers = list(pool.map(lambda ref: post_validate(url, {"ref": ref}),
+                                [older, "HEAD~1", older]))
+    assert [a.status_code for a in answers] == [200] * 3
+    assert len({a.content for a in answers}) == 1 and answers[0].json()["ok"] is True
+    how = sorted(a.headers["x-gitops-gen-report"] for a in answers)
+    assert how.count("miss") == 1 and set(how) <= {"miss", "joined", "hit"}
+    assert validations(url) == 1
+    dev = post_validate(url, {"ref": older, "environments": ["dev"]})  # other options: a key
+    assert dev.headers["x-gitops-gen-report"] == "miss" and validations(url) == 2  # of its own
+
+
+def test_a_commit_pushed_to_origin_is_fetched_into_the_clone_and_validated(
+        repo: Path, tmp_path: Path, serve: Callable[[FastAPI], str]) -> None:
+    origin = tmp_path / "origin.git"
+    git.Repo.clone_from(repo, origin, bare=True)
+    served = tmp_path / "served"
+    git.Repo.clone_from(origin, served)
+    url = serve(create_app(served, webhook_secret=None, github=None))
+    assert post_validate(url, {"ref": "HEAD"}).json()["ok"] is False
+
+    elsewhere = tmp_path / "elsewhere"
+    git.Repo.clone_from(origin, elsewhere)
+    set_value(elsewhere, STAGING, ["frontend", "replicaCount"], 2)  # staging fixed
+    git.Repo(elsewhere).git.commit("-q", "-am", "staging: frontend replicas 2")
+    git.Repo(elsewhere).git.push("-q", "origin", "main")
+    pushed = sha_of(elsewhere, "HEAD")
+    assert pushed not in git.Repo(served).git.rev_list("--all")
+
+    answer = post_validate(url, {"ref": pushed})
+    assert answer.status_code == 200, answer.text
+    assert answer.headers["x-gitops-gen-commit"] == pushed
+    assert answer.headers["x-gitops-gen-report"] == "miss" and answer.json()["ok"] is True
+    missing = post_validate(url, {"ref": "0" * 40})
+    assert "not in the repository" in assert_one_line_error(missing, 422)
+
+
+def test_a_validation_a_limit_cut_short_is_not_kept(
+        repo: Path, serve: Callable[[FastAPI], str]) -> None:
+    looping = commit_file(repo, "chart/templates/loop.yaml", LOOP)
+    url = serve(create_app(repo, webhook_secret=None, github=None,
+                           run_limits=RunLimits(env_seconds=2, total_seconds=60)))
+    for _ in range(2):
+        answer = post_validate(url, {"ref": looping, "environments": ["dev"]})
+        assert answer.status_code == 200, answer.text
+        assert answer.headers["x-gitops-gen-report"] == "miss"
+        assert "resource-limit" in {f["rule"] for f in answer.json()["findings"]}
+    assert sample(metrics(url), "gitops_gen_report_cache_entries") == 0
+
+
+def test_the_kept_reports_are_bounded_and_the_least_recently_used_goes_first(
+        repo: Path, serve: Callable[[FastAPI], str]) -> None:
+    url = serve(create_app(repo, webhook_secret=None, github=None, report_cache=2))
+    a, b, c = (sha_of(repo, ref) for ref in ("HEAD", "HEAD~1", "HEAD~2"))
+    how = [post_validate(url, {"ref": sha}).headers["x-gitops-gen-report"]
+           for sha in (a, b, c, a, c)]
+    assert how == ["miss", "miss", "miss", "miss", "hit"]  # c's came in: a's went out
+    assert sample(metrics(url), "gitops_gen_report_cache_entries") == 2
+    assert validations(url) == 4
+
+
+def test_a_snapshot_s_report_answers_post_validate_of_its_commit(
+        repo: Path, serve: Callable[[FastAPI], str]) -> None:
+    app = create_app(repo, webhook_secret=None, github=None)
+    url = serve(app)
+    older = sha_of(repo, "HEAD~1")
+    taken = app.state.service.take(older, "dashboard", "dashboard")  # as a push's job does
+    answer = post_validate(url, {"ref": older})
+    assert answer.headers["x-gitops-gen-report"] == "hit"
+    assert answer.json() == taken.report.to_dict() and answer.json()["ok"] is True

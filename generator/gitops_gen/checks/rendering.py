@@ -2,12 +2,12 @@
 
 from __future__ import annotations
 
-import io
-import tarfile
+import os
 import tempfile
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from ..errors import InputError
 from ..model import chart, syncplan
@@ -16,6 +16,9 @@ from ..secrets import sops
 from . import manifestchecks, servicechecks
 from .findings import Finding
 from .repofiles import READ_DIRS, READ_FILES, EnvFiles, load_repo
+
+if TYPE_CHECKING:
+    from ..repo import gitrepo
 
 
 class RenderError(InputError):
@@ -106,42 +109,75 @@ CHECKOUT_PATHS = (*READ_DIRS, *READ_FILES)
 @contextmanager
 def checkout(root: Path, ref: str) -> Iterator[Path]:
     """What validation reads of the repository at ref (chart/, overlays/, gitops/ and the
-    settings), in a temporary directory: what git has, no work tree. A commit holding more
-    than the caps allow is refused before anything is extracted."""
+    settings), in a new temporary directory: that commit's tree exactly as git stores it.
+
+    The files come from the object store (git ls-tree and cat-file), never from a work tree
+    and never through .gitattributes: no export-ignore hides a file, no filter or line-ending
+    conversion runs or changes one. A commit holding more than the caps allow is refused before
+    anything is read; a tree git itself would refuse to check out (a path naming . or .., a
+    file under a link) is refused before anything is written."""
     from ..repo import gitrepo  # GitPython: only here, not in every worker process
 
-    repo = gitrepo.open_repo(root)
-    try:
-        commit = repo.commit(ref)
-    except Exception as exc:  # noqa: BLE001 - GitPython raises several types for a bad ref
-        raise InputError(f"git ref {ref!r} not found", "give a branch, tag or commit") from exc
-    sizes = gitrepo.tree_sizes(root, commit.hexsha, CHECKOUT_PATHS)
-    total = sum(size for _, size in sizes)
-    if total > limits.MAX_TREE_BYTES or len(sizes) > limits.MAX_TREE_FILES:
-        raise InputError(f"{ref!r} holds {len(sizes)} files of {total} bytes in "
+    entries = gitrepo.tree_entries(root, ref, CHECKOUT_PATHS)
+    files = [e for e in entries if e.size is not None]
+    total = sum(e.size or 0 for e in files)
+    if total > limits.MAX_TREE_BYTES or len(files) > limits.MAX_TREE_FILES:
+        raise InputError(f"{ref!r} holds {len(files)} files of {total} bytes in "
                          f"{', '.join(CHECKOUT_PATHS)}, over the limits ("
                          f"{limits.MAX_TREE_FILES} files, {limits.MAX_TREE_BYTES} bytes)",
                          "gitops-gen validates no larger repository")
-    present = sorted({path.split("/", 1)[0] for path, _ in sizes})
-    buf = io.BytesIO()
-    if present:
-        repo.archive(buf, commit.hexsha, path=present)
-    buf.seek(0)
+    problem = _unsafe_path(entries)
+    if problem:
+        raise InputError(f"{ref!r} holds a path that leaves its own tree ({problem!r})",
+                         "fix the commit")
+    blobs = gitrepo.read_blobs(root, [e.oid for e in files])
     with tempfile.TemporaryDirectory(prefix="gitops-gen-ref-") as tmp:
         try:
-            if present:
-                with tarfile.open(fileobj=buf) as tar:
-                    tar.extractall(tmp, filter=_keep_links)
-        except tarfile.FilterError as exc:
-            raise InputError(f"{ref!r} holds a path that leaves its own tree ({exc})",
-                             "fix the commit") from None
+            _write_tree(Path(tmp), entries, blobs)
+        except (OSError, ValueError) as exc:  # a name too long, a NUL in a link's target
+            raise InputError(f"{ref!r} holds a path this system cannot write "
+                             f"({type(exc).__name__})", "fix the commit") from None
         yield Path(tmp)
 
 
-def _keep_links(member: tarfile.TarInfo, dest: str) -> tarfile.TarInfo | None:
-    """tarfile's 'data' filter, but a symbolic link is extracted as the link it is, wherever it
-    points: nothing ever follows it (safefs refuses it, as a finding), and refusing the whole
-    checkout would hide every other finding."""
-    if member.issym():
-        return member.replace(uname="", gname="", deep=False)
-    return tarfile.data_filter(member, dest)
+def _unsafe_path(entries: Sequence[gitrepo.TreeEntry]) -> str | None:
+    """The first path that is not a plain relative one, repeats another, or lies under a
+    file or a link: None when every entry can be written without following anything."""
+    leaves: set[str] = set()
+    seen: set[str] = set()
+    for entry in entries:
+        parts = entry.path.split("/")
+        if entry.path in seen or any(part in ("", ".", "..") for part in parts):
+            return entry.path
+        seen.add(entry.path)
+        if not entry.is_dir:
+            leaves.add(entry.path)
+    for entry in entries:
+        parts = entry.path.split("/")
+        if any("/".join(parts[:n]) in leaves for n in range(1, len(parts))):
+            return entry.path
+    return None
+
+
+def _write_tree(dest: Path, entries: Sequence[gitrepo.TreeEntry],
+                blobs: dict[str, bytes]) -> None:
+    """Write entries (checked by _unsafe_path) under dest: directories and files first, each
+    file created anew (O_EXCL, O_NOFOLLOW), then the links, as the links they are: nothing
+    is written through one (safefs refuses to follow them later, as a finding)."""
+    from ..repo import gitrepo
+
+    flags = os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW | getattr(os, "O_CLOEXEC", 0)
+    for entry in entries:
+        target = dest.joinpath(*entry.path.split("/"))
+        if entry.is_dir:
+            target.mkdir(parents=True, exist_ok=True)
+        elif entry.mode != gitrepo.LINK_MODE:
+            target.parent.mkdir(parents=True, exist_ok=True)
+            fd = os.open(target, flags, 0o755 if entry.mode == "100755" else 0o644)
+            with os.fdopen(fd, "wb") as out:
+                out.write(blobs[entry.oid])
+    for entry in entries:
+        if entry.mode == gitrepo.LINK_MODE:
+            target = dest.joinpath(*entry.path.split("/"))
+            target.parent.mkdir(parents=True, exist_ok=True)
+            target.symlink_to(os.fsdecode(blobs[entry.oid]))

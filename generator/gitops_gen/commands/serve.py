@@ -21,6 +21,8 @@ from .context import AppContext
 WEBHOOK_SECRET_VAR = "GITOPS_GEN_WEBHOOK_SECRET"
 API_TOKEN_VAR = "GITOPS_GEN_API_TOKEN"
 PUBLIC_URL_VAR = "GITOPS_GEN_PUBLIC_URL"
+REPORT_CACHE_VAR = "GITOPS_GEN_REPORT_CACHE"
+REPORT_CACHE_DEFAULT = 256  # service/reportcache.py's DEFAULT_ENTRIES (not imported: web stack)
 
 
 def is_loopback(host: str) -> bool:
@@ -53,9 +55,13 @@ def check_public_url(url: str) -> str:
 @click.option("--public-url", envvar=PUBLIC_URL_VAR, show_envvar=True,
               help="Where people reach the dashboard (https://...): commit statuses link to "
                    "its page of the commit.")
+@click.option("--report-cache", envvar=REPORT_CACHE_VAR, show_envvar=True,
+              default=REPORT_CACHE_DEFAULT, show_default=True, type=click.IntRange(0, 100_000),
+              help="How many validation reports to keep, by commit and options (0: none): a "
+                   "commit validated before is answered from its report.")
 @click.pass_obj
 def serve(obj: AppContext, host: str, port: int, allow_remote: bool,
-          public_url: str | None) -> None:
+          public_url: str | None, report_cache: int) -> None:
     """The validation service: GET / (dashboard), GET /metrics, GET /healthz, POST /validate,
     POST /webhook/github.
 
@@ -84,7 +90,8 @@ def serve(obj: AppContext, host: str, port: int, allow_remote: bool,
     if public_url is not None:
         public_url = check_public_url(public_url)
     app = server.create_app(obj.root(), webhook_secret=secret, github=forge, api_token=token,
-                            run_limits=run_limits, public_url=public_url)
+                            run_limits=run_limits, public_url=public_url,
+                            report_cache=report_cache)
     notes = []
     if secret is None:
         notes.append(f"{WEBHOOK_SECRET_VAR} is not set: POST /webhook/github answers 503")

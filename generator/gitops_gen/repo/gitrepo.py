@@ -383,19 +383,73 @@ def fetch(root: Path, *refspecs: str, remote: str = "origin", timeout: int = 120
                         f"{redact_url(reason)}", "check the remote and your access")
 
 
-def tree_sizes(root: Path, ref: str, paths: Sequence[str]) -> list[tuple[str, int]]:
-    """(path, size) of every file under paths at ref (a link's size is its target's length)."""
-    code, out, err = _git(root, "ls-tree", "-r", "-l", "-z", ref, "--", *paths)
+TREE_MODE, LINK_MODE, SUBMODULE_MODE = "040000", "120000", "160000"
+
+
+@dataclass(frozen=True)
+class TreeEntry:
+    """One entry of a commit's tree: a file, link, directory or submodule."""
+
+    mode: str  # git's: 100644, 100755, 120000 (a link), 040000 (a directory), 160000
+    oid: str
+    size: int | None  # a blob's bytes (a link's: its target's length); None otherwise
+    path: str  # as git stores it, undecodable bytes kept (os.fsdecode)
+
+    @property
+    def is_dir(self) -> bool:
+        return self.mode in (TREE_MODE, SUBMODULE_MODE)
+
+
+def _git_bytes(root: Path, *args: str, stdin: bytes | None = None,
+               timeout: float = 120.0) -> tuple[int, bytes, str]:
+    result = proc.run(["git", *args], cwd=str(root), timeout=timeout, check=False,
+                      stdin=stdin, env={**os.environ, "GIT_TERMINAL_PROMPT": "0"})
+    return result.returncode, result.stdout, result.stderr.decode(errors="replace")
+
+
+def tree_entries(root: Path, ref: str, paths: Sequence[str]) -> list[TreeEntry]:
+    """Every entry under paths in the tree of the commit ref names, directories included, read
+    from the object store alone (git ls-tree: no work tree, no attributes, no filters)."""
+    code, out, err = (1, b"", "") if ref.startswith("-") else _git_bytes(
+        root, "ls-tree", "-r", "-t", "-l", "-z", f"{ref}^{{commit}}", "--", *paths)
     if code != 0:
-        raise InputError(f"git ref {ref!r} cannot be listed: {' '.join(err.split())[:200]}",
-                         "give a branch, tag or commit")
-    found = []
-    for record in out.split("\0"):
-        meta, _, path = record.partition("\t")
-        fields = meta.split()
-        if len(fields) == 4 and fields[3].isdigit():
-            found.append((path, int(fields[3])))
-    return found
+        raise InputError(f"git ref {ref!r} not found", "give a branch, tag or commit")
+    entries = []
+    for record in out.split(b"\0"):
+        meta, tab, path = record.partition(b"\t")
+        fields = meta.decode(errors="replace").split()
+        if not tab or len(fields) != 4:
+            continue
+        mode, _kind, oid, size = fields
+        entries.append(TreeEntry(mode, oid, int(size) if size.isdigit() else None,
+                                 os.fsdecode(path)))
+    return entries
+
+
+def read_blobs(root: Path, oids: Sequence[str], timeout: float = 120.0) -> dict[str, bytes]:
+    """The bytes of each blob, exactly as stored (one git cat-file --batch: no filters)."""
+    wanted = list(dict.fromkeys(oids))
+    if not wanted:
+        return {}
+    code, out, err = _git_bytes(root, "cat-file", "--batch", "--buffer",
+                                stdin="".join(f"{oid}\n" for oid in wanted).encode(),
+                                timeout=timeout)
+    if code != 0:
+        raise ToolError(f"git cat-file failed: {' '.join(err.split())[:200]}",
+                        "check the repository with 'git fsck'")
+    blobs: dict[str, bytes] = {}
+    at = 0
+    for oid in wanted:
+        end = out.find(b"\n", at)
+        header = out[at:end].decode(errors="replace").split() if end >= 0 else []
+        if len(header) != 3 or header[0] != oid or header[1] != "blob" \
+                or not header[2].isdigit():
+            raise ToolError(f"git cat-file has no blob {oid}: {' '.join(header)[:100]}",
+                            "check the repository with 'git fsck'")
+        size = int(header[2])
+        blobs[oid] = out[end + 1:end + 1 + size]
+        at = end + 1 + size + 1
+    return blobs
 
 
 def _output_lines(exc: git.GitCommandError) -> list[str]:

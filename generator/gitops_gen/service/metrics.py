@@ -19,6 +19,7 @@ RESULTS = ("passed", "failed", "error")
 EVENTS = ("ping", "pull_request", "push", "other")
 OUTCOMES = ("queued", "ignored", "refused", "done", "failed")
 POSTS = ("comment", "status")
+LOOKUPS = ("hit", "joined", "miss")
 # Validation takes a second or two per environment: buckets from 0.25 s to 5 min.
 DURATION_BUCKETS = (0.25, 0.5, 1, 2, 5, 10, 20, 30, 60, 120, 300)
 
@@ -47,6 +48,19 @@ class Metrics:
         self.queue_rejected = Counter(
             "gitops_gen_queue_rejected", "Jobs refused because the work queue was full.",
             registry=self.registry)
+        self.report_lookups = Counter(
+            "gitops_gen_report_cache_lookups", "POST /validate answers by where they came "
+            "from: hit, a kept report of the same commit and options; joined, the validation "
+            "another request had under way; miss, a validation of its own.", ["result"],
+            registry=self.registry)
+        self.reports_kept = Gauge(
+            "gitops_gen_report_cache_entries", "Validation reports kept, by commit and options.",
+            registry=self.registry)
+        self.report_bytes = Gauge(
+            "gitops_gen_report_cache_bytes", "Bytes of the validation reports kept (their JSON).",
+            registry=self.registry)
+        for result in LOOKUPS:
+            self.report_lookups.labels(result)
         for source in SOURCES:  # every series exists from the start, at 0
             self.validation_seconds.labels(source)
             for result in RESULTS:

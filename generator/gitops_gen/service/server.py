@@ -1,7 +1,9 @@
 """The validation service: validate_repo() over HTTP, always at a git commit, never the work tree.
 
 GET /healthz, POST /validate ({"ref", "environments", "kubeVersion"} -> the report object of
-`validate --format json`; with GITOPS_GEN_API_TOKEN set, only with that bearer token) and
+`validate --format json`; with GITOPS_GEN_API_TOKEN set, only with that bearer token; a report
+kept for the same commit and options answers at once, and requests for a commit being validated
+wait for that validation: reportcache.py) and
 POST /webhook/github (signed pull_request and push events of the served repository, answered at
 once; the work runs after the reply: deliveries.py). GET / and GET /commits/{sha} are the
 dashboard (dashboard.py), GET /metrics the Prometheus metrics (metrics.py). Errors are
@@ -41,7 +43,7 @@ from ..repo import config, forge, gitrepo, proc
 from ..repo.forge import ForgeSettings
 from ..repo.limits import RunLimits
 from ..repo.yamlio import lookup
-from . import dashboard, deliveries, metrics
+from . import dashboard, deliveries, metrics, reportcache
 from .admission import (
     Deliveries,
     Readers,
@@ -54,6 +56,7 @@ from .admission import (
     signature_ok,
 )
 from .deliveries import Queued
+from .reportcache import Abandoned, Answer, Flights, Key, ReportCache
 from .state import ServiceState
 
 log = logging.getLogger(__name__)
@@ -65,6 +68,7 @@ MAX_REQUEST_BYTES = 64 * 1024
 MAX_WEBHOOK_BYTES = 25 * 1024 * 1024  # GitHub caps webhook payloads at 25 MB
 READ_SECONDS = 30.0  # a body must arrive within this
 FETCH_TIMEOUT = 120  # seconds
+WAIT_MARGIN = 30.0  # seconds a request waits for another's validation beyond its time limit
 _SHA = re.compile(r"[0-9a-f]{40}(?:[0-9a-f]{24})?")
 _NAME = r"[A-Za-z0-9_-][A-Za-z0-9_.-]*"  # GitHub's owner and repository names; never . or ..
 _FULL_NAME = re.compile(rf"{_NAME}/{_NAME}")
@@ -79,16 +83,12 @@ def _refusal(exc: GitopsGenError) -> Refused:
 # --- the core calls, run in worker threads ------------------------------------------------
 
 
-def resolve_commit(root: Path, ref: str) -> str:
-    """The commit sha a ref names in the service's repository."""
+def resolve_commit(root: Path, ref: str) -> str | None:
+    """The commit sha a ref names in the service's clone; None when the clone has none."""
     if not ref or len(ref) > _REF_MAX or ref.startswith("-") or not ref.isprintable() \
             or any(c.isspace() for c in ref):
         raise InputError("ref must be a branch, tag or commit name", "e.g. main or HEAD~1")
-    with gitrepo.open_repo(root) as repo:
-        try:
-            return str(repo.commit(ref).hexsha)
-        except Exception as exc:  # noqa: BLE001 - GitPython raises several types for a bad ref
-            raise InputError(f"git ref {ref!r} not found", "give a branch, tag or commit") from exc
+    return gitrepo.resolve(root, ref)
 
 
 def validate_commit(root: Path, sha: str, envs: list[str] | None = None,
@@ -262,11 +262,12 @@ class Service:
     readers: Readers = field(default_factory=lambda: Readers(8))
     deliveries: Deliveries = field(default_factory=Deliveries)
     read_seconds: float = READ_SECONDS
+    flights: Flights[Key, Answer] = field(default_factory=Flights)
 
     async def healthz(self) -> dict[str, Any]:
         return {"ok": True, "version": __version__}
 
-    async def validate(self, request: Request) -> JSONResponse:
+    async def validate(self, request: Request) -> Response:
         require_bearer(request, self.api_token)
         self.gate.admit()
         body = parse_json(await read_body(request, MAX_REQUEST_BYTES, self.readers,
@@ -280,20 +281,56 @@ class Service:
         if args.kube_version is not None:
             config.check_kube_version(args.kube_version, "kubeVersion")
 
-        def work() -> tuple[str, Report]:
-            sha = resolve_commit(self.root, args.ref)
+        # A full sha names its commit: a report kept for it answers without asking git.
+        sha = args.ref if _SHA.fullmatch(args.ref) else ""
+        options = (args.environments, args.kube_version)
+        answer = self.state.reports.get(reportcache.key(sha, *options)) if sha else None
+        if answer is None:
+            sha = await self._commit(args.ref)
+            answer = self.state.reports.get(reportcache.key(sha, *options))
+        result = "hit"
+        if answer is None:
+            answer, result = await self._validated(sha, args)
+        self.state.metrics.report_lookups.labels(result).inc()
+        return Response(answer.body, media_type="application/json",
+                        headers={"X-Gitops-Gen-Commit": sha, "X-Gitops-Gen-Report": result})
+
+    async def _validated(self, sha: str, args: ValidateRequest) -> tuple[Answer, str]:
+        """sha validated under args in a worker slot, its report kept, and "miss"; or the
+        answer of the validation another request has under way for the same key, "joined"."""
+        at = reportcache.key(sha, args.environments, args.kube_version)
+
+        def work() -> Answer:
+            start = time.monotonic()
             with self.state.metrics.validation("api") as done:
                 report = validate_commit(self.root, sha, args.environments or None,
                                          args.kube_version, self.run_limits)
                 done(report.ok)
-            return sha, report
+            self.state.record("api", f"POST /validate {args.ref[:40]}", sha, report,
+                              time.monotonic() - start)
+            log.info("validated %s: %s", sha[:12], summary(report))
+            return self.state.keep_report(at, report)
 
-        start = time.monotonic()
-        sha, report = await self.gate.run(work)
-        self.state.record("api", f"POST /validate {args.ref[:40]}", sha, report,
-                          time.monotonic() - start)
-        log.info("validated %s: %s", sha[:12], summary(report))
-        return JSONResponse(report.to_dict(), headers={"X-Gitops-Gen-Commit": sha})
+        try:
+            answer, joined = await self.flights.run(
+                at, lambda: self.gate.run(work), self.run_limits.total_seconds + WAIT_MARGIN)
+        except TimeoutError:
+            raise Refused(503, "this commit's validation is still running; retry shortly"
+                          ) from None
+        except Abandoned:
+            raise Refused(503, "this commit's validation was stopped; retry") from None
+        return answer, "joined" if joined else "miss"
+
+    async def _commit(self, ref: str) -> str:
+        """The full sha ref names; a full sha the clone lacks is fetched from origin first
+        (in a worker slot: a fetch is slow)."""
+        sha = await anyio.to_thread.run_sync(resolve_commit, self.root, ref)
+        if sha is not None:
+            return sha
+        if not _SHA.fullmatch(ref):
+            raise InputError(f"git ref {ref!r} not found", "give a branch, tag or commit")
+        await self.gate.run(lambda: ensure_commit(self.root, ref, None, self.github))
+        return ref
 
     async def webhook(self, request: Request) -> JSONResponse:
         if not self.webhook_secret:
@@ -399,13 +436,16 @@ def create_app(root: Path, *, webhook_secret: str | None, github: ForgeSettings 
                repository: str | None = None, run_limits: RunLimits | None = None,
                webhook_concurrent: int = 1, max_reading: int = 8,
                read_seconds: float = READ_SECONDS, public_url: str | None = None,
-               queue: int = 32) -> FastAPI:
+               queue: int = 32, report_cache: int = reportcache.DEFAULT_ENTRIES,
+               report_cache_bytes: int = reportcache.DEFAULT_BYTES) -> FastAPI:
     """The service for the repository at root (a clone the operator keeps fetched).
 
     repository (owner/repo) is the only one whose deliveries are accepted; by default the
     clone's origin (or its settings' repoURL) names it. public_url: where people reach the
     dashboard; commit statuses link to its page of the commit. queue: how many jobs the
     after-reply work queue holds, webhook_concurrent how many of them run at once.
+    report_cache: how many validation reports are kept (by commit and options; 0: none),
+    report_cache_bytes how many bytes of them at most (reportcache.py).
     """
     gitrepo.open_repo(root)  # fail at start-up, not on the first request
     run_limits = run_limits or RunLimits()
@@ -417,7 +457,8 @@ def create_app(root: Path, *, webhook_secret: str | None, github: ForgeSettings 
             raise MissingError(exc.message, "") from None
 
     state = ServiceState(root, github, public_url=public_url, ensure_commit=ensure,
-                         workers=webhook_concurrent, queue=queue, run_limits=run_limits)
+                         workers=webhook_concurrent, queue=queue, run_limits=run_limits,
+                         reports=ReportCache(report_cache, report_cache_bytes))
     service = Service(root, webhook_secret or None, github, Gate(max_concurrent, max_waiting),
                       state, api_token or None, repository or served_repository(root),
                       run_limits, Readers(max_reading), read_seconds=read_seconds)

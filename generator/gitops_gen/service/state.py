@@ -20,9 +20,10 @@ from ..errors import GitopsGenError
 from ..repo import config, gitrepo
 from ..repo.forge import ForgeSettings
 from ..repo.limits import RunLimits
-from . import snapshots
+from . import reportcache, snapshots
 from .jobs import JobQueue
 from .metrics import Metrics
+from .reportcache import Answer, Key, ReportCache
 from .snapshots import Snapshot
 
 log = logging.getLogger(__name__)
@@ -57,13 +58,15 @@ class Validation:
 class ServiceState:
     def __init__(self, root: Path, github: ForgeSettings | None, *, public_url: str | None,
                  ensure_commit: EnsureCommit, workers: int = 1, queue: int = 32,
-                 run_limits: RunLimits | None = None) -> None:
+                 run_limits: RunLimits | None = None,
+                 reports: ReportCache | None = None) -> None:
         self.root = root
         self.run_limits = run_limits or RunLimits()
         self.github = github
         self.public_url = public_url.rstrip("/") if public_url else None
         self.ensure_commit = ensure_commit
         self.metrics = Metrics()
+        self.reports = reports if reports is not None else ReportCache()
         self.jobs = JobQueue(workers=workers, capacity=queue,
                              on_depth=self.metrics.queue_depth.set)
         self.history: deque[Validation] = deque(maxlen=HISTORY_KEPT)
@@ -158,8 +161,18 @@ class ServiceState:
             self.record(source, label, sha, None, time.monotonic() - start, problem=result)
         else:
             self.record(source, label, sha, result.report, result.seconds)
+            self.keep_report(reportcache.key(sha), result.report)
         self.keep(sha, result)
         return result
+
+    # ---- reports by commit and options (reportcache.py) --------------------------------
+
+    def keep_report(self, key: Key, report: Report) -> Answer:
+        """report's answer, kept when complete; the cache's gauges follow."""
+        answer = self.reports.put(key, report)
+        self.metrics.reports_kept.set(len(self.reports))
+        self.metrics.report_bytes.set(self.reports.bytes)
+        return answer
 
     # ---- recent validations -------------------------------------------------------------
 
