@@ -14,6 +14,7 @@ from typing import Any
 
 import yaml as pyyaml
 
+from ..errors import PathRefused
 from ..model import apps, argocd
 from ..repo import layout, safefs, yamlio
 from ..repo.yamlio import lookup
@@ -68,7 +69,7 @@ def _local_objects(repo: RepoFiles, names: list[str]) -> set[tuple[str, str]]:
         try:
             text = safefs.read_text(repo.root, f"{layout.BOOTSTRAP_DIR}/{name}")
             docs = list(yamlio.load_all_fast(text)) if text is not None else []
-        except (pyyaml.YAMLError, safefs.Refused):
+        except (pyyaml.YAMLError, PathRefused):
             continue  # its own yaml-syntax or file-refused finding says why
         for doc in docs:
             if isinstance(doc, dict):
@@ -97,7 +98,7 @@ def _patch_target(repo: RepoFiles, entry: Any) -> tuple[str, str] | None:
         name = entry.get("path") if isinstance(entry, dict) else entry
         try:
             text = safefs.read_text(repo.root, f"{layout.BOOTSTRAP_DIR}/{name}")
-        except safefs.Refused:
+        except PathRefused:
             text = None
     try:
         doc = next(iter(yamlio.load_all_fast(text)), None) if text else None

@@ -13,6 +13,7 @@ from typing import Any
 
 import yaml as pyyaml
 
+from ..errors import PathRefused, TreeTooLarge
 from ..model import apps, overlays, sopsplugin
 from ..repo import layout, safefs, yamlio
 from ..repo.yamlio import lookup
@@ -309,7 +310,7 @@ def check_other_overlay_files(repo: RepoFiles) -> Iterator[Finding]:
     known = {layout.VALUES_FILE, layout.SECRETS_FILE}
     try:
         entries = list(safefs.walk(repo.root, layout.OVERLAYS_DIR))
-    except (safefs.Refused, safefs.TreeTooLarge):
+    except (PathRefused, TreeTooLarge):
         return  # reported when the repository was loaded
     for entry in entries:
         if entry.kind != "file" or not entry.name.endswith((".yaml", ".yml")) or \
@@ -325,7 +326,7 @@ def check_other_overlay_files(repo: RepoFiles) -> Iterator[Finding]:
 def _fast_load(root: Path, rel: str) -> Any:
     try:
         return next(iter(yamlio.load_all_fast(safefs.read_text(root, rel) or "")), None)
-    except (pyyaml.YAMLError, safefs.Refused):
+    except (pyyaml.YAMLError, PathRefused):
         return None  # its own finding says why
 
 
@@ -335,7 +336,7 @@ def check_unique_names(repo: RepoFiles) -> Iterator[Finding]:
     for sub_dir in (layout.APPS_DIR, layout.PROJECTS_DIR):
         try:
             entries = safefs.list_dir(repo.root, sub_dir)
-        except safefs.Refused:
+        except PathRefused:
             continue  # a link: reported when the repository was loaded
         for entry in entries:
             if entry.kind != "file" or not entry.name.endswith(".yaml"):

@@ -24,7 +24,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from ..errors import GitopsGenError, InputError
+from ..errors import GitopsGenError, InputError, PathRefused, SettingsError
 from ..model import imagehistory
 from ..model.imagehistory import History, Refs
 from ..model.images import CHART_VALUES, ImageRef, refs_of
@@ -120,7 +120,7 @@ def _finding(ef: EnvFiles, refusal: Refusal, severity: Severity = "error") -> Fi
 def _chart_values(root: Path) -> Any:
     try:
         text = safefs.read_text(root, CHART_VALUES)
-    except safefs.Refused:  # a file-refused finding of its own
+    except PathRefused:  # a file-refused finding of its own
         text = None
     return imagehistory.plain_data(text or "")
 
@@ -183,7 +183,7 @@ def gate_findings(repo: RepoFiles, now: datetime | None = None) -> list[Finding]
     it is merged."""
     try:
         work = config.load_gates(repo.root)
-    except config.SettingsError as exc:
+    except SettingsError as exc:
         return [Finding("settings", "error", None, layout.SETTINGS, exc.line,
                         f"{exc.problem}; {exc.fix}")]
     except InputError:

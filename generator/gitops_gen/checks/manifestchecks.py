@@ -10,7 +10,7 @@ from typing import Any
 import jsonschema_rs
 import yaml as pyyaml
 
-from ..errors import MissingError
+from ..errors import ChartError, MissingError, PathRefused
 from ..model import chart, syncoptions, syncplan
 from ..repo import layout, limits, safefs, yamlio
 from ..secrets import sops
@@ -33,7 +33,7 @@ def _values_validator(text: str, where: str) -> Any:
     try:
         return jsonschema_rs.Draft7Validator(schema, retriever=_no_retrieval)
     except (ValueError, jsonschema_rs.ValidationError, jsonschema_rs.ReferencingError) as exc:
-        raise chart.ChartError(f"{where} is not a valid JSON schema: "
+        raise ChartError(f"{where} is not a valid JSON schema: "
                                f"{str(exc).splitlines()[0][:200]}", "fix the schema",
                                where) from None
 
@@ -44,11 +44,11 @@ def _chart_defaults(text: str, where: str) -> dict[str, Any]:
         data = next(iter(yamlio.load_all_fast(text)), None) or {}
     except pyyaml.YAMLError as exc:
         mark = getattr(exc, "problem_mark", None)
-        raise chart.ChartError(f"{where}: {getattr(exc, 'problem', None) or 'invalid YAML'}",
+        raise ChartError(f"{where}: {getattr(exc, 'problem', None) or 'invalid YAML'}",
                                "fix the YAML at that line", where,
                                mark.line + 1 if mark is not None else None) from None
     if not isinstance(data, dict):
-        raise chart.ChartError(f"{where} is not a mapping", "write it as key: value pairs",
+        raise ChartError(f"{where} is not a mapping", "write it as key: value pairs",
                                where, 1)
     return data
 
@@ -111,7 +111,7 @@ def _chart_file(repo: RepoFiles, ef: EnvFiles, name: str) -> tuple[str | None, l
     rel = f"{layout.CHART_DIR}/{name}"
     try:
         return safefs.read_text(repo.root, rel), []
-    except safefs.Refused as exc:
+    except PathRefused as exc:
         return None, [refused(exc, ef.env)]
 
 
@@ -130,7 +130,7 @@ def values_findings(repo: RepoFiles, ef: EnvFiles) -> list[Finding]:
     try:
         defaults = _chart_defaults(defaults_text or "", defaults_rel)
         validator = _values_validator(schema_text, schema_rel)
-    except chart.ChartError as exc:
+    except ChartError as exc:
         return [Finding("values-schema", "error", ef.env, exc.file, exc.line,
                         f"{exc.helm_message}; {exc.fix}")]
     merged = chart.merge_layers([defaults, *env_layers(ef)])
@@ -159,7 +159,7 @@ def render_env(repo: RepoFiles, ef: EnvFiles,
     try:
         rendered = chart.render(layout.chart_dir(repo.root), env_layers(ef, decrypted),
                                 namespace=str(ns or layout.default_namespace(ef.env)))
-    except chart.ChartError as exc:
+    except ChartError as exc:
         fix = exc.fix if exc.file else "fix the overlay value or the chart template"
         return [], [Finding("helm-render", "error", ef.env, exc.file or ef.values.path, exc.line,
                             f"{exc.helm_message}; {fix}")]

@@ -9,24 +9,13 @@ from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from pathlib import Path
 
-from ..errors import InputError
+from ..errors import ChartError, InputError, RenderError
 from ..model import chart, syncplan
 from ..repo import layout, limits, yamlio
 from ..secrets import sops
 from . import manifestchecks, servicechecks
 from .findings import Finding
 from .repofiles import READ_DIRS, READ_FILES, EnvFiles, load_repo
-
-
-class RenderError(InputError):
-    """The environment's files do not render; the findings say why."""
-
-    def __init__(self, env: str, findings: Sequence[Finding]) -> None:
-        self.env = env
-        self.findings = list(findings)
-        first = self.findings[0]
-        super().__init__(f"{env} does not render: {first.location}: {first.message}",
-                         "run 'gitops-gen validate' for every finding")
 
 
 def render_environment(root: Path, env: str, *, decrypt: bool = False) -> list[chart.Rendered]:
@@ -45,7 +34,7 @@ def render_service(root: Path, *, decrypt: bool = False) -> list[chart.Rendered]
         files.secrets.data = sops.nest(sops.decrypt(root / layout.service_secrets(), root))
     try:
         return servicechecks.render(root, files, decrypted=decrypt)
-    except chart.ChartError as exc:
+    except ChartError as exc:
         raise RenderError(layout.SERVICE_NAME, [Finding(
             "helm-render", "error", None, layout.service_values(), None,
             f"{exc.helm_message}; fix the value or the service chart's template")]) from exc

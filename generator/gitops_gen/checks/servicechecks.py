@@ -16,6 +16,7 @@ from typing import Any
 
 import jsonschema_rs
 
+from ..errors import ChartError, PathRefused, YamlError
 from ..model import chart, servicedeploy
 from ..repo import layout, safefs, yamlio
 from ..repo.yamlio import lookup
@@ -94,7 +95,7 @@ def _values_findings(repo: RepoFiles, files: EnvFiles) -> list[Finding]:
         schema = json.loads(safefs.read_text(repo.root, f"{chart_dir}/values.schema.json") or "")
         defaults = yamlio.load(safefs.read_text(repo.root, f"{chart_dir}/values.yaml") or "",
                                "values.yaml") or {}
-    except (OSError, ValueError, yamlio.YamlError, safefs.Refused) as exc:
+    except (OSError, ValueError, YamlError, PathRefused) as exc:
         return [Finding("values-schema", "error", None, f"{layout.SERVICE_CHART_DIR}/"
                         "values.schema.json", None, f"the service chart's schema or defaults "
                         f"do not load ({type(exc).__name__}); {FIX}")]
@@ -181,7 +182,7 @@ def _argo_findings(repo: RepoFiles, files: EnvFiles) -> Iterator[Finding]:
 def _rendered_findings(repo: RepoFiles, files: EnvFiles, version: str) -> list[Finding]:
     try:
         rendered = render(repo.root, files)
-    except chart.ChartError as exc:
+    except ChartError as exc:
         return [_f("helm-render", files.values, None,
                    f"{exc.helm_message}; fix the value or the service chart's template")]
     found = manifestchecks.kube_findings(files, rendered, version)

@@ -14,6 +14,7 @@ from collections.abc import Iterator
 from pathlib import PurePosixPath
 from typing import Any
 
+from ..errors import YamlError
 from ..model import argocd, sopsplugin
 from ..repo import yamlio
 from ..repo.yamlio import lookup
@@ -54,7 +55,7 @@ class _Inner:
         self.offset = outer.line(["data", sopsplugin.CONFIG_KEY]) or 1
         try:
             self.data: Any = yamlio.load(text, outer.path)
-        except yamlio.YamlError:
+        except YamlError:
             self.data = None
 
     def line(self, keys: list[str | int], extra: int = 0) -> int:
