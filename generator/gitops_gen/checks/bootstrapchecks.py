@@ -20,9 +20,16 @@ from ..repo import layout, safefs, yamlio
 from ..repo.yamlio import lookup
 from .findings import Finding, Severity
 from .repofiles import BootstrapFiles, Loaded, RepoFiles, load_file
+from .rules import Rule
 
-RULES = ("bootstrap-kustomization", "bootstrap-version", "bootstrap-schemes",
-         "bootstrap-root-project")
+RULES = (
+    Rule("bootstrap-kustomization", "gitops/bootstrap overlays Argo CD's install manifest, and "
+         "every file and patch target it names exists"),
+    Rule("bootstrap-version", "the install manifest and images are of the declared Argo CD "
+         "version, a supported one"),
+    Rule("bootstrap-schemes", "no value-file scheme is opened to Helm"),
+    Rule("bootstrap-root-project", "the root Application's project allows only what it needs"),
+)
 
 RESTORE = "or take the file from a new 'gitops-gen init'"
 _INSTALL = re.compile(

@@ -12,8 +12,10 @@ from ..model import argocd
 from .bootstrapchecks import CONTAINER_PATH, containers
 from .findings import Finding
 from .repofiles import BootstrapFiles, RepoFiles
+from .rules import Rule
 
-RULES = ("bootstrap-downloads",)
+RULES = (Rule("bootstrap-downloads", "every tool the repo-server fetches is pinned by version and "
+              "sha256, every image by tag"),)
 
 _HEX64 = re.compile(r"\b[0-9a-f]{64}\b")
 

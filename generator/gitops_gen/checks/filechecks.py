@@ -21,6 +21,26 @@ from ..secrets import sops, sopsconfig
 from ..secrets.demo_key import DEMO_RECIPIENT
 from .findings import Finding, Severity
 from .repofiles import EnvFiles, Loaded, RepoFiles, env_of, load_file
+from .rules import Rule
+
+RULES = (
+    Rule("env-files", "every environment has its overlay and Application, and is in the "
+         "promotion order"),
+    Rule("sops-config", ".sops.yaml has a creation rule for every environment's secrets"),
+    Rule("plaintext-secret", "no overlay holds a literal secret value"),
+    Rule("sops-metadata", "every secrets file is a SOPS file (age, mac, lastmodified)"),
+    Rule("sops-encrypted", "every value of a secrets file is encrypted"),
+    Rule("sops-keys", "a secrets file holds the chart's secret keys, and only those"),
+    Rule("sops-recipients", "a secrets file is encrypted to the recipients .sops.yaml names"),
+    Rule("placeholder-secret", "no secret still holds the placeholder env add wrote"),
+    Rule("demo-recipient", "no secrets file is encrypted only to the public demo recipient"),
+    Rule("app-source", "an Application renders this repository's chart at its revision"),
+    Rule("app-plugin", "an Application renders through the SOPS plugin, from its overlay only"),
+    Rule("app-project", "an Application's AppProject exists and allows its source"),
+    Rule("app-destination", "an Application's destination is one its AppProject allows"),
+    Rule("app-sync", "an Application syncs by itself and cleans up when deleted"),
+    Rule("root-app", "the root Application applies every environment's Application once"),
+)
 
 SECRET_NAME = re.compile(
     r"(?i)(password|passwd|secret|token|api[-_]?key|private[-_]?key|credential|dsn|connection[-_]?string)"

@@ -32,8 +32,14 @@ from ..repo import config, gitrepo, layout, safefs, yamlio
 from ..repo.config import Gate, format_duration
 from .findings import Finding, Severity
 from .repofiles import EnvFiles, RepoFiles
+from .rules import Rule
 
-RULES = ("gate-require-digest", "gate-source", "gate-min-soak", "gate-unchecked")
+RULES = (
+    Rule("gate-require-digest", "an environment whose gate requires it receives digests only"),
+    Rule("gate-source", "an environment receives images from its source environment only"),
+    Rule("gate-min-soak", "a received image has soaked in the source environment for minSoak"),
+    Rule("gate-unchecked", "the promotion gates could be checked (git history is there)"),
+)
 
 
 @dataclass(frozen=True)

@@ -29,12 +29,15 @@ from ..errors import GitopsGenError, InputError, MissingError, RenderError
 from ..repo import layout, limits, proc
 from ..repo.limits import RunLimits
 from .findings import Finding, Report
+from .rules import Rule
 
 if TYPE_CHECKING:  # the Helm SDK and the engine load in the worker, not in this process
     from ..model import chart
 
 WORKER = (sys.executable, "-m", "gitops_gen.checks.worker")
 RULE = "resource-limit"
+RULES = (Rule(RULE, "rendering and checking an environment stay within the worker's time and "
+                   "memory limits"),)
 MAX_OUTPUT = 256 * limits.MIB
 _MEMORY_SIGNS = ("out of memory", "MemoryError", "memory allocation", "cannot allocate memory")
 

@@ -18,6 +18,12 @@ from . import argoschema, kubeschema, syncchecks
 from .filechecks import is_secret_name
 from .findings import Finding
 from .repofiles import EnvFiles, Loaded, RepoFiles, refused
+from .rules import Rule
+
+RULES = (
+    Rule("values-schema", "every values file is valid against the chart's values.schema.json"),
+    Rule("helm-render", "the chart renders with every environment's values"),
+)
 
 ARGO_KINDS = ("Application", "AppProject", "ApplicationSet")
 
@@ -174,9 +180,11 @@ def kube_findings(ef: EnvFiles, rendered: Sequence[chart.Rendered], version: str
     out = []
     for item, problems in zip(rendered, results, strict=True):
         for p in problems:
-            out.append(Finding("k8s-schema", "error", ef.env, f"{layout.CHART_DIR}/{item.source}",
-                               None, f"{item.kind}/{item.name}: {p} (Kubernetes {version}); fix "
-                               "the template or the value that feeds it"))
+            out.append(Finding(
+                kubeschema.RULE_NO_SCHEMA if p.keyword == "no-schema" else kubeschema.RULE,
+                "error", ef.env, f"{layout.CHART_DIR}/{item.source}", None,
+                f"{item.kind}/{item.name}: {p} (Kubernetes {version}); fix the template or the "
+                "value that feeds it"))
     return out
 
 

@@ -10,6 +10,15 @@ from ..model.chart import Rendered
 from ..repo import layout
 from .findings import Finding, Severity
 from .repofiles import EnvFiles
+from .rules import Rule
+
+RULES = (
+    Rule("policy-resources", "every container sets resource requests and limits"),
+    Rule("policy-probes", "every long-running container has readiness and liveness probes"),
+    Rule("policy-image-tag", "every image is pinned to a release tag or digest"),
+    Rule("policy-replicas", "outside dev, every component runs at least 2 replicas"),
+    Rule("policy-security-context", "every container is at the 'restricted' Pod Security level"),
+)
 
 WORKLOADS = {"Deployment", "StatefulSet", "DaemonSet", "Job", "ReplicaSet"}
 SCALED = ("backend", "frontend")

@@ -17,6 +17,7 @@ from ..errors import InputError, MissingError, PathRefused, SettingsError, TreeT
 from ..model import argocd
 from ..repo import config, layout, limits, safefs, yamlio
 from .findings import Finding
+from .rules import Rule
 
 # What validation reads, and so what must hold no link, no device and nothing too large.
 READ_DIRS = (layout.CHART_DIR, layout.OVERLAYS_DIR, layout.GITOPS_DIR)
@@ -101,6 +102,14 @@ def env_of(path: str) -> str | None:
         stem = parts[2].removesuffix(".yaml")
         return stem if layout.is_dns_label(stem) else None
     return None
+
+
+RULES = (
+    Rule("file-refused", "every file read is a regular file within the caps: no link, device, "
+         "oversized or non-UTF-8 file"),
+    Rule("yaml-syntax", "every YAML file parses, without duplicate keys"),
+    Rule("settings", ".gitops-gen.yaml holds every value, of the right type"),
+)
 
 
 def refused(exc: PathRefused, env: str | None = None) -> Finding:

@@ -24,6 +24,9 @@ from ..secrets import sops, sopsconfig
 from . import argoschema, filechecks, manifestchecks, policy
 from .findings import Finding
 from .repofiles import EnvFiles, Loaded, RepoFiles, load_file
+from .rules import Rule
+
+RULES = (Rule("service-files", "the validation service's files are all there and consistent"),)
 
 FIX = "run 'gitops-gen service add' to write it again"
 COMPONENT = "validation-service"  # the chart's app.kubernetes.io/component

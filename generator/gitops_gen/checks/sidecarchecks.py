@@ -21,8 +21,15 @@ from ..repo.yamlio import lookup
 from .bootstrapchecks import CONTAINER_PATH, RESTORE, containers, pod_spec, sidecar
 from .findings import Finding, Severity
 from .repofiles import BootstrapFiles, Loaded, RepoFiles
+from .rules import Rule
 
-RULES = ("bootstrap-plugin", "bootstrap-key-mount", "bootstrap-security-context")
+RULES = (
+    Rule("bootstrap-plugin", "the repo-server's plugin sidecar is laid out as Argo CD expects"),
+    Rule("bootstrap-key-mount", "the age key is mounted into the sidecar only, readable by it "
+         "alone"),
+    Rule("bootstrap-security-context", "the repo-server's containers meet Pod Security "
+         "'restricted' with a read-only root"),
+)
 
 DEFAULT_SECRET_MODE = 0o644  # the Kubernetes API's default for a secret volume's defaultMode
 
