@@ -139,7 +139,7 @@ def test_every_declaration_is_in_the_checked_list_once() -> None:
 def test_the_scan_sees_the_ways_checks_build_findings() -> None:
     """Not hollow: the scan knows the builders and sees ids passed every way the checks do."""
     trees = sources()
-    assert {"Finding", "_f", "finding", "PlanIssue", "Refusal", "Top"} <= set(emitters(trees))
+    assert {"Finding", "_finding", "finding", "PlanIssue", "Refusal", "Top"} <= set(emitters(trees))
     found = emitted(trees)
     assert "checks/isolated.py" in found["resource-limit"][0]  # Finding(RULE, ...)
     assert any("model/syncplan.py" in w for w in found["sync-wave-invalid"])  # PlanIssue("...")
@@ -151,7 +151,7 @@ def test_the_scan_sees_the_ways_checks_build_findings() -> None:
 def test_an_unregistered_id_is_caught() -> None:
     trees = sources()
     trees["checks/new.py"] = ast.parse(
-        'def check(x):\n    yield _f("no-such-rule", "error", None, x, None, "m")\n')
+        'def check(x):\n    yield _finding("no-such-rule", "error", None, x, None, "m")\n')
     assert emitted(trees)["no-such-rule"] == ["checks/new.py:2"]
 
 

@@ -37,19 +37,19 @@ RULES = rules.ids(
 )
 
 
-def _env_findings(repo: RepoFiles, ef: EnvFiles, version: str) -> list[Finding]:
-    out = list(manifestchecks.argo_findings(ef))
-    if ef.values.data is None and ef.values.exists:
+def _env_findings(repo: RepoFiles, env_files: EnvFiles, version: str) -> list[Finding]:
+    out = list(manifestchecks.argo_findings(env_files))
+    if env_files.values.data is None and env_files.values.exists:
         return out  # a YAML error was reported; rendering would only repeat it
-    schema = manifestchecks.values_findings(repo, ef)
+    schema = manifestchecks.values_findings(repo, env_files)
     if schema:
         return out + schema  # Helm would refuse the same values with less precise messages
-    rendered, errors = manifestchecks.render_env(repo, ef)
+    rendered, errors = manifestchecks.render_env(repo, env_files)
     out += errors
     if rendered:
-        out += manifestchecks.kube_findings(ef, rendered, version)
-        out += manifestchecks.plan_findings(ef, rendered)
-        out += policy.policy_findings(ef, rendered)
+        out += manifestchecks.kube_findings(env_files, rendered, version)
+        out += manifestchecks.plan_findings(env_files, rendered)
+        out += policy.policy_findings(env_files, rendered)
     return out
 
 
@@ -104,10 +104,10 @@ def validate_repo(root: Path, envs: list[str] | None = None,
         report.extend(servicechecks.service_findings(repo, version))
     told.finished(None, report.findings)
 
-    def one(ef: EnvFiles) -> list[Finding]:
-        told.started(ef.env)
-        found = _env_findings(repo, ef, version)
-        told.finished(ef.env, found)
+    def one(env_files: EnvFiles) -> list[Finding]:
+        told.started(env_files.env)
+        found = _env_findings(repo, env_files, version)
+        told.finished(env_files.env, found)
         return found
 
     workers = min(4, max(1, len(repo.envs)))
