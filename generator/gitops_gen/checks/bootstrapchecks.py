@@ -116,8 +116,9 @@ def _patch_target(repo: RepoFiles, entry: Any) -> tuple[str, str] | None:
     return str(doc.get("kind")), str(lookup(doc, "metadata", "name"))
 
 
-def check_kustomization(repo: RepoFiles, bs: BootstrapFiles, version: str) -> Iterator[Finding]:
-    kz = bs.kustomization
+def check_kustomization(repo: RepoFiles, bootstrap: BootstrapFiles,
+                        version: str) -> Iterator[Finding]:
+    kz = bootstrap.kustomization
     if not kz.exists:
         yield _missing("bootstrap-kustomization", kz, "'kubectl apply -k gitops/bootstrap' "
                        "installs Argo CD with the decrypting sidecar from it")
@@ -199,7 +200,7 @@ def _check_patches(repo: RepoFiles, kz: Loaded,
 # ---- versions -----------------------------------------------------------------------------
 
 
-def check_versions(repo: RepoFiles, bs: BootstrapFiles, version: str) -> Iterator[Finding]:
+def check_versions(repo: RepoFiles, bootstrap: BootstrapFiles, version: str) -> Iterator[Finding]:
     rule = "bootstrap-version"
     if not argocd.is_supported(version):
         settings = load_file(repo.root, layout.SETTINGS, None, [])
@@ -207,22 +208,22 @@ def check_versions(repo: RepoFiles, bs: BootstrapFiles, version: str) -> Iterato
                        f"argocdVersion {version} is not supported: gitops/bootstrap is written for "
                        f"Argo CD {argocd.SUPPORTED} (checked against v{argocd.DEFAULT_VERSION}'s "
                        f"install manifest); set argocdVersion: {argocd.DEFAULT_VERSION}")
-    found = sidecar(bs.patch)
+    found = sidecar(bootstrap.patch)
     if found is not None:
         i, container = found
         have = str(container.get("image", ""))
         m = _ARGOCD_IMAGE.match(have)
         if m and m.group("version") != version:
-            yield _finding(rule, bs.patch,
-                           bs.patch.line([*CONTAINER_PATH, "containers", i, "image"]),
+            yield _finding(rule, bootstrap.patch,
+                           bootstrap.patch.line([*CONTAINER_PATH, "containers", i, "image"]),
                            f"the sidecar runs {have}, but {layout.SETTINGS} declares Argo CD "
                            f"{version}; use {argocd.image(version)} (or your image built from "
                            f"{argocd.DOCKERFILE} for {version})")
-    for n, line in enumerate((bs.dockerfile.text or "").splitlines(), start=1):
+    for n, line in enumerate((bootstrap.dockerfile.text or "").splitlines(), start=1):
         m = re.match(r"^\s*FROM\s+(\S+)", line, re.IGNORECASE)
         m2 = _ARGOCD_IMAGE.match(m.group(1)) if m else None
         if m2 and m2.group("version") != version:
-            yield _finding(rule, bs.dockerfile, n,
+            yield _finding(rule, bootstrap.dockerfile, n,
                            f"builds on {m.group(1) if m else ''}, but {layout.SETTINGS} declares "
                            f"Argo CD {version}; build FROM {argocd.image(version)}")
 
@@ -230,17 +231,17 @@ def check_versions(repo: RepoFiles, bs: BootstrapFiles, version: str) -> Iterato
 # ---- value-file schemes -------------------------------------------------------------------
 
 
-def check_schemes(bs: BootstrapFiles) -> Iterator[Finding]:
+def check_schemes(bootstrap: BootstrapFiles) -> Iterator[Finding]:
     """No helm.valuesFileSchemes: the Applications use the plugin and name no value file."""
     why = ("the Applications name no value file (the plugin reads the overlay), and Argo CD "
            "hands a value file with a listed scheme to Helm with no repository-root check "
            "(argo-cd v3.5.1 util/io/path/resolved.go L113-125); remove it")
-    for loaded in (bs.patch, bs.plugin, bs.root_project, *bs.others):
+    for loaded in (bootstrap.patch, bootstrap.plugin, bootstrap.root_project, *bootstrap.others):
         if isinstance(loaded.data, dict) and isinstance(loaded.data.get("data"), dict) \
                 and SCHEMES_KEY in loaded.data["data"]:
             yield _finding("bootstrap-schemes", loaded, loaded.line(["data", SCHEMES_KEY]),
                            f"{SCHEMES_KEY} is set: {why}")
-    kz = bs.kustomization
+    kz = bootstrap.kustomization
     entries = kz.data.get("patches") if isinstance(kz.data, dict) else None
     for i, entry in enumerate(entries if isinstance(entries, list) else []):
         if isinstance(entry, dict) and SCHEMES_KEY in str(entry.get("patch", "")):
@@ -251,9 +252,9 @@ def check_schemes(bs: BootstrapFiles) -> Iterator[Finding]:
 # ---- the root project ---------------------------------------------------------------------
 
 
-def check_root_project(repo: RepoFiles, bs: BootstrapFiles) -> Iterator[Finding]:
+def check_root_project(repo: RepoFiles, bootstrap: BootstrapFiles) -> Iterator[Finding]:
     rule = "bootstrap-root-project"
-    proj = bs.root_project
+    proj = bootstrap.root_project
     if not proj.exists:
         yield _missing(rule, proj, f"gitops/root.yaml runs in project {layout.ROOT_PROJECT_NAME}")
         return
@@ -290,12 +291,12 @@ def check_root_project(repo: RepoFiles, bs: BootstrapFiles) -> Iterator[Finding]
 
 
 def bootstrap_findings(repo: RepoFiles) -> list[Finding]:
-    bs = repo.bootstrap
-    if bs is None or repo.settings is None:
+    bootstrap = repo.bootstrap
+    if bootstrap is None or repo.settings is None:
         return []
     version = repo.settings.argocd_version
-    out = list(check_versions(repo, bs, version))
-    out.extend(check_kustomization(repo, bs, version))
-    out.extend(check_schemes(bs))
-    out.extend(check_root_project(repo, bs))
+    out = list(check_versions(repo, bootstrap, version))
+    out.extend(check_kustomization(repo, bootstrap, version))
+    out.extend(check_schemes(bootstrap))
+    out.extend(check_root_project(repo, bootstrap))
     return out

@@ -70,8 +70,8 @@ def _image_pinned(image: str) -> bool:
     return bool(tag) and tag != "latest"
 
 
-def check_downloads(bs: BootstrapFiles) -> Iterator[Finding]:
-    patch = bs.patch
+def check_downloads(bootstrap: BootstrapFiles) -> Iterator[Finding]:
+    patch = bootstrap.patch
     for ci, box in containers(patch, "initContainers"):
         where = [*CONTAINER_PATH, "initContainers", ci]
         if not _image_pinned(str(box.get("image", ""))):
@@ -84,7 +84,7 @@ def check_downloads(bs: BootstrapFiles) -> Iterator[Finding]:
             base = (patch.line([*where, "args", ai]) or 0) + (1 if "\n" in str(arg) else 0)
             for n, problem in download_problems(str(arg)):
                 yield _finding(patch, base + n, f"{box.get('name')}: {problem}")
-    docker = bs.dockerfile
+    docker = bootstrap.dockerfile
     for n, line in enumerate((docker.text or "").splitlines(), start=1):
         m = re.match(r"^\s*FROM\s+(\S+)", line, re.IGNORECASE)
         if m and not _image_pinned(m.group(1)):
@@ -94,5 +94,7 @@ def check_downloads(bs: BootstrapFiles) -> Iterator[Finding]:
 
 
 def download_findings(repo: RepoFiles) -> list[Finding]:
-    bs = repo.bootstrap
-    return list(check_downloads(bs)) if bs is not None and repo.settings is not None else []
+    bootstrap = repo.bootstrap
+    if bootstrap is None or repo.settings is None:
+        return []
+    return list(check_downloads(bootstrap))

@@ -70,19 +70,20 @@ def _containers(pod: dict[str, Any]) -> Iterator[tuple[dict[str, Any], bool]]:
         yield c, False
 
 
-def restricted_problems(sc: dict[str, Any], psc: dict[str, Any]) -> list[str]:
-    """What a container lacks for the "restricted" Pod Security level, as settings to make."""
+def restricted_problems(container: dict[str, Any], pod: dict[str, Any]) -> list[str]:
+    """What a container lacks for the "restricted" Pod Security level, as settings to make;
+    container and pod are the securityContext of each."""
     problems = []
-    if sc.get("allowPrivilegeEscalation") is not False:
+    if container.get("allowPrivilegeEscalation") is not False:
         problems.append("allowPrivilegeEscalation: false")
-    if "ALL" not in ((sc.get("capabilities") or {}).get("drop") or []):
+    if "ALL" not in ((container.get("capabilities") or {}).get("drop") or []):
         problems.append("capabilities.drop: [ALL]")
-    if sc.get("privileged"):
+    if container.get("privileged"):
         problems.append("privileged: false")
-    non_root = sc.get("runAsNonRoot", psc.get("runAsNonRoot"))
+    non_root = container.get("runAsNonRoot", pod.get("runAsNonRoot"))
     if non_root is not True:
         problems.append("runAsNonRoot: true")
-    seccomp = (sc.get("seccompProfile") or psc.get("seccompProfile") or {}).get("type")
+    seccomp = (container.get("seccompProfile") or pod.get("seccompProfile") or {}).get("type")
     if seccomp not in ("RuntimeDefault", "Localhost"):
         problems.append("seccompProfile.type: RuntimeDefault")
     return problems

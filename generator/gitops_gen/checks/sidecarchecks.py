@@ -39,8 +39,8 @@ def _finding(rule: str, loaded: Loaded, line: int | None, message: str,
     return Finding(rule, severity, None, loaded.path, line, message)
 
 
-def _volumes(bs: BootstrapFiles) -> list[tuple[int, dict[str, Any]]]:
-    items = pod_spec(bs.patch).get("volumes")
+def _volumes(bootstrap: BootstrapFiles) -> list[tuple[int, dict[str, Any]]]:
+    items = pod_spec(bootstrap.patch).get("volumes")
     return [(i, v) for i, v in enumerate(items) if isinstance(v, dict)] \
         if isinstance(items, list) else []
 
@@ -76,8 +76,8 @@ def _script_line(script: str, needle: str) -> int:
     return next((n for n, text in enumerate(lines) if needle in text), max(len(lines) - 1, 0))
 
 
-def check_plugin_config(repo: RepoFiles, bs: BootstrapFiles) -> Iterator[Finding]:
-    rule, cm = "bootstrap-plugin", bs.plugin
+def check_plugin_config(repo: RepoFiles, bootstrap: BootstrapFiles) -> Iterator[Finding]:
+    rule, cm = "bootstrap-plugin", bootstrap.plugin
     if not cm.exists:
         yield _finding(rule, cm, None, f"{cm.path} is missing: the sidecar mounts plugin.yaml from "
                        f"it; restore it from git {RESTORE}")
@@ -172,8 +172,8 @@ def _check_pipe(cm: Loaded, script: str, at: Any) -> Iterator[Finding]:
                        "a pipe: anything else writes the plaintext to disk or drops it")
 
 
-def check_sidecar(bs: BootstrapFiles) -> Iterator[Finding]:
-    rule, patch = "bootstrap-plugin", bs.patch
+def check_sidecar(bootstrap: BootstrapFiles) -> Iterator[Finding]:
+    rule, patch = "bootstrap-plugin", bootstrap.patch
     if not patch.exists:
         yield _finding(rule, patch, None, f"{patch.path} is missing: argocd-repo-server gets no "
                        f"decrypting sidecar; restore it from git {RESTORE}")
@@ -194,7 +194,7 @@ def check_sidecar(bs: BootstrapFiles) -> Iterator[Finding]:
         yield _finding(rule, patch, patch.line([*where, "securityContext"]) or patch.line(where),
                        f"the sidecar must run as uid {argocd.ARGOCD_UID}, as Argo CD's cmp-server "
                        "expects; set securityContext.runAsUser: 999")
-    volumes = dict((v.get("name"), v) for _, v in _volumes(bs))
+    volumes = dict((v.get("name"), v) for _, v in _volumes(bootstrap))
     needed = {
         "/var/run/argocd": ("var-files", "the cmp-server binary"),
         f"{argocd.CMP_HOME}/plugins": ("plugins", "the socket the repo-server connects to"),
@@ -238,11 +238,11 @@ def key_readable(uid: int, gid: int, fs_group: int | None, mode: int) -> bool:
     return bool(mode & 0o004) or (bool(mode & 0o040) and file_group in groups)
 
 
-def check_key_mount(bs: BootstrapFiles) -> Iterator[Finding]:
-    rule, patch = "bootstrap-key-mount", bs.patch
+def check_key_mount(bootstrap: BootstrapFiles) -> Iterator[Finding]:
+    rule, patch = "bootstrap-key-mount", bootstrap.patch
     if not isinstance(patch.data, dict):
         return
-    found = [(i, v) for i, v in _volumes(bs)
+    found = [(i, v) for i, v in _volumes(bootstrap)
              if lookup(v, "secret", "secretName") == argocd.KEY_SECRET]
     if not found:
         yield _finding(rule, patch, patch.line([*CONTAINER_PATH, "volumes"]) or 1,
@@ -321,8 +321,8 @@ def restricted_gaps(context: Any, pod: Any) -> list[str]:
     return gaps
 
 
-def check_security_contexts(bs: BootstrapFiles) -> Iterator[Finding]:
-    patch = bs.patch
+def check_security_contexts(bootstrap: BootstrapFiles) -> Iterator[Finding]:
+    patch = bootstrap.patch
     pod = pod_spec(patch)
     added = [("initContainers", ci, box) for ci, box in containers(patch, "initContainers")]
     side = sidecar(patch)
@@ -339,11 +339,11 @@ def check_security_contexts(bs: BootstrapFiles) -> Iterator[Finding]:
 
 
 def sidecar_findings(repo: RepoFiles) -> list[Finding]:
-    bs = repo.bootstrap
-    if bs is None or repo.settings is None:
+    bootstrap = repo.bootstrap
+    if bootstrap is None or repo.settings is None:
         return []
-    out = list(check_plugin_config(repo, bs))
-    out.extend(check_sidecar(bs))
-    out.extend(check_key_mount(bs))
-    out.extend(check_security_contexts(bs))
+    out = list(check_plugin_config(repo, bootstrap))
+    out.extend(check_sidecar(bootstrap))
+    out.extend(check_key_mount(bootstrap))
+    out.extend(check_security_contexts(bootstrap))
     return out
