@@ -21,7 +21,7 @@ import kubernetes_validate
 import pytest
 import yaml
 
-from gitops_gen.errors import MissingError
+from gitops_gen.errors import ChartError, MissingError
 from gitops_gen.model import chart
 from gitops_gen.repo import layout
 
@@ -609,7 +609,7 @@ BAD: list[tuple[dict[str, Any], str]] = [
 
 @pytest.mark.parametrize(("layer", "named"), BAD, ids=[b[1] for b in BAD])
 def test_bad_values_fail_clearly(layer: dict[str, Any], named: str) -> None:
-    with pytest.raises(chart.ChartError) as info:
+    with pytest.raises(ChartError) as info:
         render(layer)
     message = str(info.value)
     assert named in message
@@ -626,13 +626,13 @@ def test_bad_values_fail_clearly(layer: dict[str, Any], named: str) -> None:
 ], ids=["database-with-backend", "backend-with-frontend", "frontend-with-final"])
 def test_two_components_in_one_wave_are_refused(waves: dict[str, int], shown: str) -> None:
     # One wave for two components lets the later one start before the earlier is Healthy.
-    with pytest.raises(chart.ChartError) as info:
+    with pytest.raises(ChartError) as info:
         render({"syncWaves": waves})
     assert f"syncWaves must increase: {shown}" in str(info.value)
 
 
 def test_ingress_class_message_names_both_values() -> None:
-    with pytest.raises(chart.ChartError) as info:
+    with pytest.raises(ChartError) as info:
         render(NETPOL, {"ingress": {"enabled": True, "host": "todo.example.com"}})
     assert "ingress.className" in str(info.value)
     assert "networkPolicy.ingressController" in str(info.value)
@@ -690,13 +690,13 @@ def test_disruption_budgets_that_leave_a_pod_evictable_render(layer: dict[str, A
 
 
 def test_missing_secrets_without_any_layer() -> None:
-    with pytest.raises(chart.ChartError, match=r"postgresql\.auth\.password is required"):
+    with pytest.raises(ChartError, match=r"postgresql\.auth\.password is required"):
         chart.render(CHART, [], namespace=NS)
 
 
 def test_validate_values() -> None:
     chart.validate_values(CHART, [SECRETS])
-    with pytest.raises(chart.ChartError, match="/frontend/service/type"):
+    with pytest.raises(ChartError, match="/frontend/service/type"):
         chart.validate_values(CHART, [{"frontend": {"service": {"type": "External"}}}])
 
 
@@ -945,7 +945,7 @@ def test_broken_template_is_a_chart_error(tmp_path: Path) -> None:
     copy_dir = tmp_path / "chart"
     shutil.copytree(CHART, copy_dir)
     (copy_dir / "templates" / "broken.yaml").write_text("{{ .Values.nope | nosuchfunction }}\n")
-    with pytest.raises(chart.ChartError, match="nosuchfunction") as info:
+    with pytest.raises(ChartError, match="nosuchfunction") as info:
         chart.render(copy_dir, [SECRETS], namespace=NS)
     assert "\n" not in str(info.value)
 

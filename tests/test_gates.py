@@ -14,6 +14,7 @@ import pytest
 
 from gitops_gen.checks import gates
 from gitops_gen.checks.validate import validate_repo
+from gitops_gen.errors import SettingsError
 from gitops_gen.model.imagehistory import History, Snapshot
 from gitops_gen.model.images import ImageRef
 from gitops_gen.repo import config, layout, yamlio
@@ -52,7 +53,7 @@ def test_gates_parse() -> None:
     ("gates:\n  prod:\n    requireDigest: yes please\n", 5, "is not true or false"),
 ])
 def test_bad_gates_name_their_line(text: str, line: int, words: str) -> None:
-    with pytest.raises(config.SettingsError) as caught:
+    with pytest.raises(SettingsError) as caught:
         config.parse_gates(settings(text))
     assert caught.value.line == line and words in caught.value.render()
     assert "\n" not in caught.value.render()

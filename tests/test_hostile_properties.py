@@ -14,7 +14,7 @@ from hypothesis import strategies as st
 
 from gitops_gen.checks.findings import Finding
 from gitops_gen.checks.repofiles import VALUES_TOP, load_file
-from gitops_gen.errors import InputError, MissingError
+from gitops_gen.errors import ChartError, InputError, MissingError, PathRefused, YamlError
 from gitops_gen.model import chart
 from gitops_gen.repo import config, limits, safefs, yamlio
 from gitops_gen.secrets import sopsconfig
@@ -44,7 +44,7 @@ def size(node: Any) -> int:
 def test_round_trip_loading_answers_data_or_a_yaml_error(text: str) -> None:
     try:
         data = yamlio.load(text, "f.yaml")
-    except yamlio.YamlError as exc:
+    except YamlError as exc:
         assert exc.problem and "\n" not in exc.render()
         return
     plain = yamlio.to_plain(data)
@@ -79,7 +79,7 @@ def test_aliases_are_bounded_whatever_their_shape(text: str) -> None:
                  lambda: list(yamlio.load_all_fast(text))):
         try:
             data = load()
-        except (yamlio.YamlError, yaml.YAMLError) as exc:
+        except (YamlError, yaml.YAMLError) as exc:
             assert "aliases are expanded" in str(exc)
             continue
         assert size(data) <= limits.MAX_NODES + 1
@@ -90,7 +90,7 @@ def test_aliases_are_bounded_whatever_their_shape(text: str) -> None:
 def test_decoding_answers_text_or_refuses(data: bytes) -> None:
     try:
         text = safefs.decode("f.yaml", data)
-    except safefs.Refused as exc:
+    except PathRefused as exc:
         assert exc.line is not None and "not UTF-8" in exc.problem
         return
     assert isinstance(text, str)
@@ -101,7 +101,7 @@ def test_decoding_answers_text_or_refuses(data: bytes) -> None:
 def test_sops_rules_are_checked_never_crash(text: str) -> None:
     try:
         data = yamlio.load(text, ".sops.yaml")
-    except yamlio.YamlError:
+    except YamlError:
         return
     for problem in sopsconfig.problems(data):
         assert problem.message
@@ -139,5 +139,5 @@ def test_chart_files_pass_or_are_a_chart_error(text: str, name: str) -> None:
     data = text.encode("utf-8", "surrogatepass")
     try:
         chart.check_files({name: data})
-    except chart.ChartError as exc:
+    except ChartError as exc:
         assert exc.file == f"chart/{name}"

@@ -10,7 +10,7 @@ import git
 import pytest
 import yaml
 
-from gitops_gen.errors import MissingError
+from gitops_gen.errors import ForgeError, MissingError
 from gitops_gen.repo import forge, layout
 
 from .conftest import AgeKey
@@ -504,7 +504,7 @@ def test_an_api_that_never_answers_times_out(no_proxy: None) -> None:
         listener.bind(("127.0.0.1", 0))
         listener.listen(1)
         api = f"http://127.0.0.1:{listener.getsockname()[1]}"
-        with pytest.raises(forge.ForgeError, match="could not reach .*timed out") as caught:
+        with pytest.raises(ForgeError, match="could not reach .*timed out") as caught:
             forge.create_pull_request(api, TOKEN, "org", "todo", "b", "main", "t", "body",
                                       timeout=0.5)
     assert TOKEN not in str(caught.value)

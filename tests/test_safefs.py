@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 import yaml
 
-from gitops_gen.errors import InputError
+from gitops_gen.errors import InputError, PathRefused, TreeTooLarge, YamlError
 from gitops_gen.repo import limits, safefs, yamlio
 
 
@@ -33,13 +33,13 @@ def test_links_are_refused_wherever_they_are_on_the_way(tree: Path, tmp_path: Pa
     (tree / "inner").symlink_to(tree / "chart" / "values.yaml")  # even one that stays inside
     for rel, where in (("chart/files/k", "chart/files/k"), ("overlays/secret.txt", "overlays"),
                        ("inner", "inner")):
-        with pytest.raises(safefs.Refused, match="is a symbolic link") as caught:
+        with pytest.raises(PathRefused, match="is a symbolic link") as caught:
             safefs.read_text(tree, rel)
         assert caught.value.path == where
         assert "MARKER" not in caught.value.render()
     assert safefs.kind(tree, "chart/files/k") == "link"
     assert not safefs.is_file(tree, "chart/files/k") and not safefs.is_dir(tree, "overlays")
-    with pytest.raises(safefs.Refused, match="chart/files/k: is a symbolic link"):
+    with pytest.raises(PathRefused, match="chart/files/k: is a symbolic link"):
         safefs.read_tree(tree, "chart")
     assert safefs.read_text(tree, "chart/values.yaml") == "a: 1\n"
     assert safefs.read_text(tree, "chart/nothing.yaml") is None
@@ -49,17 +49,17 @@ def test_links_are_refused_wherever_they_are_on_the_way(tree: Path, tmp_path: Pa
 def test_a_fifo_is_refused_without_blocking(tree: Path) -> None:
     os.mkfifo(tree / "chart" / "values.schema.json")
     start = time.monotonic()
-    with pytest.raises(safefs.Refused, match="not a regular file"):
+    with pytest.raises(PathRefused, match="not a regular file"):
         safefs.read_bytes(tree, "chart/values.schema.json")
     assert time.monotonic() - start < 30  # a blocking open would hang here, not be slow
 
 
 def test_size_and_encoding(tree: Path) -> None:
     (tree / "chart" / "big.yaml").write_bytes(b"x" * (limits.MAX_FILE_BYTES + 1))
-    with pytest.raises(safefs.Refused, match="over the 1048576-byte limit"):
+    with pytest.raises(PathRefused, match="over the 1048576-byte limit"):
         safefs.read_text(tree, "chart/big.yaml")
     (tree / "chart" / "latin1.yaml").write_bytes(b"a: 1\nb: caf\xe9\n")
-    with pytest.raises(safefs.Refused, match=r"not UTF-8 text \(byte 0xe9 on line 2\)") as bad:
+    with pytest.raises(PathRefused, match=r"not UTF-8 text \(byte 0xe9 on line 2\)") as bad:
         safefs.read_text(tree, "chart/latin1.yaml")
     assert bad.value.line == 2
     (tree / "chart" / "bom.yaml").write_bytes(b"\xef\xbb\xbfa: 1\n")
@@ -90,11 +90,11 @@ def test_walk_stops_at_its_caps(tree: Path) -> None:
     for n in range(5):
         deep = deep / f"d{n}"
     deep.mkdir(parents=True)
-    with pytest.raises(safefs.TreeTooLarge, match="nested more than 3"):
+    with pytest.raises(TreeTooLarge, match="nested more than 3"):
         list(safefs.walk(tree, "gitops", max_depth=3))
     for n in range(12):
         (tree / "chart" / "files" / f"f{n}").write_text("x")
-    with pytest.raises(safefs.TreeTooLarge, match="more than 10 files"):
+    with pytest.raises(TreeTooLarge, match="more than 10 files"):
         list(safefs.walk(tree, "chart", max_files=10))
     assert len(safefs.read_tree(tree, "chart")) == 13
 
@@ -129,7 +129,7 @@ HOSTILE = [
 def test_round_trip_loading_refuses_within_a_second(text: str, problem: str,
                                                     line: int | None) -> None:
     start = time.monotonic()
-    with pytest.raises(yamlio.YamlError) as caught:
+    with pytest.raises(YamlError) as caught:
         yamlio.load(text, "overlays/dev/values.yaml")
     assert problem in caught.value.problem
     assert caught.value.line == line
@@ -153,5 +153,5 @@ def test_aliases_within_limits_still_load() -> None:
 
 def test_round_trip_files_have_a_size_cap() -> None:
     text = "a: " + "x" * limits.MAX_EDITED_YAML_BYTES + "\n"
-    with pytest.raises(yamlio.YamlError, match="over the 262144-character limit"):
+    with pytest.raises(YamlError, match="over the 262144-character limit"):
         yamlio.load(text, "f")

@@ -64,7 +64,7 @@ layers = [yaml.safe_load(sys.stdin.read() if f == "-" else Path(f).read_text()) 
           for f in files]
 try:
     rendered = chart.render(chart_dir, layers, namespace=namespace, release=release)
-except chart.ChartError as exc:
+except ChartError as exc:
     sys.exit(f"Error: {{exc.helm_message}}")
 for item in rendered:
     sys.stdout.write(f"---\\n# Source: todo-chatbot/{{item.source}}\\n" + yaml.safe_dump(item.obj))

@@ -157,6 +157,15 @@ def test_kubernetes_schema_of_rendered_objects(repo: Path) -> None:
     assert "sessionAffinityy" in found[0].message
 
 
+def test_a_kind_kubernetes_does_not_serve_has_its_own_rule(repo: Path) -> None:
+    (repo / "chart/templates/widget.yaml").write_text(
+        "apiVersion: example.com/v1\nkind: Widget\nmetadata:\n  name: widget\n")
+    found = findings(repo, "k8s-schema-unknown-kind", ["dev"])
+    assert [f.file for f in found] == ["chart/templates/widget.yaml"]
+    assert "no schema for Widget example.com/v1" in found[0].message
+    assert findings(repo, "k8s-schema", ["dev"]) == []
+
+
 def test_argocd_schema_with_line(repo: Path) -> None:
     edit(repo, layout.app_path("dev"), lambda t: t.replace("  project: todo-dev",
                                                           "  project: todo-dev\n  projekt: x"))

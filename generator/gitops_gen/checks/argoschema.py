@@ -17,9 +17,11 @@ from typing import Any
 import jsonschema_rs
 
 from . import argorules
+from .rules import Rule
 from .schemamessages import SchemaProblem, describe, show
 
 RULE = "argocd-schema"
+RULES = (Rule(RULE, "every Argo CD manifest is valid against Argo CD's schema"),)
 API_VERSION = "argoproj.io/v1alpha1"
 
 _DNS_SUBDOMAIN = r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*$"

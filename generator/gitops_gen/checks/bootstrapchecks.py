@@ -14,14 +14,22 @@ from typing import Any
 
 import yaml as pyyaml
 
+from ..errors import PathRefused
 from ..model import apps, argocd
 from ..repo import layout, safefs, yamlio
 from ..repo.yamlio import lookup
 from .findings import Finding, Severity
 from .repofiles import BootstrapFiles, Loaded, RepoFiles, load_file
+from .rules import Rule
 
-RULES = ("bootstrap-kustomization", "bootstrap-version", "bootstrap-schemes",
-         "bootstrap-root-project")
+RULES = (
+    Rule("bootstrap-kustomization", "gitops/bootstrap overlays Argo CD's install manifest, and "
+         "every file and patch target it names exists"),
+    Rule("bootstrap-version", "the install manifest and images are of the declared Argo CD "
+         "version, a supported one"),
+    Rule("bootstrap-schemes", "no value-file scheme is opened to Helm"),
+    Rule("bootstrap-root-project", "the root Application's project allows only what it needs"),
+)
 
 RESTORE = "or take the file from a new 'gitops-gen init'"
 _INSTALL = re.compile(
@@ -31,14 +39,14 @@ _ARGOCD_IMAGE = re.compile(r"^quay\.io/argoproj/argocd:v?(?P<version>\S+)$")
 SCHEMES_KEY = "helm.valuesFileSchemes"
 
 
-def _f(rule: str, loaded: Loaded, line: int | None, message: str,
-       severity: Severity = "error") -> Finding:
+def _finding(rule: str, loaded: Loaded, line: int | None, message: str,
+             severity: Severity = "error") -> Finding:
     return Finding(rule, severity, None, loaded.path, line, message)
 
 
 def _missing(rule: str, loaded: Loaded, what: str) -> Finding:
-    return _f(rule, loaded, None, f"{loaded.path} is missing: {what}; restore it from git "
-              f"{RESTORE}")
+    return _finding(rule, loaded, None, f"{loaded.path} is missing: {what}; restore it from "
+                    f"git {RESTORE}")
 
 
 def pod_spec(patch: Loaded) -> dict[str, Any]:
@@ -68,7 +76,7 @@ def _local_objects(repo: RepoFiles, names: list[str]) -> set[tuple[str, str]]:
         try:
             text = safefs.read_text(repo.root, f"{layout.BOOTSTRAP_DIR}/{name}")
             docs = list(yamlio.load_all_fast(text)) if text is not None else []
-        except (pyyaml.YAMLError, safefs.Refused):
+        except (pyyaml.YAMLError, PathRefused):
             continue  # its own yaml-syntax or file-refused finding says why
         for doc in docs:
             if isinstance(doc, dict):
@@ -97,7 +105,7 @@ def _patch_target(repo: RepoFiles, entry: Any) -> tuple[str, str] | None:
         name = entry.get("path") if isinstance(entry, dict) else entry
         try:
             text = safefs.read_text(repo.root, f"{layout.BOOTSTRAP_DIR}/{name}")
-        except safefs.Refused:
+        except PathRefused:
             text = None
     try:
         doc = next(iter(yamlio.load_all_fast(text)), None) if text else None
@@ -108,8 +116,9 @@ def _patch_target(repo: RepoFiles, entry: Any) -> tuple[str, str] | None:
     return str(doc.get("kind")), str(lookup(doc, "metadata", "name"))
 
 
-def check_kustomization(repo: RepoFiles, bs: BootstrapFiles, version: str) -> Iterator[Finding]:
-    kz = bs.kustomization
+def check_kustomization(repo: RepoFiles, bootstrap: BootstrapFiles,
+                        version: str) -> Iterator[Finding]:
+    kz = bootstrap.kustomization
     if not kz.exists:
         yield _missing("bootstrap-kustomization", kz, "'kubectl apply -k gitops/bootstrap' "
                        "installs Argo CD with the decrypting sidecar from it")
@@ -118,10 +127,10 @@ def check_kustomization(repo: RepoFiles, bs: BootstrapFiles, version: str) -> It
         return
     rule = "bootstrap-kustomization"
     if kz.data.get("namespace") != layout.ARGOCD_NAMESPACE:
-        yield _f(rule, kz, kz.line(["namespace"]) or 1,
-                 f"namespace is {kz.data.get('namespace')!r}: Argo CD's install names no "
-                 f"namespace, so set 'namespace: {layout.ARGOCD_NAMESPACE}' (argo-cd "
-                 "docs/operator-manual/installation.md, Kustomize)")
+        yield _finding(rule, kz, kz.line(["namespace"]) or 1,
+                       f"namespace is {kz.data.get('namespace')!r}: Argo CD's install names no "
+                       f"namespace, so set 'namespace: {layout.ARGOCD_NAMESPACE}' (argo-cd "
+                       "docs/operator-manual/installation.md, Kustomize)")
     raw = kz.data.get("resources")
     resources: list[Any] = raw if isinstance(raw, list) else []
     local: list[str] = []
@@ -132,30 +141,30 @@ def check_kustomization(repo: RepoFiles, bs: BootstrapFiles, version: str) -> It
         if m:
             install_named = True
             if m.group("version") != version:
-                yield _f("bootstrap-version", kz, kz.line(["resources", i]),
-                         f"names Argo CD v{m.group('version')}'s install manifest but "
-                         f"{layout.SETTINGS} declares argocdVersion {version}; write "
-                         f"{argocd.install_url(version)}")
+                yield _finding("bootstrap-version", kz, kz.line(["resources", i]),
+                               f"names Argo CD v{m.group('version')}'s install manifest but "
+                               f"{layout.SETTINGS} declares argocdVersion {version}; write "
+                               f"{argocd.install_url(version)}")
         elif re.match(r"^[a-z]+://", text) or text.startswith("github.com/"):
-            yield _f(rule, kz, kz.line(["resources", i]),
-                     f"{text} is fetched when the overlay is built; the only remote resource "
-                     "this overlay needs is Argo CD's install manifest: vendor the file into "
-                     f"{layout.BOOTSTRAP_DIR}", "warning")
+            yield _finding(rule, kz, kz.line(["resources", i]),
+                           f"{text} is fetched when the overlay is built; the only remote resource "
+                           "this overlay needs is Argo CD's install manifest: vendor the file into "
+                           f"{layout.BOOTSTRAP_DIR}", "warning")
         else:
             local.append(text)
             problem = _local_path_problem(repo, text)
             if problem:
-                yield _f(rule, kz, kz.line(["resources", i]), problem)
+                yield _finding(rule, kz, kz.line(["resources", i]), problem)
     if not install_named:
-        yield _f(rule, kz, kz.line(["resources"]) or 1,
-                 f"resources do not name Argo CD's install manifest; without it kubectl finds "
-                 "no argocd-repo-server to patch ('no resource matches strategic merge patch'). "
-                 f"Add {argocd.install_url(version)}")
+        yield _finding(rule, kz, kz.line(["resources"]) or 1,
+                       "resources do not name Argo CD's install manifest; without it kubectl "
+                       "finds no argocd-repo-server to patch ('no resource matches strategic merge "
+                       f"patch'). Add {argocd.install_url(version)}")
     plugin_file = PurePosixPath(argocd.PLUGIN).name
     if plugin_file not in local:
-        yield _f(rule, kz, kz.line(["resources"]) or 1,
-                 f"resources lack {plugin_file}: the sidecar mounts plugin.yaml from that "
-                 "ConfigMap and would not start; add it")
+        yield _finding(rule, kz, kz.line(["resources"]) or 1,
+                       f"resources lack {plugin_file}: the sidecar mounts plugin.yaml from that "
+                       "ConfigMap and would not start; add it")
     yield from _check_patches(repo, kz, _local_objects(repo, local))
 
 
@@ -174,77 +183,78 @@ def _check_patches(repo: RepoFiles, kz: Loaded,
                 named_patch = named_patch or str(path) == patch_file
                 problem = _local_path_problem(repo, str(path))
                 if problem:
-                    yield _f(rule, kz, where, problem)
+                    yield _finding(rule, kz, where, problem)
                     continue
             target = _patch_target(repo, entry)
             if target is not None and target not in known | local_objects:
-                yield _f(rule, kz, where,
-                         f"patches {target[0]} {target[1]}, which neither Argo CD's install "
-                         "manifest nor this kustomization's resources define: kustomize fails "
-                         "('no resource matches'); fix the patch's kind and name")
+                yield _finding(rule, kz, where,
+                               f"patches {target[0]} {target[1]}, which neither Argo CD's install "
+                               "manifest nor this kustomization's resources define: kustomize "
+                               "fails ('no resource matches'); fix the patch's kind and name")
     if not named_patch:
-        yield _f(rule, kz, kz.line(["patches"]) or 1,
-                 f"patches lack {patch_file}: argocd-repo-server would run without the sidecar "
-                 "that decrypts, and every environment would fail to render; add it")
+        yield _finding(rule, kz, kz.line(["patches"]) or 1,
+                       f"patches lack {patch_file}: argocd-repo-server would run without the "
+                       "sidecar that decrypts, and every environment would fail to render; add it")
 
 
 # ---- versions -----------------------------------------------------------------------------
 
 
-def check_versions(repo: RepoFiles, bs: BootstrapFiles, version: str) -> Iterator[Finding]:
+def check_versions(repo: RepoFiles, bootstrap: BootstrapFiles, version: str) -> Iterator[Finding]:
     rule = "bootstrap-version"
     if not argocd.is_supported(version):
         settings = load_file(repo.root, layout.SETTINGS, None, [])
-        yield _f(rule, settings, settings.line(["argocdVersion"]) or 1,
-                 f"argocdVersion {version} is not supported: gitops/bootstrap is written for "
-                 f"Argo CD {argocd.SUPPORTED} (checked against v{argocd.DEFAULT_VERSION}'s "
-                 f"install manifest); set argocdVersion: {argocd.DEFAULT_VERSION}")
-    found = sidecar(bs.patch)
+        yield _finding(rule, settings, settings.line(["argocdVersion"]) or 1,
+                       f"argocdVersion {version} is not supported: gitops/bootstrap is written for "
+                       f"Argo CD {argocd.SUPPORTED} (checked against v{argocd.DEFAULT_VERSION}'s "
+                       f"install manifest); set argocdVersion: {argocd.DEFAULT_VERSION}")
+    found = sidecar(bootstrap.patch)
     if found is not None:
         i, container = found
         have = str(container.get("image", ""))
         m = _ARGOCD_IMAGE.match(have)
         if m and m.group("version") != version:
-            yield _f(rule, bs.patch, bs.patch.line([*CONTAINER_PATH, "containers", i, "image"]),
-                     f"the sidecar runs {have}, but {layout.SETTINGS} declares Argo CD "
-                     f"{version}; use {argocd.image(version)} (or your image built from "
-                     f"{argocd.DOCKERFILE} for {version})")
-    for n, line in enumerate((bs.dockerfile.text or "").splitlines(), start=1):
+            yield _finding(rule, bootstrap.patch,
+                           bootstrap.patch.line([*CONTAINER_PATH, "containers", i, "image"]),
+                           f"the sidecar runs {have}, but {layout.SETTINGS} declares Argo CD "
+                           f"{version}; use {argocd.image(version)} (or your image built from "
+                           f"{argocd.DOCKERFILE} for {version})")
+    for n, line in enumerate((bootstrap.dockerfile.text or "").splitlines(), start=1):
         m = re.match(r"^\s*FROM\s+(\S+)", line, re.IGNORECASE)
         m2 = _ARGOCD_IMAGE.match(m.group(1)) if m else None
         if m2 and m2.group("version") != version:
-            yield _f(rule, bs.dockerfile, n,
-                     f"builds on {m.group(1) if m else ''}, but {layout.SETTINGS} declares Argo "
-                     f"CD {version}; build FROM {argocd.image(version)}")
+            yield _finding(rule, bootstrap.dockerfile, n,
+                           f"builds on {m.group(1) if m else ''}, but {layout.SETTINGS} declares "
+                           f"Argo CD {version}; build FROM {argocd.image(version)}")
 
 
 # ---- value-file schemes -------------------------------------------------------------------
 
 
-def check_schemes(bs: BootstrapFiles) -> Iterator[Finding]:
+def check_schemes(bootstrap: BootstrapFiles) -> Iterator[Finding]:
     """No helm.valuesFileSchemes: the Applications use the plugin and name no value file."""
     why = ("the Applications name no value file (the plugin reads the overlay), and Argo CD "
            "hands a value file with a listed scheme to Helm with no repository-root check "
            "(argo-cd v3.5.1 util/io/path/resolved.go L113-125); remove it")
-    for loaded in (bs.patch, bs.plugin, bs.root_project, *bs.others):
+    for loaded in (bootstrap.patch, bootstrap.plugin, bootstrap.root_project, *bootstrap.others):
         if isinstance(loaded.data, dict) and isinstance(loaded.data.get("data"), dict) \
                 and SCHEMES_KEY in loaded.data["data"]:
-            yield _f("bootstrap-schemes", loaded, loaded.line(["data", SCHEMES_KEY]),
-                     f"{SCHEMES_KEY} is set: {why}")
-    kz = bs.kustomization
+            yield _finding("bootstrap-schemes", loaded, loaded.line(["data", SCHEMES_KEY]),
+                           f"{SCHEMES_KEY} is set: {why}")
+    kz = bootstrap.kustomization
     entries = kz.data.get("patches") if isinstance(kz.data, dict) else None
     for i, entry in enumerate(entries if isinstance(entries, list) else []):
         if isinstance(entry, dict) and SCHEMES_KEY in str(entry.get("patch", "")):
-            yield _f("bootstrap-schemes", kz, kz.line(["patches", i]),
-                     f"an inline patch sets {SCHEMES_KEY}: {why}")
+            yield _finding("bootstrap-schemes", kz, kz.line(["patches", i]),
+                           f"an inline patch sets {SCHEMES_KEY}: {why}")
 
 
 # ---- the root project ---------------------------------------------------------------------
 
 
-def check_root_project(repo: RepoFiles, bs: BootstrapFiles) -> Iterator[Finding]:
+def check_root_project(repo: RepoFiles, bootstrap: BootstrapFiles) -> Iterator[Finding]:
     rule = "bootstrap-root-project"
-    proj = bs.root_project
+    proj = bootstrap.root_project
     if not proj.exists:
         yield _missing(rule, proj, f"gitops/root.yaml runs in project {layout.ROOT_PROJECT_NAME}")
         return
@@ -253,9 +263,9 @@ def check_root_project(repo: RepoFiles, bs: BootstrapFiles) -> Iterator[Finding]
     want = apps.build_root_project(repo.settings.repo_url)
     for keys in (("kind",), ("metadata", "name"), ("metadata", "namespace")):
         if lookup(proj.data, *keys) != lookup(want, *keys):
-            yield _f(rule, proj, proj.line(list(keys)) or 1,
-                     f"{'.'.join(keys)} is {lookup(proj.data, *keys)!r}, expected "
-                     f"{lookup(want, *keys)!r} (gitops/root.yaml names that project)")
+            yield _finding(rule, proj, proj.line(list(keys)) or 1,
+                           f"{'.'.join(keys)} is {lookup(proj.data, *keys)!r}, expected "
+                           f"{lookup(want, *keys)!r} (gitops/root.yaml names that project)")
     spec = lookup(proj.data, "spec") or {}
     limits = {
         "sourceRepos": ("this repository only", want["spec"]["sourceRepos"]),
@@ -264,29 +274,29 @@ def check_root_project(repo: RepoFiles, bs: BootstrapFiles) -> Iterator[Finding]
     }
     for key, (what, value) in limits.items():
         if yamlio.to_plain(spec.get(key)) != value:
-            yield _f(rule, proj, proj.line(["spec", key]) or proj.line(["spec"]),
-                     f"spec.{key} must be {value}: the root app deploys {what}")
+            yield _finding(rule, proj, proj.line(["spec", key]) or proj.line(["spec"]),
+                           f"spec.{key} must be {value}: the root app deploys {what}")
     if spec.get("clusterResourceWhitelist"):
-        yield _f(rule, proj, proj.line(["spec", "clusterResourceWhitelist"]),
-                 "clusterResourceWhitelist allows cluster-wide kinds; the root app creates "
-                 "Applications and AppProjects only: remove it")
+        yield _finding(rule, proj, proj.line(["spec", "clusterResourceWhitelist"]),
+                       "clusterResourceWhitelist allows cluster-wide kinds; the root app creates "
+                       "Applications and AppProjects only: remove it")
     kinds = spec.get("namespaceResourceWhitelist")
     have = {(str(k.get("group")), str(k.get("kind"))) for k in kinds if isinstance(k, dict)} \
         if isinstance(kinds, list) else None
     if have != set(apps.ROOT_KINDS):
-        yield _f(rule, proj, proj.line(["spec", "namespaceResourceWhitelist"])
-                 or proj.line(["spec"]),
-                 "namespaceResourceWhitelist must list exactly argoproj.io Application and "
-                 "AppProject (absent, it allows every namespaced kind)")
+        yield _finding(rule, proj, proj.line(["spec", "namespaceResourceWhitelist"])
+                       or proj.line(["spec"]),
+                       "namespaceResourceWhitelist must list exactly argoproj.io Application and "
+                       "AppProject (absent, it allows every namespaced kind)")
 
 
 def bootstrap_findings(repo: RepoFiles) -> list[Finding]:
-    bs = repo.bootstrap
-    if bs is None or repo.settings is None:
+    bootstrap = repo.bootstrap
+    if bootstrap is None or repo.settings is None:
         return []
     version = repo.settings.argocd_version
-    out = list(check_versions(repo, bs, version))
-    out.extend(check_kustomization(repo, bs, version))
-    out.extend(check_schemes(bs))
-    out.extend(check_root_project(repo, bs))
+    out = list(check_versions(repo, bootstrap, version))
+    out.extend(check_kustomization(repo, bootstrap, version))
+    out.extend(check_schemes(bootstrap))
+    out.extend(check_root_project(repo, bootstrap))
     return out

@@ -12,13 +12,15 @@ from ..model import argocd
 from .bootstrapchecks import CONTAINER_PATH, containers
 from .findings import Finding
 from .repofiles import BootstrapFiles, RepoFiles
+from .rules import Rule
 
-RULES = ("bootstrap-downloads",)
+RULES = (Rule("bootstrap-downloads", "every tool the repo-server fetches is pinned by version and "
+              "sha256, every image by tag"),)
 
 _HEX64 = re.compile(r"\b[0-9a-f]{64}\b")
 
 
-def _f(loaded: Any, line: int | None, message: str) -> Finding:
+def _finding(loaded: Any, line: int | None, message: str) -> Finding:
     return Finding("bootstrap-downloads", "error", None, loaded.path, line, message)
 
 
@@ -68,28 +70,31 @@ def _image_pinned(image: str) -> bool:
     return bool(tag) and tag != "latest"
 
 
-def check_downloads(bs: BootstrapFiles) -> Iterator[Finding]:
-    patch = bs.patch
+def check_downloads(bootstrap: BootstrapFiles) -> Iterator[Finding]:
+    patch = bootstrap.patch
     for ci, box in containers(patch, "initContainers"):
         where = [*CONTAINER_PATH, "initContainers", ci]
         if not _image_pinned(str(box.get("image", ""))):
-            yield _f(patch, patch.line([*where, "image"]) or patch.line(where),
-                     f"image {box.get('image')!r} is not pinned; give a tag (better: a digest)")
+            yield _finding(patch, patch.line([*where, "image"]) or patch.line(where),
+                           f"image {box.get('image')!r} is not pinned; give a tag (better: "
+                           "a digest)")
         raw = box.get("args")
         args: list[Any] = raw if isinstance(raw, list) else []
         for ai, arg in enumerate(args):
             base = (patch.line([*where, "args", ai]) or 0) + (1 if "\n" in str(arg) else 0)
             for n, problem in download_problems(str(arg)):
-                yield _f(patch, base + n, f"{box.get('name')}: {problem}")
-    docker = bs.dockerfile
+                yield _finding(patch, base + n, f"{box.get('name')}: {problem}")
+    docker = bootstrap.dockerfile
     for n, line in enumerate((docker.text or "").splitlines(), start=1):
         m = re.match(r"^\s*FROM\s+(\S+)", line, re.IGNORECASE)
         if m and not _image_pinned(m.group(1)):
-            yield _f(docker, n, f"FROM {m.group(1)} is not pinned; give a tag or digest")
+            yield _finding(docker, n, f"FROM {m.group(1)} is not pinned; give a tag or digest")
     for n, problem in download_problems(docker.text or ""):
-        yield _f(docker, n + 1, problem)
+        yield _finding(docker, n + 1, problem)
 
 
 def download_findings(repo: RepoFiles) -> list[Finding]:
-    bs = repo.bootstrap
-    return list(check_downloads(bs)) if bs is not None and repo.settings is not None else []
+    bootstrap = repo.bootstrap
+    if bootstrap is None or repo.settings is None:
+        return []
+    return list(check_downloads(bootstrap))

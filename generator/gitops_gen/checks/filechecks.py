@@ -13,6 +13,7 @@ from typing import Any
 
 import yaml as pyyaml
 
+from ..errors import PathRefused, TreeTooLarge
 from ..model import apps, overlays, sopsplugin
 from ..repo import layout, safefs, yamlio
 from ..repo.yamlio import lookup
@@ -20,6 +21,26 @@ from ..secrets import sops, sopsconfig
 from ..secrets.demo_key import DEMO_RECIPIENT
 from .findings import Finding, Severity
 from .repofiles import EnvFiles, Loaded, RepoFiles, env_of, load_file
+from .rules import Rule
+
+RULES = (
+    Rule("env-files", "every environment has its overlay and Application, and is in the "
+         "promotion order"),
+    Rule("sops-config", ".sops.yaml has a creation rule for every environment's secrets"),
+    Rule("plaintext-secret", "no overlay holds a literal secret value"),
+    Rule("sops-metadata", "every secrets file is a SOPS file (age, mac, lastmodified)"),
+    Rule("sops-encrypted", "every value of a secrets file is encrypted"),
+    Rule("sops-keys", "a secrets file holds the chart's secret keys, and only those"),
+    Rule("sops-recipients", "a secrets file is encrypted to the recipients .sops.yaml names"),
+    Rule("placeholder-secret", "no secret still holds the placeholder env add wrote"),
+    Rule("demo-recipient", "no secrets file is encrypted only to the public demo recipient"),
+    Rule("app-source", "an Application renders this repository's chart at its revision"),
+    Rule("app-plugin", "an Application renders through the SOPS plugin, from its overlay only"),
+    Rule("app-project", "an Application's AppProject exists and allows its source"),
+    Rule("app-destination", "an Application's destination is one its AppProject allows"),
+    Rule("app-sync", "an Application syncs by itself and cleans up when deleted"),
+    Rule("root-app", "the root Application applies every environment's Application once"),
+)
 
 SECRET_NAME = re.compile(
     r"(?i)(password|passwd|secret|token|api[-_]?key|private[-_]?key|credential|dsn|connection[-_]?string)"
@@ -35,8 +56,8 @@ SECRET_VALUE = re.compile(
 SOPS_META = ("age", "lastmodified", "mac")
 
 
-def _f(rule: str, sev: Severity, env: str | None, loaded: Loaded | None, line: int | None,
-       message: str) -> Finding:
+def _finding(rule: str, sev: Severity, env: str | None, loaded: Loaded | None, line: int | None,
+             message: str) -> Finding:
     return Finding(rule, sev, env, loaded.path if loaded else None, line, message)
 
 
@@ -67,22 +88,22 @@ def _secret_named(path: list[str | int], parent: Any) -> bool:
     return path[-1:] == ["value"] and isinstance(entry_name, str) and is_secret_name(entry_name)
 
 
-def check_presence(repo: RepoFiles, ef: EnvFiles) -> Iterator[Finding]:
-    for loaded, what in ((ef.values, "overlay values"), (ef.secrets, "SOPS secrets"),
-                         (ef.app, "Application"), (ef.project, "AppProject")):
+def check_presence(repo: RepoFiles, env_files: EnvFiles) -> Iterator[Finding]:
+    for loaded, what in ((env_files.values, "overlay values"), (env_files.secrets, "SOPS secrets"),
+                         (env_files.app, "Application"), (env_files.project, "AppProject")):
         if not loaded.exists:
-            yield _f("env-files", "error", ef.env, loaded, None,
-                     f"{what} of environment {ef.env} missing; run 'gitops-gen env add {ef.env}' "
-                     "to write it again")
-    if repo.settings and ef.env not in repo.settings.environments:
-        yield Finding("env-files", "warning", ef.env, layout.SETTINGS, None,
-                      f"environment {ef.env} is not in the promotion order; add it to "
+            yield _finding("env-files", "error", env_files.env, loaded, None,
+                           f"{what} of environment {env_files.env} missing; run 'gitops-gen env "
+                           f"add {env_files.env}' to write it again")
+    if repo.settings and env_files.env not in repo.settings.environments:
+        yield Finding("env-files", "warning", env_files.env, layout.SETTINGS, None,
+                      f"environment {env_files.env} is not in the promotion order; add it to "
                       f"'environments' in {layout.SETTINGS}")
 
 
-def check_plaintext(ef: EnvFiles) -> Iterator[Finding]:
+def check_plaintext(env_files: EnvFiles) -> Iterator[Finding]:
     """Secret-looking keys with literal values in the overlay. The value is never shown."""
-    return plaintext_in(ef.values, ef.env)
+    return plaintext_in(env_files.values, env_files.env)
 
 
 def plaintext_in(loaded: Loaded, env: str | None) -> Iterator[Finding]:
@@ -96,71 +117,75 @@ def plaintext_in(loaded: Loaded, env: str | None) -> Iterator[Finding]:
         looks = isinstance(value, str) and bool(SECRET_VALUE.search(value))
         literal = value not in (None, "") and not sops.is_encrypted_value(value)
         if literal and (dotted in dotted_secret or named or looks):
-            yield _f("plaintext-secret", "error", env, loaded, loaded.line(path),
-                     f"{dotted} holds a literal secret value (not shown); remove it here and "
-                     f"set it with 'gitops-gen secrets set {env or 'ENV'} {dotted}'"
-                     if dotted in dotted_secret else
-                     f"{dotted} looks like a secret in plaintext (value not shown); move it to "
-                     "a Secret the chart references (existingSecret) or the SOPS file")
+            yield _finding("plaintext-secret", "error", env, loaded, loaded.line(path),
+                           f"{dotted} holds a literal secret value (not shown); remove it here and "
+                           f"set it with 'gitops-gen secrets set {env or 'ENV'} {dotted}'"
+                           if dotted in dotted_secret else
+                           f"{dotted} looks like a secret in plaintext (value not shown); move it "
+                           "to a Secret the chart references (existingSecret) or the SOPS file")
 
 
-def check_sops_file(repo: RepoFiles, ef: EnvFiles) -> Iterator[Finding]:
-    loaded = ef.secrets
+def check_sops_file(repo: RepoFiles, env_files: EnvFiles) -> Iterator[Finding]:
+    loaded = env_files.secrets
     if loaded.data is None:
         return
     meta = loaded.data.get("sops") if isinstance(loaded.data, dict) else None
     if not isinstance(meta, dict) or any(k not in meta for k in SOPS_META):
-        yield _f("sops-metadata", "error", ef.env, loaded, loaded.line(["sops"]) or 1,
-                 "not a SOPS-encrypted file (no sops metadata with age, mac, lastmodified); "
-                 f"recreate it with 'gitops-gen secrets rotate {ef.env}' or restore it from git")
+        yield _finding("sops-metadata", "error", env_files.env, loaded, loaded.line(["sops"]) or 1,
+                       "not a SOPS-encrypted file (no sops metadata with age, mac, lastmodified); "
+                       f"recreate it with 'gitops-gen secrets rotate {env_files.env}' or "
+                       "restore it from git")
         return
     leaves = sops.flatten(loaded.data)
     for key, value in leaves.items():
         if not sops.is_encrypted_value(value):
-            yield _f("sops-encrypted", "error", ef.env, loaded, loaded.line(key.split(".")),
-                     f"{key} is not encrypted (value not shown); re-encrypt with "
-                     f"'gitops-gen secrets set {ef.env} {key}'")
+            yield _finding("sops-encrypted", "error", env_files.env, loaded,
+                           loaded.line(key.split(".")),
+                           f"{key} is not encrypted (value not shown); re-encrypt with "
+                           f"'gitops-gen secrets set {env_files.env} {key}'")
     missing = [k for k in sops.SECRET_KEYS if k not in leaves]
     extra = [k for k in leaves if k not in sops.SECRET_KEYS]
     if missing:
-        yield _f("sops-keys", "error", ef.env, loaded, None,
-                 f"missing secret keys {', '.join(missing)}; set them with "
-                 f"'gitops-gen secrets set {ef.env} KEY'")
+        yield _finding("sops-keys", "error", env_files.env, loaded, None,
+                       f"missing secret keys {', '.join(missing)}; set them with "
+                       f"'gitops-gen secrets set {env_files.env} KEY'")
     for key in extra:
-        yield _f("sops-keys", "error", ef.env, loaded, loaded.line(key.split(".")),
-                 f"{key} is not one of the chart's secret keys ({', '.join(sops.SECRET_KEYS)}); "
-                 "remove it")
-    yield from _check_recipients(repo, ef, loaded)
+        yield _finding("sops-keys", "error", env_files.env, loaded, loaded.line(key.split(".")),
+                       f"{key} is not one of the chart's secret keys "
+                       f"({', '.join(sops.SECRET_KEYS)}); remove it")
+    yield from _check_recipients(repo, env_files, loaded)
 
 
-def _check_recipients(repo: RepoFiles, ef: EnvFiles, loaded: Loaded) -> Iterator[Finding]:
+def _check_recipients(repo: RepoFiles, env_files: EnvFiles, loaded: Loaded) -> Iterator[Finding]:
     have = sops.file_recipients(loaded.text or "")
     rules = repo.sops_config.data
-    want = sopsconfig.rule_recipients(rules, ef.env) if rules is not None else None
+    want = sopsconfig.rule_recipients(rules, env_files.env) if rules is not None else None
     if want is None:
-        yield Finding("sops-recipients", "error", ef.env, layout.SOPS_CONFIG, None,
+        yield Finding("sops-recipients", "error", env_files.env, layout.SOPS_CONFIG, None,
                       f"no creation rule for {loaded.path}; run 'gitops-gen secrets rekey "
-                      f"{ef.env}' to write it")
+                      f"{env_files.env}' to write it")
     elif sorted(have) != sorted(want):
-        yield _f("sops-recipients", "error", ef.env, loaded, loaded.line(["sops", "age"]),
-                 f"encrypted to {', '.join(have) or 'nobody'} but {layout.SOPS_CONFIG} says "
-                 f"{', '.join(want)}; run 'gitops-gen secrets rekey {ef.env}'")
-    if have == [DEMO_RECIPIENT] and not overlays.is_dev(ef.env):
-        yield _f("demo-recipient", "warning", ef.env, loaded, loaded.line(["sops", "age"]),
-                 "encrypted only to the public demo recipient, whose private key anyone can "
-                 f"read; add a real recipient: 'gitops-gen secrets rekey {ef.env} "
-                 f"--add-recipient age1... --remove-recipient {DEMO_RECIPIENT}'")
+        yield _finding("sops-recipients", "error", env_files.env, loaded,
+                       loaded.line(["sops", "age"]),
+                       f"encrypted to {', '.join(have) or 'nobody'} but {layout.SOPS_CONFIG} says "
+                       f"{', '.join(want)}; run 'gitops-gen secrets rekey {env_files.env}'")
+    if have == [DEMO_RECIPIENT] and not overlays.is_dev(env_files.env):
+        yield _finding("demo-recipient", "warning", env_files.env, loaded,
+                       loaded.line(["sops", "age"]),
+                       "encrypted only to the public demo recipient, whose private key anyone can "
+                       f"read; add a real recipient: 'gitops-gen secrets rekey {env_files.env} "
+                       f"--add-recipient age1... --remove-recipient {DEMO_RECIPIENT}'")
 
 
-def check_placeholders(ef: EnvFiles) -> Iterator[Finding]:
-    for key in overlays.placeholders(ef.values.text or ""):
-        yield _f("placeholder-secret", "warning", ef.env, ef.values, 1,
-                 f"{key} still holds a placeholder; set it with 'gitops-gen secrets set "
-                 f"{ef.env} {key}' (value from stdin)")
+def check_placeholders(env_files: EnvFiles) -> Iterator[Finding]:
+    for key in overlays.placeholders(env_files.values.text or ""):
+        yield _finding("placeholder-secret", "warning", env_files.env, env_files.values, 1,
+                       f"{key} still holds a placeholder; set it with 'gitops-gen secrets set "
+                       f"{env_files.env} {key}' (value from stdin)")
 
 
-def check_application(repo: RepoFiles, ef: EnvFiles) -> Iterator[Finding]:
-    app, env = ef.app, ef.env
+def check_application(repo: RepoFiles, env_files: EnvFiles) -> Iterator[Finding]:
+    app, env = env_files.app, env_files.env
     if app.data is None or repo.settings is None:
         return
     spec = lookup(app.data, "spec") or {}
@@ -174,34 +199,37 @@ def check_application(repo: RepoFiles, ef: EnvFiles) -> Iterator[Finding]:
     for keys, want in expect.items():
         have = lookup(app.data, *keys)
         if have != want:
-            yield _f("app-source", "error", env, app, app.line(list(keys)),
-                     f"{'.'.join(keys)} is {have!r}, expected {want!r}; run 'gitops-gen env add "
-                     f"{env}' to rewrite the Application")
+            yield _finding("app-source", "error", env, app, app.line(list(keys)),
+                           f"{'.'.join(keys)} is {have!r}, expected {want!r}; run 'gitops-gen env "
+                           f"add {env}' to rewrite the Application")
     revision = src.get("targetRevision")
     if revision != repo.settings.target_revision:
-        yield _f("app-source", "warning", env, app, app.line(["spec", "source", "targetRevision"]),
-                 f"targetRevision {revision!r} differs from {repo.settings.target_revision!r} in "
-                 f"{layout.SETTINGS}; align them unless this environment pins a release")
-    yield from _check_plugin(repo, ef, src)
+        yield _finding("app-source", "warning", env, app,
+                       app.line(["spec", "source", "targetRevision"]),
+                       f"targetRevision {revision!r} differs from "
+                       f"{repo.settings.target_revision!r} in {layout.SETTINGS}; align them unless "
+                       "this environment pins a release")
+    yield from _check_plugin(repo, env_files, src)
     if "automated" not in (spec.get("syncPolicy") or {}):
-        yield _f("app-sync", "warning", env, app, app.line(["spec", "syncPolicy"]),
-                 "no syncPolicy.automated: Argo CD will not sync merges by itself; add it")
+        yield _finding("app-sync", "warning", env, app, app.line(["spec", "syncPolicy"]),
+                       "no syncPolicy.automated: Argo CD will not sync merges by itself; add it")
     if apps.FINALIZER not in (lookup(app.data, "metadata", "finalizers") or []):
-        yield _f("app-sync", "warning", env, app, app.line(["metadata"]),
-                 f"no {apps.FINALIZER}: deleting the Application leaves its resources running")
-    yield from _check_project(repo, ef, spec)
+        yield _finding("app-sync", "warning", env, app, app.line(["metadata"]),
+                       f"no {apps.FINALIZER}: deleting the Application leaves its "
+                       "resources running")
+    yield from _check_project(repo, env_files, spec)
 
 
-def _check_plugin(repo: RepoFiles, ef: EnvFiles, src: Any) -> Iterator[Finding]:
+def _check_plugin(repo: RepoFiles, env_files: EnvFiles, src: Any) -> Iterator[Finding]:
     """The source is the environment's overlay, rendered by the plugin: it reads that
     overlay's two files and chart/ (model/sopsplugin.py), nothing an Application names."""
-    app, env = ef.app, ef.env
+    app, env = env_files.app, env_files.env
     yield from plugin_findings(app, env, src, layout.overlay_dir(env), layout.secrets_path(env),
                                f"run 'gitops-gen env add {env}' to rewrite the Application")
     if isinstance(src, dict) and not safefs.is_file(
             repo.root, f"{layout.CHART_DIR}/Chart.yaml"):
-        yield _f("app-source", "error", env, app, app.line(["spec", "source", "path"]),
-                 f"{layout.CHART_DIR}/Chart.yaml not found; restore the chart")
+        yield _finding("app-source", "error", env, app, app.line(["spec", "source", "path"]),
+                       f"{layout.CHART_DIR}/Chart.yaml not found; restore the chart")
 
 
 def plugin_findings(app: Loaded, env: str | None, src: Any, path: str, secrets: str,
@@ -210,48 +238,51 @@ def plugin_findings(app: Loaded, env: str | None, src: Any, path: str, secrets: 
     and no other tool (the plugin reads path's two files and its chart, nothing the
     Application names). secrets is the SOPS file it decrypts there; fix says how to rewrite."""
     if not isinstance(src, dict):
-        yield _f("app-plugin", "error", env, app, app.line(["spec"]),
-                 f"spec.source is missing; the Application renders from one source. {fix}")
+        yield _finding("app-plugin", "error", env, app, app.line(["spec"]),
+                       f"spec.source is missing; the Application renders from one source. {fix}")
         return
     name = lookup(src, "plugin", "name")
     if name != sopsplugin.PLUGIN_NAME:
-        yield _f("app-plugin", "error", env, app,
-                 app.line(["spec", "source", "plugin", "name"] if name else ["spec", "source"]),
-                 f"source.plugin.name is {name!r}: only the {sopsplugin.PLUGIN_NAME} plugin "
-                 f"decrypts {secrets} (gitops/bootstrap); {fix}")
+        yield _finding("app-plugin", "error", env, app,
+                       app.line(["spec", "source", "plugin", "name"] if name else ["spec",
+                                                                                   "source"]),
+                       f"source.plugin.name is {name!r}: only the {sopsplugin.PLUGIN_NAME} plugin "
+                       f"decrypts {secrets} (gitops/bootstrap); {fix}")
     for tool in apps.SOURCE_TOOLS:
         if tool in src:
-            yield _f("app-plugin", "error", env, app, app.line(["spec", "source", tool]),
-                     f"source.{tool} is set; the {sopsplugin.PLUGIN_NAME} plugin renders the chart "
-                     f"with {path}'s files and nothing else. Remove it ({fix})")
+            yield _finding("app-plugin", "error", env, app, app.line(["spec", "source", tool]),
+                           f"source.{tool} is set; the {sopsplugin.PLUGIN_NAME} plugin renders the "
+                           f"chart with {path}'s files and nothing else. Remove it ({fix})")
     if src.get("path") != path:
-        yield _f("app-plugin", "error", env, app, app.line(["spec", "source", "path"]),
-                 f"source.path is {src.get('path')!r}, expected {path!r}: the plugin "
-                 f"renders the directory it runs in, and only that; {fix}")
+        yield _finding("app-plugin", "error", env, app, app.line(["spec", "source", "path"]),
+                       f"source.path is {src.get('path')!r}, expected {path!r}: the plugin "
+                       f"renders the directory it runs in, and only that; {fix}")
 
 
-def _check_project(repo: RepoFiles, ef: EnvFiles, spec: dict[str, Any]) -> Iterator[Finding]:
-    proj, app, env = ef.project, ef.app, ef.env
+def _check_project(repo: RepoFiles, env_files: EnvFiles, spec: dict[str, Any]) -> Iterator[Finding]:
+    proj, app, env = env_files.project, env_files.app, env_files.env
     if proj.data is None or repo.settings is None:
         return
     project = lookup(proj.data, "metadata", "name")
     if project != spec.get("project"):
-        yield _f("app-project", "error", env, proj, proj.line(["metadata", "name"]),
-                 f"AppProject is named {project!r} but the Application "
-                 f"uses project {spec.get('project')!r}; run 'gitops-gen env add {env}'")
+        yield _finding("app-project", "error", env, proj, proj.line(["metadata", "name"]),
+                       f"AppProject is named {project!r} but the Application "
+                       f"uses project {spec.get('project')!r}; run 'gitops-gen env add {env}'")
     pspec = lookup(proj.data, "spec") or {}
     repo_url = lookup(spec, "source", "repoURL")
     if not any(fnmatchcase(str(repo_url), str(p)) for p in pspec.get("sourceRepos") or []):
-        yield _f("app-project", "error", env, proj, proj.line(["spec", "sourceRepos"]),
-                 f"sourceRepos does not allow {repo_url}; add it or run 'gitops-gen env add {env}'")
+        yield _finding("app-project", "error", env, proj, proj.line(["spec", "sourceRepos"]),
+                       f"sourceRepos does not allow {repo_url}; add it or run 'gitops-gen "
+                       f"env add {env}'")
     dest = spec.get("destination") or {}
     if "server" in dest and "name" in dest:
-        yield _f("app-destination", "error", env, app, app.line(["spec", "destination"]),
-                 "destination sets both server and name; keep one")
+        yield _finding("app-destination", "error", env, app, app.line(["spec", "destination"]),
+                       "destination sets both server and name; keep one")
     if not any(_dest_allowed(dest, allowed) for allowed in pspec.get("destinations") or []):
-        yield _f("app-destination", "error", env, app, app.line(["spec", "destination"]),
-                 f"destination {dict(dest)} is outside AppProject {proj.path}'s destinations; "
-                 f"run 'gitops-gen env add {env}' with the right --namespace/--cluster")
+        yield _finding("app-destination", "error", env, app, app.line(["spec", "destination"]),
+                       f"destination {dict(dest)} is outside AppProject {proj.path}'s "
+                       f"destinations; run 'gitops-gen env add {env}' with the right "
+                       "--namespace/--cluster")
 
 
 def _dest_allowed(dest: dict[str, Any], allowed: dict[str, Any]) -> bool:
@@ -273,23 +304,24 @@ def check_root_app(repo: RepoFiles) -> Iterator[Finding]:
         return
     url = lookup(root.data, "spec", "source", "repoURL")
     if url != repo.settings.repo_url:
-        yield _f("root-app", "error", None, root, root.line(["spec", "source", "repoURL"]),
-                 f"repoURL is {url!r}, expected {repo.settings.repo_url!r} from {layout.SETTINGS}")
+        yield _finding("root-app", "error", None, root, root.line(["spec", "source", "repoURL"]),
+                       f"repoURL is {url!r}, expected {repo.settings.repo_url!r} from "
+                       f"{layout.SETTINGS}")
     project = lookup(root.data, "spec", "project")
     if project != layout.ROOT_PROJECT_NAME:
-        yield _f("root-app", "error", None, root, root.line(["spec", "project"]),
-                 f"project is {project!r}: the root app runs in {layout.ROOT_PROJECT_NAME} "
-                 f"({layout.BOOTSTRAP_DIR}/root-project.yaml), which may create only "
-                 "Applications and AppProjects in the argocd namespace")
+        yield _finding("root-app", "error", None, root, root.line(["spec", "project"]),
+                       f"project is {project!r}: the root app runs in {layout.ROOT_PROJECT_NAME} "
+                       f"({layout.BOOTSTRAP_DIR}/root-project.yaml), which may create only "
+                       "Applications and AppProjects in the argocd namespace")
 
 
 def check_sops_config(repo: RepoFiles) -> Iterator[Finding]:
     """What keeps sops from loading .sops.yaml (then no secrets command can work either)."""
     config = repo.sops_config
     for problem in sopsconfig.problems(config.data):
-        yield _f("sops-config", "error", None, config, config.line(list(problem.where)) or 1,
-                 f"{problem.message}; sops cannot load {layout.SOPS_CONFIG}: fix that rule or "
-                 "restore the file from git")
+        yield _finding("sops-config", "error", None, config, config.line(list(problem.where)) or 1,
+                       f"{problem.message}; sops cannot load {layout.SOPS_CONFIG}: fix that rule "
+                       "or restore the file from git")
 
 
 def check_orphans(repo: RepoFiles) -> Iterator[Finding]:
@@ -299,9 +331,9 @@ def check_orphans(repo: RepoFiles) -> Iterator[Finding]:
         regex = str(rule.get("path_regex", "")) if isinstance(rule, dict) else ""
         m = re.fullmatch(r"\^overlays/([a-z0-9-]+)/secrets\\\.sops\\\.yaml\$", regex)
         if m and not safefs.is_dir(repo.root, layout.overlay_dir(m.group(1))):
-            yield _f("sops-recipients", "warning", m.group(1), repo.sops_config,
-                     repo.sops_config.line(["creation_rules", n]),
-                     f"creation rule for a removed environment {m.group(1)}; delete the rule")
+            yield _finding("sops-recipients", "warning", m.group(1), repo.sops_config,
+                           repo.sops_config.line(["creation_rules", n]),
+                           f"creation rule for a removed environment {m.group(1)}; delete the rule")
 
 
 def check_other_overlay_files(repo: RepoFiles) -> Iterator[Finding]:
@@ -309,7 +341,7 @@ def check_other_overlay_files(repo: RepoFiles) -> Iterator[Finding]:
     known = {layout.VALUES_FILE, layout.SECRETS_FILE}
     try:
         entries = list(safefs.walk(repo.root, layout.OVERLAYS_DIR))
-    except (safefs.Refused, safefs.TreeTooLarge):
+    except (PathRefused, TreeTooLarge):
         return  # reported when the repository was loaded
     for entry in entries:
         if entry.kind != "file" or not entry.name.endswith((".yaml", ".yml")) or \
@@ -325,7 +357,7 @@ def check_other_overlay_files(repo: RepoFiles) -> Iterator[Finding]:
 def _fast_load(root: Path, rel: str) -> Any:
     try:
         return next(iter(yamlio.load_all_fast(safefs.read_text(root, rel) or "")), None)
-    except (pyyaml.YAMLError, safefs.Refused):
+    except (pyyaml.YAMLError, PathRefused):
         return None  # its own finding says why
 
 
@@ -400,7 +432,7 @@ def check_unique_names(repo: RepoFiles) -> Iterator[Finding]:
     for sub_dir in (layout.APPS_DIR, layout.PROJECTS_DIR):
         try:
             entries = safefs.list_dir(repo.root, sub_dir)
-        except safefs.Refused:
+        except PathRefused:
             continue  # a link: reported when the repository was loaded
         for entry in entries:
             if entry.kind != "file" or not entry.name.endswith(".yaml"):
@@ -422,8 +454,9 @@ def file_findings(repo: RepoFiles) -> list[Finding]:
     out.extend(check_orphans(repo))
     out.extend(check_other_overlay_files(repo))
     out.extend(check_unique_names(repo))
-    for ef in repo.envs.values():
-        for check in (check_presence(repo, ef), check_plaintext(ef), check_sops_file(repo, ef),
-                      check_placeholders(ef), check_application(repo, ef)):
+    for env_files in repo.envs.values():
+        for check in (check_presence(repo, env_files), check_plaintext(env_files),
+                      check_sops_file(repo, env_files),
+                      check_placeholders(env_files), check_application(repo, env_files)):
             out.extend(check)
     return out

@@ -24,7 +24,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from ..errors import GitopsGenError, InputError
+from ..errors import GitopsGenError, InputError, PathRefused, SettingsError
 from ..model import imagehistory
 from ..model.imagehistory import History, Refs
 from ..model.images import CHART_VALUES, ImageRef, refs_of
@@ -32,8 +32,14 @@ from ..repo import config, gitrepo, layout, safefs, yamlio
 from ..repo.config import Gate, format_duration
 from .findings import Finding, Severity
 from .repofiles import EnvFiles, RepoFiles
+from .rules import Rule
 
-RULES = ("gate-require-digest", "gate-source", "gate-min-soak", "gate-unchecked")
+RULES = (
+    Rule("gate-require-digest", "an environment whose gate requires it receives digests only"),
+    Rule("gate-source", "an environment receives images from its source environment only"),
+    Rule("gate-min-soak", "a received image has soaked in the source environment for minSoak"),
+    Rule("gate-unchecked", "the promotion gates could be checked (git history is there)"),
+)
 
 
 @dataclass(frozen=True)
@@ -109,18 +115,19 @@ def check_receive(root: Path, env: str, received: Mapping[str, ImageRef | None],
 # ---- validate --------------------------------------------------------------------------
 
 
-def _finding(ef: EnvFiles, refusal: Refusal, severity: Severity = "error") -> Finding:
+def _finding(env_files: EnvFiles, refusal: Refusal, severity: Severity = "error") -> Finding:
     """At the overlay's tag line (its digest line for a wrong digest, when there is one)."""
     key = "digest" if "digest" in refusal.rule and yamlio.lookup(
-        ef.values.data, refusal.component, "image", "digest") is not None else "tag"
-    line = ef.values.line([refusal.component, "image", key])
-    return Finding(refusal.rule, severity, ef.env, ef.values.path, line, refusal.message)
+        env_files.values.data, refusal.component, "image", "digest") is not None else "tag"
+    line = env_files.values.line([refusal.component, "image", key])
+    return Finding(refusal.rule, severity, env_files.env, env_files.values.path, line,
+                   refusal.message)
 
 
 def _chart_values(root: Path) -> Any:
     try:
         text = safefs.read_text(root, CHART_VALUES)
-    except safefs.Refused:  # a file-refused finding of its own
+    except PathRefused:  # a file-refused finding of its own
         text = None
     return imagehistory.plain_data(text or "")
 
@@ -143,24 +150,24 @@ def _history_base(repo: RepoFiles) -> tuple[str, str] | None:
     return (tip, base) if tip and base else None
 
 
-def _env_findings(repo: RepoFiles, ef: EnvFiles, gate: Gate, after: Refs, tip: str,
+def _env_findings(repo: RepoFiles, env_files: EnvFiles, gate: Gate, after: Refs, tip: str,
                   base: str, now: datetime) -> list[Finding]:
     assert repo.settings is not None
-    before = _base_refs(repo.root, base, ef.env)
+    before = _base_refs(repo.root, base, env_files.env)
     received = {c: r for c, r in after.items() if r is not None and r != before.get(c)}
     kept = {c: r for c, r in after.items() if c not in received}
-    out = [_finding(ef, r, "warning") for r in refusals(
-        ef.env, Gate(None, gate.require_digest), kept, source=None, history=None, now=now)]
+    out = [_finding(env_files, r, "warning") for r in refusals(
+        env_files.env, Gate(None, gate.require_digest), kept, source=None, history=None, now=now)]
     if not received:
         return out
-    source = source_of(ef.env, repo.settings.environments)
+    source = source_of(env_files.env, repo.settings.environments)
     history = None
     if gate.min_soak is not None and source is not None:
-        history = imagehistory.read(repo.root, tip, [source, ef.env])
-    refused = refusals(ef.env, gate, received, source=source, history=history, now=now)
-    out += [_finding(ef, r) for r in refused]
+        history = imagehistory.read(repo.root, tip, [source, env_files.env])
+    refused = refusals(env_files.env, gate, received, source=source, history=history, now=now)
+    out += [_finding(env_files, r) for r in refused]
     if history is not None and refused and gitrepo.is_shallow(repo.root):
-        out.append(Finding("gate-unchecked", "warning", ef.env, layout.SETTINGS, None,
+        out.append(Finding("gate-unchecked", "warning", env_files.env, layout.SETTINGS, None,
                            "this clone's history is shallow, so soak times may read short; "
                            "fetch the whole history (fetch-depth: 0)"))
     return out
@@ -183,7 +190,7 @@ def gate_findings(repo: RepoFiles, now: datetime | None = None) -> list[Finding]
     it is merged."""
     try:
         work = config.load_gates(repo.root)
-    except config.SettingsError as exc:
+    except SettingsError as exc:
         return [Finding("settings", "error", None, layout.SETTINGS, exc.line,
                         f"{exc.problem}; {exc.fix}")]
     except InputError:
@@ -203,12 +210,12 @@ def gate_findings(repo: RepoFiles, now: datetime | None = None) -> list[Finding]
     now = now or datetime.now(UTC)
     chart_values = _chart_values(repo.root)
     out: list[Finding] = []
-    for env, ef in repo.envs.items():
-        if env not in gates or not isinstance(ef.values.data, Mapping):
+    for env, env_files in repo.envs.items():
+        if env not in gates or not isinstance(env_files.values.data, Mapping):
             continue
         try:
-            after = refs_of(chart_values, ef.values.data, where=ef.values.path)
+            after = refs_of(chart_values, env_files.values.data, where=env_files.values.path)
         except InputError:
             continue  # the values schema check reports the bad tag or digest
-        out += _env_findings(repo, ef, gates[env], after, *where, now)
+        out += _env_findings(repo, env_files, gates[env], after, *where, now)
     return out

@@ -25,20 +25,24 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from .. import errors
-from ..errors import GitopsGenError, InputError, MissingError
+from ..errors import GitopsGenError, InputError, MissingError, RenderError
 from ..repo import layout, limits, proc
 from ..repo.limits import RunLimits
 from .findings import Finding, Report
+from .rules import Rule
 
 if TYPE_CHECKING:  # the Helm SDK and the engine load in the worker, not in this process
     from ..model import chart
 
 WORKER = (sys.executable, "-m", "gitops_gen.checks.worker")
 RULE = "resource-limit"
+RULES = (Rule(RULE, "rendering and checking an environment stay within the worker's time and "
+                   "memory limits"),)
 MAX_OUTPUT = 256 * limits.MIB
 _MEMORY_SIGNS = ("out of memory", "MemoryError", "memory allocation", "cannot allocate memory")
 
 
+# Not of the error family on purpose: a bug, which the CLI shows as an internal error (exit 3).
 class WorkerFailed(Exception):
     """The worker ended in a way no input should cause: a bug, shown as an internal error."""
 
@@ -73,7 +77,6 @@ def render(root: Path, env: str, *, decrypt: bool = False,
            run_limits: RunLimits | None = None) -> list[chart.Rendered]:
     """render_environment() in a worker; a limit it passes is a RenderError naming it."""
     from ..model.chart import Rendered
-    from .rendering import RenderError
 
     run_limits = run_limits or RunLimits.from_env(os.environ)
     request = {"op": "render", "root": str(root), "env": env, "decrypt": decrypt}
@@ -191,7 +194,7 @@ def _finding(env: str | None, why: str, run_limits: RunLimits | None = None) -> 
 
 _ERROR_CLASSES: Mapping[str, type[GitopsGenError]] = {
     cls.__name__: cls for cls in (errors.InputError, errors.MissingError, errors.ToolError,
-                                  errors.KeyError_, errors.ConflictError)
+                                  errors.NoDecryptionKey, errors.ConflictError)
 }
 
 
@@ -199,8 +202,6 @@ def _rebuild(data: Mapping[str, Any]) -> GitopsGenError:
     """The worker's GitopsGenError, as the nearest class this process knows."""
     findings = data.get("findings")
     if findings:
-        from .rendering import RenderError
-
         return RenderError(str(data.get("env") or ""), [Finding.from_dict(f) for f in findings])
     cls = _ERROR_CLASSES.get(str(data.get("class")))
     if cls is None:

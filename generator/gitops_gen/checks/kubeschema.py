@@ -26,10 +26,15 @@ from typing import Any
 import jsonschema_rs
 
 from ..errors import InputError, MissingError
+from .rules import Rule
 from .schemamessages import SchemaProblem, describe
 
 RULE = "k8s-schema"
 RULE_NO_SCHEMA = "k8s-schema-unknown-kind"
+RULES = (
+    Rule(RULE, "every rendered object is valid against the Kubernetes schema of its version"),
+    Rule(RULE_NO_SCHEMA, "every rendered kind and apiVersion exists in that Kubernetes version"),
+)
 _FORMAT = 1  # bump when the layout of the built schemas changes
 _MARKER = "x-gitops-gen"
 _VERSION = re.compile(r"^v?(\d+)\.(\d+)(?:\.\d+)?(?:[-+].*)?$")

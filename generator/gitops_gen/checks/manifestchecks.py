@@ -10,7 +10,7 @@ from typing import Any
 import jsonschema_rs
 import yaml as pyyaml
 
-from ..errors import MissingError
+from ..errors import ChartError, MissingError, PathRefused
 from ..model import chart, syncoptions, syncplan
 from ..repo import layout, limits, safefs, yamlio
 from ..secrets import sops
@@ -18,6 +18,12 @@ from . import argoschema, kubeschema, syncchecks
 from .filechecks import is_secret_name
 from .findings import Finding
 from .repofiles import EnvFiles, Loaded, RepoFiles, refused
+from .rules import Rule
+
+RULES = (
+    Rule("values-schema", "every values file is valid against the chart's values.schema.json"),
+    Rule("helm-render", "the chart renders with every environment's values"),
+)
 
 ARGO_KINDS = ("Application", "AppProject", "ApplicationSet")
 
@@ -33,7 +39,7 @@ def _values_validator(text: str, where: str) -> Any:
     try:
         return jsonschema_rs.Draft7Validator(schema, retriever=_no_retrieval)
     except (ValueError, jsonschema_rs.ValidationError, jsonschema_rs.ReferencingError) as exc:
-        raise chart.ChartError(f"{where} is not a valid JSON schema: "
+        raise ChartError(f"{where} is not a valid JSON schema: "
                                f"{str(exc).splitlines()[0][:200]}", "fix the schema",
                                where) from None
 
@@ -44,11 +50,11 @@ def _chart_defaults(text: str, where: str) -> dict[str, Any]:
         data = next(iter(yamlio.load_all_fast(text)), None) or {}
     except pyyaml.YAMLError as exc:
         mark = getattr(exc, "problem_mark", None)
-        raise chart.ChartError(f"{where}: {getattr(exc, 'problem', None) or 'invalid YAML'}",
+        raise ChartError(f"{where}: {getattr(exc, 'problem', None) or 'invalid YAML'}",
                                "fix the YAML at that line", where,
                                mark.line + 1 if mark is not None else None) from None
     if not isinstance(data, dict):
-        raise chart.ChartError(f"{where} is not a mapping", "write it as key: value pairs",
+        raise ChartError(f"{where} is not a mapping", "write it as key: value pairs",
                                where, 1)
     return data
 
@@ -56,7 +62,7 @@ def _chart_defaults(text: str, where: str) -> dict[str, Any]:
 UNENCRYPTED = "<not encrypted: value withheld>"
 
 
-def env_layers(ef: EnvFiles, decrypted: bool = False) -> list[dict[str, Any]]:
+def env_layers(env_files: EnvFiles, decrypted: bool = False) -> list[dict[str, Any]]:
     """The values layers the plugin passes to Helm (model/sopsplugin.py: `-f values.yaml -f -`,
     release todo): the overlay, then the SOPS file (ENC values, or, when decrypted, the
     plaintext render --decrypt put there).
@@ -64,10 +70,10 @@ def env_layers(ef: EnvFiles, decrypted: bool = False) -> list[dict[str, Any]]:
     A SOPS file's value that is not encrypted is withheld: rendering never shows it (the
     sops-encrypted rule reports it)."""
     layers = []
-    for loaded in (ef.values, ef.secrets):
+    for loaded in (env_files.values, env_files.secrets):
         data = yamlio.to_plain(loaded.data) if isinstance(loaded.data, dict) else {}
         data.pop("sops", None)
-        if loaded is ef.secrets and not decrypted:
+        if loaded is env_files.secrets and not decrypted:
             data = _withhold_plaintext(data)
         layers.append(data)
     return layers
@@ -107,33 +113,34 @@ def _holds_secret(path: Sequence[str | int], instance: Any) -> bool:
     return False
 
 
-def _chart_file(repo: RepoFiles, ef: EnvFiles, name: str) -> tuple[str | None, list[Finding]]:
+def _chart_file(repo: RepoFiles, env_files: EnvFiles,
+                name: str) -> tuple[str | None, list[Finding]]:
     rel = f"{layout.CHART_DIR}/{name}"
     try:
         return safefs.read_text(repo.root, rel), []
-    except safefs.Refused as exc:
-        return None, [refused(exc, ef.env)]
+    except PathRefused as exc:
+        return None, [refused(exc, env_files.env)]
 
 
-def values_findings(repo: RepoFiles, ef: EnvFiles) -> list[Finding]:
+def values_findings(repo: RepoFiles, env_files: EnvFiles) -> list[Finding]:
     schema_rel = f"{layout.CHART_DIR}/values.schema.json"
-    schema_text, problems = _chart_file(repo, ef, "values.schema.json")
+    schema_text, problems = _chart_file(repo, env_files, "values.schema.json")
     if problems:
         return problems
     if schema_text is None:
-        return [Finding("values-schema", "error", ef.env, schema_rel,
+        return [Finding("values-schema", "error", env_files.env, schema_rel,
                         None, "the chart has no values.schema.json; restore it")]
     defaults_rel = f"{layout.CHART_DIR}/{layout.VALUES_FILE}"
-    defaults_text, problems = _chart_file(repo, ef, layout.VALUES_FILE)
+    defaults_text, problems = _chart_file(repo, env_files, layout.VALUES_FILE)
     if problems:
         return problems
     try:
         defaults = _chart_defaults(defaults_text or "", defaults_rel)
         validator = _values_validator(schema_text, schema_rel)
-    except chart.ChartError as exc:
-        return [Finding("values-schema", "error", ef.env, exc.file, exc.line,
+    except ChartError as exc:
+        return [Finding("values-schema", "error", env_files.env, exc.file, exc.line,
                         f"{exc.helm_message}; {exc.fix}")]
-    merged = chart.merge_layers([defaults, *env_layers(ef)])
+    merged = chart.merge_layers([defaults, *env_layers(env_files)])
     out = []
     for err in validator.iter_errors(merged):
         path = list(err.instance_path)
@@ -141,52 +148,57 @@ def values_findings(repo: RepoFiles, ef: EnvFiles) -> list[Finding]:
         # A schema message may quote the value; never quote a secret, or what holds one.
         detail = "has the wrong type or format (value not shown)" \
             if _holds_secret(path, err.instance) else err.message
-        where: Loaded = ef.values
-        line = ef.values.line(path)
-        if line is None and ef.secrets.line(path) is not None:
-            where, line = ef.secrets, ef.secrets.line(path)
-        out.append(Finding("values-schema", "error", ef.env, where.path, line,
+        where: Loaded = env_files.values
+        line = env_files.values.line(path)
+        if line is None and env_files.secrets.line(path) is not None:
+            where, line = env_files.secrets, env_files.secrets.line(path)
+        out.append(Finding("values-schema", "error", env_files.env, where.path, line,
                            f"{dotted}: {detail}; fix the value to match chart/values.schema.json"))
         if len(out) >= limits.MAX_FINDINGS:
             break
     return out
 
 
-def render_env(repo: RepoFiles, ef: EnvFiles,
+def render_env(repo: RepoFiles, env_files: EnvFiles,
                decrypted: bool = False) -> tuple[list[chart.Rendered], list[Finding]]:
-    ns = ((ef.app.data or {}).get("spec") or {}).get("destination", {}).get("namespace") \
-        if isinstance(ef.app.data, dict) else None
+    ns = ((env_files.app.data or {}).get("spec") or {}).get("destination", {}).get("namespace") \
+        if isinstance(env_files.app.data, dict) else None
     try:
-        rendered = chart.render(layout.chart_dir(repo.root), env_layers(ef, decrypted),
-                                namespace=str(ns or layout.default_namespace(ef.env)))
-    except chart.ChartError as exc:
+        rendered = chart.render(layout.chart_dir(repo.root), env_layers(env_files, decrypted),
+                                namespace=str(ns or layout.default_namespace(env_files.env)))
+    except ChartError as exc:
         fix = exc.fix if exc.file else "fix the overlay value or the chart template"
-        return [], [Finding("helm-render", "error", ef.env, exc.file or ef.values.path, exc.line,
+        return [], [Finding("helm-render", "error", env_files.env,
+                            exc.file or env_files.values.path, exc.line,
                             f"{exc.helm_message}; {fix}")]
     except MissingError as exc:  # no chart at all: its own app-source finding says so too
-        return [], [Finding("helm-render", "error", ef.env, f"{layout.CHART_DIR}/Chart.yaml",
+        return [], [Finding("helm-render", "error", env_files.env, f"{layout.CHART_DIR}/Chart.yaml",
                             None, exc.render())]
     return rendered, []
 
 
-def kube_findings(ef: EnvFiles, rendered: Sequence[chart.Rendered], version: str) -> list[Finding]:
+def kube_findings(env_files: EnvFiles, rendered: Sequence[chart.Rendered],
+                  version: str) -> list[Finding]:
     results = kubeschema.validate_objects([r.obj for r in rendered], version, ARGO_KINDS)
     out = []
     for item, problems in zip(rendered, results, strict=True):
         for p in problems:
-            out.append(Finding("k8s-schema", "error", ef.env, f"{layout.CHART_DIR}/{item.source}",
-                               None, f"{item.kind}/{item.name}: {p} (Kubernetes {version}); fix "
-                               "the template or the value that feeds it"))
+            out.append(Finding(
+                kubeschema.RULE_NO_SCHEMA if p.keyword == "no-schema" else kubeschema.RULE,
+                "error", env_files.env, f"{layout.CHART_DIR}/{item.source}", None,
+                f"{item.kind}/{item.name}: {p} (Kubernetes {version}); fix the template or the "
+                "value that feeds it"))
     return out
 
 
-def argo_findings(ef: EnvFiles) -> Iterator[Finding]:
-    for loaded in (ef.app, ef.project):
+def argo_findings(env_files: EnvFiles) -> Iterator[Finding]:
+    for loaded in (env_files.app, env_files.project):
         if isinstance(loaded.data, dict):
             for p in argoschema.validate_argo(yamlio.to_plain(loaded.data)):
-                yield Finding("argocd-schema", "error", ef.env, loaded.path,
+                yield Finding("argocd-schema", "error", env_files.env, loaded.path,
                               loaded.line(list(p.location)) or 1,
-                              f"{p}; fix it or run 'gitops-gen env add {ef.env}' to rewrite it")
+                              f"{p}; fix it or run 'gitops-gen env add {env_files.env}' to "
+                              "rewrite it")
 
 
 def root_argo_findings(repo: RepoFiles) -> Iterator[Finding]:
@@ -199,34 +211,34 @@ def root_argo_findings(repo: RepoFiles) -> Iterator[Finding]:
                               loaded.line(list(p.location)) or 1, f"{p}; fix {loaded.path}")
 
 
-def sync_plan(ef: EnvFiles, rendered: Sequence[chart.Rendered]) -> syncplan.SyncPlan:
+def sync_plan(env_files: EnvFiles, rendered: Sequence[chart.Rendered]) -> syncplan.SyncPlan:
     """The sync plan of the rendered objects under the environment's Application: its
     destination namespace and the sync options that change the order or the waiting."""
-    app = ef.app.data if isinstance(ef.app.data, dict) else {}
+    app = env_files.app.data if isinstance(env_files.app.data, dict) else {}
     ns = yamlio.lookup(app, "spec", "destination", "namespace")
     return syncplan.plan_sync([r.obj for r in rendered],
-                              str(ns or layout.default_namespace(ef.env)),
+                              str(ns or layout.default_namespace(env_files.env)),
                               syncoptions.application_options(app))
 
 
-def _option_line(ef: EnvFiles, option: str) -> int | None:
-    options = yamlio.lookup(ef.app.data, "spec", "syncPolicy", "syncOptions")
+def _option_line(env_files: EnvFiles, option: str) -> int | None:
+    options = yamlio.lookup(env_files.app.data, "spec", "syncPolicy", "syncOptions")
     if isinstance(options, list) and option in options:
-        return ef.app.line(["spec", "syncPolicy", "syncOptions", options.index(option)])
-    return ef.app.line(["spec", "syncPolicy"])
+        return env_files.app.line(["spec", "syncPolicy", "syncOptions", options.index(option)])
+    return env_files.app.line(["spec", "syncPolicy"])
 
 
-def plan_findings(ef: EnvFiles, rendered: Sequence[chart.Rendered]) -> list[Finding]:
-    plan = sync_plan(ef, rendered)
+def plan_findings(env_files: EnvFiles, rendered: Sequence[chart.Rendered]) -> list[Finding]:
+    plan = sync_plan(env_files, rendered)
     sources = {(r.kind, r.name): r.source for r in rendered}
     out = []
     for issue in syncchecks.check_plan(plan):
         if issue.option:  # about the Application's syncPolicy: point at the option
-            out.append(Finding(issue.rule, issue.severity, ef.env, ef.app.path,
-                               _option_line(ef, issue.option), issue.message))
+            out.append(Finding(issue.rule, issue.severity, env_files.env, env_files.app.path,
+                               _option_line(env_files, issue.option), issue.message))
             continue
         source = sources.get((issue.kind, issue.name)) if issue.kind and issue.name else None
-        out.append(Finding(issue.rule, issue.severity, ef.env,
-                           f"{layout.CHART_DIR}/{source}" if source else ef.values.path, None,
-                           issue.message))
+        out.append(Finding(issue.rule, issue.severity, env_files.env,
+                           f"{layout.CHART_DIR}/{source}" if source else env_files.values.path,
+                           None, issue.message))
     return out

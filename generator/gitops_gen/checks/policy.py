@@ -10,6 +10,15 @@ from ..model.chart import Rendered
 from ..repo import layout
 from .findings import Finding, Severity
 from .repofiles import EnvFiles
+from .rules import Rule
+
+RULES = (
+    Rule("policy-resources", "every container sets resource requests and limits"),
+    Rule("policy-probes", "every long-running container has readiness and liveness probes"),
+    Rule("policy-image-tag", "every image is pinned to a release tag or digest"),
+    Rule("policy-replicas", "outside dev, every component runs at least 2 replicas"),
+    Rule("policy-security-context", "every container is at the 'restricted' Pod Security level"),
+)
 
 WORKLOADS = {"Deployment", "StatefulSet", "DaemonSet", "Job", "ReplicaSet"}
 SCALED = ("backend", "frontend")
@@ -61,19 +70,20 @@ def _containers(pod: dict[str, Any]) -> Iterator[tuple[dict[str, Any], bool]]:
         yield c, False
 
 
-def restricted_problems(sc: dict[str, Any], psc: dict[str, Any]) -> list[str]:
-    """What a container lacks for the "restricted" Pod Security level, as settings to make."""
+def restricted_problems(container: dict[str, Any], pod: dict[str, Any]) -> list[str]:
+    """What a container lacks for the "restricted" Pod Security level, as settings to make;
+    container and pod are the securityContext of each."""
     problems = []
-    if sc.get("allowPrivilegeEscalation") is not False:
+    if container.get("allowPrivilegeEscalation") is not False:
         problems.append("allowPrivilegeEscalation: false")
-    if "ALL" not in ((sc.get("capabilities") or {}).get("drop") or []):
+    if "ALL" not in ((container.get("capabilities") or {}).get("drop") or []):
         problems.append("capabilities.drop: [ALL]")
-    if sc.get("privileged"):
+    if container.get("privileged"):
         problems.append("privileged: false")
-    non_root = sc.get("runAsNonRoot", psc.get("runAsNonRoot"))
+    non_root = container.get("runAsNonRoot", pod.get("runAsNonRoot"))
     if non_root is not True:
         problems.append("runAsNonRoot: true")
-    seccomp = (sc.get("seccompProfile") or psc.get("seccompProfile") or {}).get("type")
+    seccomp = (container.get("seccompProfile") or pod.get("seccompProfile") or {}).get("type")
     if seccomp not in ("RuntimeDefault", "Localhost"):
         problems.append("seccompProfile.type: RuntimeDefault")
     return problems

@@ -9,7 +9,7 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from ..errors import InputError
+from ..errors import ChartError, InputError, RenderError
 from ..model import chart, syncplan
 from ..repo import layout, limits, yamlio
 from ..secrets import sops
@@ -19,17 +19,6 @@ from .repofiles import READ_DIRS, READ_FILES, EnvFiles, load_repo
 
 if TYPE_CHECKING:
     from ..repo import gitrepo
-
-
-class RenderError(InputError):
-    """The environment's files do not render; the findings say why."""
-
-    def __init__(self, env: str, findings: Sequence[Finding]) -> None:
-        self.env = env
-        self.findings = list(findings)
-        first = self.findings[0]
-        super().__init__(f"{env} does not render: {first.location}: {first.message}",
-                         "run 'gitops-gen validate' for every finding")
 
 
 def render_environment(root: Path, env: str, *, decrypt: bool = False) -> list[chart.Rendered]:
@@ -48,7 +37,7 @@ def render_service(root: Path, *, decrypt: bool = False) -> list[chart.Rendered]
         files.secrets.data = sops.nest(sops.decrypt(root / layout.service_secrets(), root))
     try:
         return servicechecks.render(root, files, decrypted=decrypt)
-    except chart.ChartError as exc:
+    except ChartError as exc:
         raise RenderError(layout.SERVICE_NAME, [Finding(
             "helm-render", "error", None, layout.service_values(), None,
             f"{exc.helm_message}; fix the value or the service chart's template")]) from exc
@@ -60,31 +49,32 @@ def plan_environment(root: Path, env: str,
     options (secrets stay ENC placeholders). rendered: env's objects rendered already (by the
     worker of checks/isolated.py), so only the Application is read here."""
     if rendered is None:
-        ef, rendered = _render(root, env, False)
+        env_files, rendered = _render(root, env, False)
     else:
-        ef = load_repo(root, [env]).envs[env]
-    return manifestchecks.sync_plan(ef, rendered)
+        env_files = load_repo(root, [env]).envs[env]
+    return manifestchecks.sync_plan(env_files, rendered)
 
 
 def _render(root: Path, env: str, decrypt: bool) -> tuple[EnvFiles, list[chart.Rendered]]:
     repo = load_repo(root, [env])
-    ef = repo.envs[env]
+    env_files = repo.envs[env]
     problems = [f for f in repo.findings if f.is_error]
-    if ef.secrets.text:
-        problems += [Finding("sops-encrypted", "error", env, ef.secrets.path, ef.secrets.line(
-            key.split(".")), f"{key} is not encrypted (value not shown); re-encrypt it with "
-            f"'gitops-gen secrets set {env} {key}'")
-            for key in sops.unencrypted_keys(ef.secrets.text)]
-    problems += manifestchecks.values_findings(repo, ef)
+    if env_files.secrets.text:
+        problems += [Finding(
+            "sops-encrypted", "error", env, env_files.secrets.path,
+            env_files.secrets.line(key.split(".")), f"{key} is not encrypted (value not shown); "
+            f"re-encrypt it with 'gitops-gen secrets set {env} {key}'")
+            for key in sops.unencrypted_keys(env_files.secrets.text)]
+    problems += manifestchecks.values_findings(repo, env_files)
     if problems:
         raise RenderError(env, problems)
     if decrypt:
         plain = sops.nest(sops.decrypt(root / layout.secrets_path(env), root))
-        ef.secrets.data = plain
-    rendered, errors = manifestchecks.render_env(repo, ef, decrypted=decrypt)
+        env_files.secrets.data = plain
+    rendered, errors = manifestchecks.render_env(repo, env_files, decrypted=decrypt)
     if errors:
         raise RenderError(env, errors)
-    return ef, rendered
+    return env_files, rendered
 
 
 def object_filename(item: chart.Rendered) -> str:

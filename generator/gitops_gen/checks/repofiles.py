@@ -13,10 +13,11 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from ..errors import InputError, MissingError
+from ..errors import InputError, MissingError, PathRefused, SettingsError, TreeTooLarge, YamlError
 from ..model import argocd
 from ..repo import config, layout, limits, safefs, yamlio
 from .findings import Finding
+from .rules import Rule
 
 # What validation reads, and so what must hold no link, no device and nothing too large.
 READ_DIRS = (layout.CHART_DIR, layout.OVERLAYS_DIR, layout.GITOPS_DIR)
@@ -106,7 +107,15 @@ def env_of(path: str) -> str | None:
     return None
 
 
-def refused(exc: safefs.Refused, env: str | None = None) -> Finding:
+RULES = (
+    Rule("file-refused", "every file read is a regular file within the caps: no link, device, "
+         "oversized or non-UTF-8 file"),
+    Rule("yaml-syntax", "every YAML file parses, without duplicate keys"),
+    Rule("settings", ".gitops-gen.yaml holds every value, of the right type"),
+)
+
+
+def refused(exc: PathRefused, env: str | None = None) -> Finding:
     return Finding("file-refused", "error", env if env is not None else env_of(exc.path),
                    exc.path, exc.line, f"{exc.problem}; {exc.fix}")
 
@@ -117,14 +126,14 @@ def load_file(root: Path, path: str, env: str | None, findings: list[Finding],
     says it must be one) is a finding, and the data None."""
     try:
         text = safefs.read_text(root, path)
-    except safefs.Refused as exc:
+    except PathRefused as exc:
         findings.append(refused(exc, env))
         return Loaded(path, "", None, broken=True)
     if text is None:
         return Loaded(path, None)
     try:
         data = yamlio.load(text, path)
-    except yamlio.YamlError as exc:
+    except YamlError as exc:
         findings.append(
             Finding("yaml-syntax", "error", env, path, exc.line,
                     f"{exc.problem}; fix the YAML at that line")
@@ -154,14 +163,14 @@ def tree_findings(root: Path) -> tuple[list[Finding], bool]:
                 entries.extend(safefs.walk(root, top))
             elif found is not None:
                 entries.append(found)
-    except safefs.TreeTooLarge as exc:
+    except TreeTooLarge as exc:
         return [Finding("file-refused", "error", None, exc.path, None, exc.render())], True
     for entry in entries:
-        problem: safefs.Refused | None = None
+        problem: PathRefused | None = None
         if entry.kind == "link":
-            problem = safefs.Refused(entry.path, "is a symbolic link", safefs.LINK_FIX)
+            problem = PathRefused(entry.path, "is a symbolic link", safefs.LINK_FIX)
         elif entry.kind == "other":
-            problem = safefs.Refused(entry.path, "is not a regular file or directory",
+            problem = PathRefused(entry.path, "is not a regular file or directory",
                                      "remove it from the repository")
         elif entry.kind == "file" and entry.size > limits.MAX_FILE_BYTES:
             problem = safefs.too_large(entry.path, entry.size, limits.MAX_FILE_BYTES)
@@ -185,13 +194,13 @@ def load_bootstrap(root: Path, findings: list[Finding]) -> BootstrapFiles:
         if safefs.is_dir(root, layout.BOOTSTRAP_DIR):
             others = sorted(entry.path for entry in safefs.list_dir(root, layout.BOOTSTRAP_DIR)
                             if entry.kind == "file" and entry.name.endswith((".yaml", ".yml")))
-    except safefs.Refused as exc:  # a link where a directory should be
+    except PathRefused as exc:  # a link where a directory should be
         findings.append(refused(exc))
     kustomization, patch, plugin, project = (load_file(root, path, None, findings)
                                              for path in named)
     try:
         docker = safefs.read_text(root, argocd.DOCKERFILE)
-    except safefs.Refused as exc:
+    except PathRefused as exc:
         findings.append(refused(exc))
         docker = None
     return BootstrapFiles(
@@ -206,12 +215,12 @@ def _load_documents(root: Path, path: str, findings: list[Finding]) -> list[Load
     """One Loaded per document of a multi-document file (a kustomization resource may be)."""
     try:
         text = safefs.read_text(root, path) or ""
-    except safefs.Refused as exc:
+    except PathRefused as exc:
         findings.append(refused(exc))
         return [Loaded(path, "", None, broken=True)]
     try:
         return [Loaded(path, text, doc) for doc in yamlio.load_documents(text, path)]
-    except yamlio.YamlError as exc:
+    except YamlError as exc:
         findings.append(Finding("yaml-syntax", "error", None, path, exc.line,
                                 f"{exc.problem}; fix the YAML at that line"))
         return [Loaded(path, text, None, broken=True)]
@@ -246,14 +255,14 @@ def discover_envs(root: Path, settings: config.Settings | None,
 def load_settings(root: Path, findings: list[Finding]) -> config.Settings | None:
     try:
         return config.load(root)
-    except safefs.Refused as exc:
+    except PathRefused as exc:
         findings.append(refused(exc))
     except MissingError as exc:
         findings.append(Finding("settings", "error", None, layout.SETTINGS, None, exc.render()))
-    except yamlio.YamlError as exc:
+    except YamlError as exc:
         findings.append(Finding("yaml-syntax", "error", None, layout.SETTINGS, exc.line,
                                 f"{exc.problem}; fix the YAML at that line"))
-    except config.SettingsError as exc:
+    except SettingsError as exc:
         findings.append(Finding("settings", "error", None, layout.SETTINGS, exc.line,
                                 exc.render()))
     except InputError as exc:
@@ -283,7 +292,7 @@ def load_repo(root: Path, envs: list[str] | None = None) -> RepoFiles:
     repo.bootstrap = load_bootstrap(root, findings)
     try:
         known = discover_envs(root, settings, findings)
-    except safefs.Refused as exc:  # gitops/ or gitops/apps is a link: reported above
+    except PathRefused as exc:  # gitops/ or gitops/apps is a link: reported above
         findings.append(refused(exc))
         known = list(settings.environments) if settings else []
     if envs:

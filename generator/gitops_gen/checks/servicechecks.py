@@ -16,6 +16,7 @@ from typing import Any
 
 import jsonschema_rs
 
+from ..errors import ChartError, PathRefused, YamlError
 from ..model import chart, servicedeploy
 from ..repo import layout, safefs, yamlio
 from ..repo.yamlio import lookup
@@ -23,6 +24,9 @@ from ..secrets import sops, sopsconfig
 from . import argoschema, filechecks, manifestchecks, policy
 from .findings import Finding
 from .repofiles import EnvFiles, Loaded, RepoFiles, load_file
+from .rules import Rule
+
+RULES = (Rule("service-files", "the validation service's files are all there and consistent"),)
 
 FIX = "run 'gitops-gen service add' to write it again"
 COMPONENT = "validation-service"  # the chart's app.kubernetes.io/component
@@ -32,8 +36,8 @@ def present(repo: RepoFiles) -> bool:
     return safefs.is_dir(repo.root, layout.SERVICE_DIR)
 
 
-def _f(rule: str, loaded: Loaded, line: int | None, message: str,
-       severity: str = "error") -> Finding:
+def _finding(rule: str, loaded: Loaded, line: int | None, message: str,
+             severity: str = "error") -> Finding:
     return Finding(rule, severity, None, loaded.path, line, message)  # type: ignore[arg-type]
 
 
@@ -65,7 +69,7 @@ def load_files(root: Path, found: list[Finding]) -> EnvFiles:
                      load_file(root, layout.SERVICE_PROJECT, None, found))
     for loaded in (files.values, files.secrets, files.app, files.project):
         if not loaded.exists:
-            found.append(_f("service-files", loaded, None, f"{loaded.path} missing; {FIX}"))
+            found.append(_finding("service-files", loaded, None, f"{loaded.path} missing; {FIX}"))
     if not safefs.is_file(root, f"{layout.SERVICE_CHART_DIR}/Chart.yaml"):
         found.append(Finding("service-files", "error", None, f"{layout.SERVICE_CHART_DIR}/"
                              "Chart.yaml", None, f"the service chart is missing; {FIX}"))
@@ -94,7 +98,7 @@ def _values_findings(repo: RepoFiles, files: EnvFiles) -> list[Finding]:
         schema = json.loads(safefs.read_text(repo.root, f"{chart_dir}/values.schema.json") or "")
         defaults = yamlio.load(safefs.read_text(repo.root, f"{chart_dir}/values.yaml") or "",
                                "values.yaml") or {}
-    except (OSError, ValueError, yamlio.YamlError, safefs.Refused) as exc:
+    except (OSError, ValueError, YamlError, PathRefused) as exc:
         return [Finding("values-schema", "error", None, f"{layout.SERVICE_CHART_DIR}/"
                         "values.schema.json", None, f"the service chart's schema or defaults "
                         f"do not load ({type(exc).__name__}); {FIX}")]
@@ -105,9 +109,9 @@ def _values_findings(repo: RepoFiles, files: EnvFiles) -> list[Finding]:
         dotted = ".".join(str(p) for p in path) or "(top level)"
         secret = bool(path) and str(path[0]) in servicedeploy.SECRET_KEYS
         detail = "has the wrong type or format (value not shown)" if secret else err.message
-        out.append(_f("values-schema", files.values, files.values.line(path),
-                      f"{dotted}: {detail}; fix the value to match {layout.SERVICE_CHART_DIR}/"
-                      "values.schema.json"))
+        out.append(_finding("values-schema", files.values, files.values.line(path),
+                            f"{dotted}: {detail}; fix the value to match "
+                            f"{layout.SERVICE_CHART_DIR}/values.schema.json"))
     return out
 
 
@@ -116,24 +120,25 @@ def _sops_findings(repo: RepoFiles, loaded: Loaded) -> Iterator[Finding]:
         return
     meta = lookup(loaded.data, "sops")
     if not isinstance(meta, dict) or any(k not in meta for k in filechecks.SOPS_META):
-        yield _f("sops-metadata", loaded, loaded.line(["sops"]) or 1,
-                 f"not a SOPS-encrypted file (no sops metadata with age, mac, lastmodified); "
-                 f"restore it from git or remove it and {FIX}")
+        yield _finding("sops-metadata", loaded, loaded.line(["sops"]) or 1,
+                       f"not a SOPS-encrypted file (no sops metadata with age, mac, lastmodified); "
+                       f"restore it from git or remove it and {FIX}")
         return
     leaves = sops.flatten(loaded.data)
     for key, value in leaves.items():
         if value != "" and not sops.is_encrypted_value(value):  # sops leaves "" as it is
-            yield _f("sops-encrypted", loaded, loaded.line(key.split(".")),
-                     f"{key} is not encrypted (value not shown); re-encrypt the file with sops")
+            yield _finding("sops-encrypted", loaded, loaded.line(key.split(".")),
+                           f"{key} is not encrypted (value not shown); re-encrypt the file "
+                           "with sops")
     for key in servicedeploy.SECRET_KEYS:
         if key not in leaves:
-            yield _f("sops-keys", loaded, None, f"missing secret key {key}; add it with "
-                     f"'sops set {loaded.path} \\'[\"{key}\"]\\' ...' (value from stdin)")
+            yield _finding("sops-keys", loaded, None, f"missing secret key {key}; add it with "
+                           f"'sops set {loaded.path} \\'[\"{key}\"]\\' ...' (value from stdin)")
     for key in leaves:
         if key not in servicedeploy.SECRET_KEYS:
-            yield _f("sops-keys", loaded, loaded.line(key.split(".")),
-                     f"{key} is not one of the service's secret keys "
-                     f"({', '.join(servicedeploy.SECRET_KEYS)}); remove it")
+            yield _finding("sops-keys", loaded, loaded.line(key.split(".")),
+                           f"{key} is not one of the service's secret keys "
+                           f"({', '.join(servicedeploy.SECRET_KEYS)}); remove it")
     have = sops.file_recipients(loaded.text or "")
     rules = repo.sops_config.data
     want = sopsconfig.rule_recipients(rules, "", repo_path=loaded.path) if rules is not None \
@@ -142,17 +147,17 @@ def _sops_findings(repo: RepoFiles, loaded: Loaded) -> Iterator[Finding]:
         yield Finding("sops-recipients", "error", None, layout.SOPS_CONFIG, None,
                       f"no creation rule for {loaded.path}; {FIX}")
     elif sorted(have) != sorted(want):
-        yield _f("sops-recipients", loaded, loaded.line(["sops", "age"]),
-                 f"encrypted to {', '.join(have) or 'nobody'} but {layout.SOPS_CONFIG} says "
-                 f"{', '.join(want)}; run 'sops updatekeys {loaded.path}'")
+        yield _finding("sops-recipients", loaded, loaded.line(["sops", "age"]),
+                       f"encrypted to {', '.join(have) or 'nobody'} but {layout.SOPS_CONFIG} says "
+                       f"{', '.join(want)}; run 'sops updatekeys {loaded.path}'")
 
 
 def _argo_findings(repo: RepoFiles, files: EnvFiles) -> Iterator[Finding]:
     for loaded in (files.app, files.project):
         if isinstance(loaded.data, dict):
             for p in argoschema.validate_argo(yamlio.to_plain(loaded.data)):
-                yield _f("argocd-schema", loaded, loaded.line(list(p.location)) or 1,
-                         f"{p}; fix it or {FIX}")
+                yield _finding("argocd-schema", loaded, loaded.line(list(p.location)) or 1,
+                               f"{p}; fix it or {FIX}")
     app, proj = files.app, files.project
     if app.data is None or proj.data is None or repo.settings is None:
         return
@@ -163,27 +168,28 @@ def _argo_findings(repo: RepoFiles, files: EnvFiles) -> Iterator[Finding]:
     for keys, want in expect.items():
         have = yamlio.to_plain(lookup(app.data, *keys))
         if have != want:
-            yield _f("app-source", app, app.line(list(keys)),
-                     f"{'.'.join(keys)} is {have!r}, expected {want!r}; {FIX}")
+            yield _finding("app-source", app, app.line(list(keys)),
+                           f"{'.'.join(keys)} is {have!r}, expected {want!r}; {FIX}")
     # Rendered by the decrypting plugin from gitops/service, like an environment's overlay.
     yield from filechecks.plugin_findings(app, None, lookup(app.data, "spec", "source"),
                                           layout.SERVICE_DIR, layout.service_secrets(), FIX)
     repos = lookup(proj.data, "spec", "sourceRepos") or []
     if repo.settings.repo_url not in repos and "*" not in repos:
-        yield _f("app-project", proj, proj.line(["spec", "sourceRepos"]),
-                 f"sourceRepos does not allow {repo.settings.repo_url}; {FIX}")
+        yield _finding("app-project", proj, proj.line(["spec", "sourceRepos"]),
+                       f"sourceRepos does not allow {repo.settings.repo_url}; {FIX}")
     dest = yamlio.to_plain(lookup(app.data, "spec", "destination"))
     if dest not in yamlio.to_plain(lookup(proj.data, "spec", "destinations") or []):
-        yield _f("app-destination", app, app.line(["spec", "destination"]),
-                 f"destination {dest} is not one of AppProject {proj.path}'s destinations; {FIX}")
+        yield _finding("app-destination", app, app.line(["spec", "destination"]),
+                       f"destination {dest} is not one of AppProject {proj.path}'s "
+                       f"destinations; {FIX}")
 
 
 def _rendered_findings(repo: RepoFiles, files: EnvFiles, version: str) -> list[Finding]:
     try:
         rendered = render(repo.root, files)
-    except chart.ChartError as exc:
-        return [_f("helm-render", files.values, None,
-                   f"{exc.helm_message}; fix the value or the service chart's template")]
+    except ChartError as exc:
+        return [_finding("helm-render", files.values, None,
+                         f"{exc.helm_message}; fix the value or the service chart's template")]
     found = manifestchecks.kube_findings(files, rendered, version)
     # The rules of the todo-chatbot's policy that fit any workload; replicas are the
     # service's own choice.

@@ -25,6 +25,21 @@ from ..model.syncplan import (
     is_load_balancer,
 )
 from ..repo.yamlio import lookup
+from .rules import Rule
+
+RULES = (
+    # model/syncplan.py emits this one while it reads the waves
+    Rule("sync-wave-invalid", "every sync-wave or hook weight is an integer"),
+    Rule("sync-pvc-wave", "a PersistentVolumeClaim is in the wave of the first pod that mounts it"),
+    Rule("sync-final-wave", "what Argo CD may never see healthy is in the final wave"),
+    Rule("sync-prune-last", "PruneLast=true does not take the final wave's exemption away"),
+    Rule("sync-component-order", "the database syncs before the backend, the backend before the "
+         "frontend"),
+    Rule("sync-reads-later-wave", "a workload reads nothing of a later wave"),
+    Rule("sync-hpa-replicas", "a workload an HPA scales sets no replicas"),
+    Rule("sync-wave-not-gated", "a wave gates something: it holds an object Argo CD waits for"),
+    Rule("sync-hook-before-database", "no PreSync hook needs the database before it exists"),
+)
 
 
 def _pod_spec(obj: Mapping[str, Any]) -> Mapping[str, Any]:

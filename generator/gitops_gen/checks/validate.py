@@ -9,47 +9,47 @@ from typing import Protocol
 
 from ..repo import config, limits
 from . import (
+    argoschema,
     bootstrapchecks,
     downloadchecks,
+    filechecks,
     gates,
+    isolated,
     kubeschema,
     manifestchecks,
     policy,
+    repofiles,
+    rules,
     servicechecks,
     sidecarchecks,
+    syncchecks,
 )
 from .filechecks import file_findings
 from .findings import Finding, Report
 from .repofiles import EnvFiles, RepoFiles, load_repo
 
-RULES = (
-    "file-refused", "resource-limit", "yaml-syntax", "settings", "env-files", "sops-config",
-    "values-schema", "plaintext-secret",
-    "sops-metadata", "sops-encrypted", "sops-keys", "sops-recipients", "placeholder-secret",
-    "demo-recipient", "helm-render", "k8s-schema", "k8s-schema-unknown-kind", "argocd-schema",
-    "app-source", "app-plugin", "app-project", "app-destination", "app-sync", "root-app",
-    "sync-wave-invalid", "sync-pvc-wave", "sync-final-wave", "sync-prune-last",
-    "sync-component-order",
-    "sync-reads-later-wave", "sync-hpa-replicas", "sync-wave-not-gated",
-    "sync-hook-before-database", "policy-resources", "policy-probes", "policy-image-tag",
-    "policy-replicas", "policy-security-context", "service-files",
-    *bootstrapchecks.RULES, *sidecarchecks.RULES, *downloadchecks.RULES, *gates.RULES,
+# The rules a report names as checked: every check module's RULES (tests/test_rules.py holds
+# each module that declares rules to this list).
+RULES = rules.ids(
+    repofiles.RULES, isolated.RULES, filechecks.RULES, manifestchecks.RULES, kubeschema.RULES,
+    argoschema.RULES, syncchecks.RULES, policy.RULES, servicechecks.RULES,
+    bootstrapchecks.RULES, sidecarchecks.RULES, downloadchecks.RULES, gates.RULES,
 )
 
 
-def _env_findings(repo: RepoFiles, ef: EnvFiles, version: str) -> list[Finding]:
-    out = list(manifestchecks.argo_findings(ef))
-    if ef.values.data is None and ef.values.exists:
+def _env_findings(repo: RepoFiles, env_files: EnvFiles, version: str) -> list[Finding]:
+    out = list(manifestchecks.argo_findings(env_files))
+    if env_files.values.data is None and env_files.values.exists:
         return out  # a YAML error was reported; rendering would only repeat it
-    schema = manifestchecks.values_findings(repo, ef)
+    schema = manifestchecks.values_findings(repo, env_files)
     if schema:
         return out + schema  # Helm would refuse the same values with less precise messages
-    rendered, errors = manifestchecks.render_env(repo, ef)
+    rendered, errors = manifestchecks.render_env(repo, env_files)
     out += errors
     if rendered:
-        out += manifestchecks.kube_findings(ef, rendered, version)
-        out += manifestchecks.plan_findings(ef, rendered)
-        out += policy.policy_findings(ef, rendered)
+        out += manifestchecks.kube_findings(env_files, rendered, version)
+        out += manifestchecks.plan_findings(env_files, rendered)
+        out += policy.policy_findings(env_files, rendered)
     return out
 
 
@@ -104,10 +104,10 @@ def validate_repo(root: Path, envs: list[str] | None = None,
         report.extend(servicechecks.service_findings(repo, version))
     told.finished(None, report.findings)
 
-    def one(ef: EnvFiles) -> list[Finding]:
-        told.started(ef.env)
-        found = _env_findings(repo, ef, version)
-        told.finished(ef.env, found)
+    def one(env_files: EnvFiles) -> list[Finding]:
+        told.started(env_files.env)
+        found = _env_findings(repo, env_files, version)
+        told.finished(env_files.env, found)
         return found
 
     workers = min(4, max(1, len(repo.envs)))
@@ -136,7 +136,5 @@ def capped(report: Report) -> Report:
 def env_errors(root: Path, env: str) -> list[str]:
     """Error findings of one environment as lines (what env add refuses to commit), from a
     bounded worker process (checks/isolated.py)."""
-    from . import isolated  # not at the top: the worker process imports this module
-
     report = isolated.validate(root, [env])
     return [f"[{f.rule}] {f.location}: {f.message}" for f in report.errors if f.env in (env, None)]

@@ -9,9 +9,8 @@ import click
 
 from ..checks import kubeschema, servicechecks
 from ..checks.repofiles import load_repo
-from ..errors import InputError
+from ..errors import InputError, ValidationFailed
 from ..model import overlays, servicedeploy
-from ..model.environments import ValidationFailed
 from ..repo import config, layout, transaction
 from ..repo.changes import Action, FileChange
 from .common import echo_changes, echo_notes
@@ -30,15 +29,6 @@ def from_env(var: str | None, flag: str) -> str | None:
     return value
 
 
-class ServiceInvalid(ValidationFailed):
-    """The written service files did not validate; nothing was kept."""
-
-    def __init__(self, problems: list[str]) -> None:
-        super().__init__(problems)
-        self.message = "the validation service's files do not validate: " + "; ".join(
-            problems[:3])
-
-
 def _check(root: Path) -> None:
     """The service's files as validate checks them; any error undoes the change."""
     repo = load_repo(root, [])
@@ -47,7 +37,7 @@ def _check(root: Path) -> None:
     errors = [f"[{f.rule}] {f.location}: {f.message}"
               for f in servicechecks.service_findings(repo, version) if f.is_error]
     if errors:
-        raise ServiceInvalid(errors)
+        raise ValidationFailed(errors, "the validation service's files do not validate")
 
 
 def install(root: Path, opts: servicedeploy.ServiceOptions, *,

@@ -23,7 +23,7 @@ from pathlib import Path
 
 import pyrage
 
-from ..errors import InputError, KeyError_
+from ..errors import InputError, NoDecryptionKey
 from ..repo import layout, proc, yamlio
 from ..secrets import agekeys, sops, sopsconfig
 from . import argocd
@@ -53,18 +53,18 @@ def _keys(root: Path, path: Path | None) -> tuple[agekeys.LocalKeys,
     """The local keys, and those of their identities that are recipients of the repository."""
     keys = agekeys.local_keys(path)
     if not keys.identities:
-        raise KeyError_(
+        raise NoDecryptionKey(
             f"no age identity at {keys.where}",
             "set SOPS_AGE_KEY_FILE to the identity that can decrypt this repository's secrets",
         )
     expected = repository_recipients(root)
     if not expected:
-        raise KeyError_(f"{root} encrypts to no age recipient yet ({layout.SOPS_CONFIG} has "
+        raise NoDecryptionKey(f"{root} encrypts to no age recipient yet ({layout.SOPS_CONFIG} has "
                         "no rules and no overlay has secrets)",
                         "add an environment first: gitops-gen env add NAME")
     wanted = [i for i in keys.identities if str(i.to_public()) in expected]
     if not wanted:
-        raise KeyError_(
+        raise NoDecryptionKey(
             f"no identity in {keys.where} is a recipient of this repository",
             f"it expects one of: {', '.join(expected)}; set SOPS_AGE_KEY_FILE to the "
             "identity of one of them",

@@ -30,7 +30,7 @@ from typing import TYPE_CHECKING, Any
 
 import yaml as pyyaml
 
-from ..errors import InputError, MissingError
+from ..errors import ChartError, MissingError, PathRefused, TreeTooLarge
 from ..repo import layout, limits, safefs, yamlio
 
 if TYPE_CHECKING:
@@ -43,17 +43,6 @@ WAVE_ANNOTATION = "argocd.argoproj.io/sync-wave"
 HOOK_ANNOTATION = "helm.sh/hook"
 TESTS_DIR = "templates/tests/"
 _SEVERITIES = {0: "unknown", 1: "info", 2: "warning", 3: "error"}
-
-
-class ChartError(InputError):
-    """Helm refused the chart or the values; helm_message is Helm's own (cleaned) message."""
-
-    def __init__(self, helm_message: str, fix: str = "fix the value or template it names",
-                 file: str | None = None, line: int | None = None) -> None:
-        self.helm_message = helm_message
-        self.file = file  # the chart's file at fault, repo-relative, when one is
-        self.line = line
-        super().__init__(f"the chart does not render: {helm_message}", fix)
 
 
 @dataclass(frozen=True)
@@ -172,9 +161,9 @@ def read_chart(chart_dir: Path) -> dict[str, bytes]:
         raise MissingError(f"no Helm chart at {chart_dir} (Chart.yaml missing)", "check the path")
     try:
         files = safefs.read_tree(chart_dir.parent, chart_dir.name)
-    except safefs.Refused as exc:
+    except PathRefused as exc:
         raise ChartError(f"{exc.path} {exc.problem}", exc.fix, exc.path, exc.line) from None
-    except safefs.TreeTooLarge as exc:
+    except TreeTooLarge as exc:
         raise ChartError(f"{exc.path} {exc.problem}", exc.fix, exc.path) from None
     check_files(files, name)
     return files
@@ -190,7 +179,7 @@ def check_files(files: Mapping[str, bytes], prefix: str = f"{layout.CHART_DIR}/"
             continue
         try:
             text = safefs.decode(where, data)
-        except safefs.Refused as exc:
+        except PathRefused as exc:
             raise ChartError(f"{where} {exc.problem}", exc.fix, where, exc.line) from None
         if name == _SCHEMA_FILE:
             schema_problem(load_schema(text, where), where)

@@ -9,7 +9,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from ..errors import InputError, MissingError
+from ..errors import InputError, MissingError, ValidationFailed
 from ..repo import changes, config, gitrepo, layout, safefs, transaction, yamlio
 from ..repo.changes import FileChange
 from ..secrets import agekeys, sops, sopsconfig
@@ -286,19 +286,6 @@ def apply(
 
     return transaction.apply(root, planned, message, commit=commit,
                              check=validate if check else None)
-
-
-class ValidationFailed(MissingError):
-    """The written environment did not validate; nothing was kept."""
-
-    exit_code = 1
-
-    def __init__(self, problems: Sequence[str]) -> None:
-        self.problems = list(problems)
-        super().__init__(
-            "the environment does not validate: " + "; ".join(self.problems[:3]),
-            "fix the inputs or the chart and run again (nothing was written)",
-        )
 
 
 # ---- list / show / remove ------------------------------------------------------------

@@ -16,8 +16,8 @@ from pathlib import Path
 from typing import Any
 
 from ..checks import policy
-from ..errors import InputError
-from ..model import environments, images, overlays
+from ..errors import InputError, ValidationFailed
+from ..model import images, overlays
 from ..model.images import COMPONENTS, ImageRef
 from ..repo import config, gitrepo, layout, transaction, yamlio
 from ..repo.changes import Action, FileChange
@@ -116,7 +116,7 @@ def commit_text(root: Path, env: str, path: str, old_text: str, new_text: str, m
     def validated() -> None:
         problems = list(check(root, env))
         if problems:
-            raise environments.ValidationFailed(problems)
+            raise ValidationFailed(problems)
 
     change = FileChange(path, Action.UPDATE, old_text, new_text)
     return transaction.apply(root, [change], message, check=validated)

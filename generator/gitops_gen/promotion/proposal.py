@@ -19,8 +19,8 @@ from enum import StrEnum
 from pathlib import Path
 
 from ..checks import isolated, rendering
-from ..errors import ConflictError, GitopsGenError, MissingError
-from ..model import environments, manifestdiff
+from ..errors import ConflictError, ForgeError, GitopsGenError, MissingError, ValidationFailed
+from ..model import manifestdiff
 from ..repo import forge, gitrepo, layout
 
 Check = Callable[[Path, str], Sequence[str]]
@@ -186,7 +186,7 @@ def apply(root: Path, proposal: Proposal, *, check: Check | None = None,
                 with rendering.checkout(root, sha) as tree:
                     problems = list(check(tree, proposal.env))
                 if problems:
-                    raise environments.ValidationFailed(problems)
+                    raise ValidationFailed(problems)
             outcome = Outcome.CREATED if local is None and theirs is None else Outcome.UPDATED
         if local is None:
             gitrepo.create_branch(root, proposal.branch, sha)
@@ -230,8 +230,8 @@ def publish_pull_request(proposal: Proposal, result: BranchResult, target: PullR
             if forge.ensure_label(api, token, repo, label, color, description):
                 made.append(label)
         forge.add_labels(api, token, repo, pr.number, list(proposal.labels))
-    except forge.ForgeError as exc:
-        raise forge.ForgeError(
+    except ForgeError as exc:
+        raise ForgeError(
             exc.message,
             f"{exc.fix}; branch {result.branch} is pushed to origin, so you can also open "
             "the pull request by hand",

@@ -11,7 +11,7 @@ from typing import Any
 import yaml as pyyaml
 from ruamel.yaml.comments import CommentedMap
 
-from ..errors import InputError, MissingError
+from ..errors import InputError, MissingError, SettingsError
 from . import layout, safefs, yamlio
 from .layout import SETTINGS
 
@@ -76,15 +76,6 @@ def check_kube_version(version: str, flag: str = "--kube-version") -> str:
     return version
 
 
-class SettingsError(InputError):
-    """A value of .gitops-gen.yaml that is missing or of the wrong type, with its line."""
-
-    def __init__(self, message: str, fix: str, line: int | None) -> None:
-        self.line = line
-        self.problem = message
-        super().__init__(f"{SETTINGS}:{line or 1}: {message}", fix)
-
-
 def kind_of(value: object) -> str:
     """How a YAML value reads to a person: 'a number', 'a list', ..."""
     if isinstance(value, bool):
@@ -102,7 +93,7 @@ def _string(data: CommentedMap, key: str, default: str | None, fix: str) -> str:
     value = data.get(key, default)
     if not isinstance(value, str) or not value:
         kind = "missing" if key not in data else f"{kind_of(value)}, not a string"
-        raise SettingsError(f"{key} is {kind}", fix, yamlio.line_of(data, [key]))
+        raise SettingsError(SETTINGS, f"{key} is {kind}", fix, yamlio.line_of(data, [key]))
     return value
 
 
@@ -124,11 +115,13 @@ def load(root: Path) -> Settings:
     try:
         check_repo_url(url, "repoURL")
     except InputError as exc:
-        raise SettingsError(exc.message, exc.fix, yamlio.line_of(data, ["repoURL"])) from None
+        raise SettingsError(SETTINGS, exc.message, exc.fix,
+                            yamlio.line_of(data, ["repoURL"])) from None
     revision = _string(data, "targetRevision", DEFAULT_REVISION,
                        "write the branch or tag Argo CD follows, e.g. main")
     if not _REVISION.fullmatch(revision) or ".." in revision:
-        raise SettingsError(f"targetRevision {revision[:64]!r} is not a branch, tag or commit",
+        raise SettingsError(SETTINGS,
+                            f"targetRevision {revision[:64]!r} is not a branch, tag or commit",
                             "write the branch or tag Argo CD follows, e.g. main",
                             yamlio.line_of(data, ["targetRevision"]))
     kube = _string(data, "kubeVersion", DEFAULT_KUBE_VERSION,
@@ -137,12 +130,14 @@ def load(root: Path) -> Settings:
     try:
         check_kube_version(kube, "kubeVersion")
     except InputError as exc:
-        raise SettingsError(exc.message, exc.fix, yamlio.line_of(data, ["kubeVersion"])) from None
+        raise SettingsError(SETTINGS, exc.message, exc.fix,
+                            yamlio.line_of(data, ["kubeVersion"])) from None
     envs = data.get("environments") or []
     if not isinstance(envs, list) or not all(
         isinstance(e, str) and layout.is_dns_label(e) for e in envs
     ):
         raise SettingsError(
+            SETTINGS,
             "environments must be a list of environment names",
             "write it as 'environments: [dev, staging, prod]' in promotion order",
             yamlio.line_of(data, ["environments"]),
@@ -247,23 +242,23 @@ def parse_gates(data: Any) -> dict[str, Gate]:
     envs = data.get("environments")
     order = [e for e in envs if isinstance(e, str)] if isinstance(envs, list) else []
     if not isinstance(section, dict):
-        raise SettingsError("gates must be a mapping",
+        raise SettingsError(SETTINGS, "gates must be a mapping",
                             "write it as 'gates: {prod: {minSoak: 24h, requireDigest: true}}'",
                             yamlio.line_of(data, ["gates"]))
     gates = {}
     for env, spec in section.items():
         line = yamlio.line_of(data, ["gates", env])
         if env not in order:
-            raise SettingsError(f"gates.{env}: no environment {env!r} in environments",
+            raise SettingsError(SETTINGS, f"gates.{env}: no environment {env!r} in environments",
                                 f"name one of {', '.join(order) or 'none'}, or remove it",
                                 line)
         if not isinstance(spec, dict):
-            raise SettingsError(f"gates.{env} must be a mapping",
+            raise SettingsError(SETTINGS, f"gates.{env} must be a mapping",
                                 "give minSoak (e.g. 1h) and/or requireDigest (true or false)",
                                 line)
         unknown = [k for k in spec if k not in GATE_KEYS]
         if unknown:
-            raise SettingsError(f"gates.{env}.{unknown[0]} is not a gate",
+            raise SettingsError(SETTINGS, f"gates.{env}.{unknown[0]} is not a gate",
                                 f"gates take {' and '.join(GATE_KEYS)}",
                                 yamlio.line_of(data, ["gates", env, unknown[0]]))
         gates[str(env)] = Gate(_min_soak(data, str(env), spec, order),
@@ -278,11 +273,11 @@ def _min_soak(data: Any, env: str, spec: dict[str, Any], order: list[str]) -> ti
     raw = spec["minSoak"]
     soak = parse_duration(raw) if isinstance(raw, str) else None
     if soak is None:
-        raise SettingsError(f"gates.{env}.minSoak {raw!r} is not a duration",
+        raise SettingsError(SETTINGS, f"gates.{env}.minSoak {raw!r} is not a duration",
                             "write it with units, e.g. 30m, 1h, 1h30m or 2d",
                             line)
     if order.index(env) == 0:
-        raise SettingsError(f"gates.{env}.minSoak: {env} is first in the promotion "
+        raise SettingsError(SETTINGS, f"gates.{env}.minSoak: {env} is first in the promotion "
                             "order, so nothing is promoted into it",
                             "remove minSoak there, or put it on a later environment",
                             line)
@@ -292,7 +287,7 @@ def _min_soak(data: Any, env: str, spec: dict[str, Any], order: list[str]) -> ti
 def _require_digest(data: Any, env: str, spec: dict[str, Any]) -> bool:
     raw = spec.get("requireDigest", False)
     if not isinstance(raw, bool):
-        raise SettingsError(f"gates.{env}.requireDigest {raw!r} is not true or false",
+        raise SettingsError(SETTINGS, f"gates.{env}.requireDigest {raw!r} is not true or false",
                             "write requireDigest: true (or false)",
                             yamlio.line_of(data, ["gates", env, "requireDigest"]))
     return raw

@@ -20,7 +20,7 @@ from typing import Any
 from urllib.parse import urlsplit
 
 from .. import __version__
-from ..errors import InputError, MissingError
+from ..errors import ForgeError, InputError, MissingError
 from .gitrepo import redact_url
 from .proc import redact
 
@@ -39,10 +39,6 @@ _REMOTE_FORMS = (
     re.compile(rf"^ssh://(?:[^@/\s]+@)?[^/\s]+/(?P<owner>{_NAME})/(?P<repo>{_NAME})/?$"),
     re.compile(rf"^[^@/\s]+@[^:/\s]+:(?P<owner>{_NAME})/(?P<repo>{_NAME})/?$"),
 )
-
-
-class ForgeError(MissingError):
-    """The forge refused or could not be reached."""
 
 
 @dataclass(frozen=True)

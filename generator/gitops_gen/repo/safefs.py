@@ -20,23 +20,13 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Literal
 
-from ..errors import InputError
+from ..errors import InputError, PathRefused, TreeTooLarge
 from . import limits
 
 Kind = Literal["file", "dir", "link", "other"]
 _DIR_FLAGS = os.O_RDONLY | os.O_DIRECTORY | os.O_NOFOLLOW | getattr(os, "O_CLOEXEC", 0)
 _FILE_FLAGS = os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK | getattr(os, "O_CLOEXEC", 0)
 _BOM = "\ufeff"
-
-
-class Refused(InputError):
-    """A path the tool will not read: a link, not a regular file, too large, not UTF-8."""
-
-    def __init__(self, path: str, problem: str, fix: str, line: int | None = None) -> None:
-        self.path = path
-        self.problem = problem
-        self.line = line
-        super().__init__(f"{path}: {problem}", fix)
 
 
 # Argo CD's repo-server refuses a checkout holding a link that leaves it
@@ -46,16 +36,16 @@ LINK_FIX = ("replace the link with the file itself: gitops-gen reads only regula
             "inside the repository, and Argo CD refuses links that leave it")
 
 
-def _link(path: str) -> Refused:
-    return Refused(path, "is a symbolic link", LINK_FIX)
+def _link(path: str) -> PathRefused:
+    return PathRefused(path, "is a symbolic link", LINK_FIX)
 
 
-def _irregular(path: str) -> Refused:
-    return Refused(path, "is not a regular file or directory", "remove it from the repository")
+def _irregular(path: str) -> PathRefused:
+    return PathRefused(path, "is not a regular file or directory", "remove it from the repository")
 
 
-def too_large(path: str, size: int, cap: int) -> Refused:
-    return Refused(path, f"is {size} bytes, over the {cap}-byte limit for one file",
+def too_large(path: str, size: int, cap: int) -> PathRefused:
+    return PathRefused(path, f"is {size} bytes, over the {cap}-byte limit for one file",
                    "make it smaller; gitops-gen reads no larger file")
 
 
@@ -158,19 +148,19 @@ def is_file(root: Path, rel: str) -> bool:
     """rel is a regular file reached through real directories (a link is not a file here)."""
     try:
         return kind(root, rel) == "file"
-    except Refused:
+    except PathRefused:
         return False
 
 
 def is_dir(root: Path, rel: str) -> bool:
     try:
         return kind(root, rel) == "dir"
-    except Refused:
+    except PathRefused:
         return False
 
 
 def read_bytes(root: Path, rel: str, cap: int = limits.MAX_FILE_BYTES) -> bytes | None:
-    """rel's bytes, None when absent; Refused for a link, a non-file, or more than cap bytes."""
+    """rel's bytes, None when absent; PathRefused for a link, a non-file, or more than cap bytes."""
     *parents, name = parts_of(rel)
     with _directory(root, parents) as dir_fd:
         if dir_fd is None:
@@ -183,7 +173,7 @@ def read_bytes(root: Path, rel: str, cap: int = limits.MAX_FILE_BYTES) -> bytes 
             raise _link(rel)
         if not stat.S_ISREG(mode):
             if stat.S_ISDIR(mode):
-                raise Refused(rel, "is a directory, not a file", "replace it with a file")
+                raise PathRefused(rel, "is a directory, not a file", "replace it with a file")
             raise _irregular(rel)
         try:
             fd = os.open(name, _FILE_FLAGS, dir_fd=dir_fd)
@@ -204,18 +194,18 @@ def read_bytes(root: Path, rel: str, cap: int = limits.MAX_FILE_BYTES) -> bytes 
 
 
 def decode(rel: str, data: bytes) -> str:
-    """UTF-8 text of a file (a leading byte-order mark dropped, as Helm does); else Refused."""
+    """UTF-8 text of a file (a leading byte-order mark dropped, as Helm does); else PathRefused."""
     try:
         text = data.decode("utf-8")
     except UnicodeDecodeError as exc:
         line = data[: exc.start].count(b"\n") + 1
-        raise Refused(rel, f"is not UTF-8 text (byte 0x{data[exc.start]:02x} on line {line})",
+        raise PathRefused(rel, f"is not UTF-8 text (byte 0x{data[exc.start]:02x} on line {line})",
                       "save it as UTF-8", line) from None
     return text.removeprefix(_BOM)
 
 
 def read_text(root: Path, rel: str, cap: int = limits.MAX_FILE_BYTES) -> str | None:
-    """rel's UTF-8 text, None when absent; Refused as read_bytes, or when it is not UTF-8."""
+    """rel's UTF-8 text, None when absent; PathRefused as read_bytes, or when it is not UTF-8."""
     data = read_bytes(root, rel, cap)
     return None if data is None else decode(rel, data)
 
@@ -234,15 +224,6 @@ def list_dir(root: Path, rel: str) -> list[Entry]:
                 continue
             out.append(Entry(f"{rel}/{name}", _kind(info.st_mode), info.st_size))
         return out
-
-
-class TreeTooLarge(InputError):
-    """A directory holds more files, levels or bytes than the caps allow."""
-
-    def __init__(self, path: str, problem: str) -> None:
-        self.path = path
-        self.problem = problem
-        super().__init__(f"{path}: {problem}", "gitops-gen reads no larger repository")
 
 
 def walk(root: Path, rel: str, *, max_files: int = limits.MAX_TREE_FILES,
@@ -266,7 +247,7 @@ def walk(root: Path, rel: str, *, max_files: int = limits.MAX_TREE_FILES,
 
 def read_tree(root: Path, rel: str, *, cap: int = limits.MAX_FILE_BYTES,
               total: int = limits.MAX_TREE_BYTES) -> dict[str, bytes]:
-    """Every regular file under rel: {path relative to rel: bytes}. Refused at the first link
+    """Every regular file under rel: {path relative to rel: bytes}. PathRefused at the first link
     or irregular file, at a file over cap, or when the files together pass total."""
     if kind(root, rel) == "link":
         raise _link(rel)

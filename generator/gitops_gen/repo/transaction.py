@@ -13,7 +13,7 @@ from __future__ import annotations
 from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 
-from ..errors import ConflictError, GitopsGenError, MissingError, Stopped
+from ..errors import ConflictError, GitopsGenError, MissingError, PathRefused, Stopped
 from . import changes, gitrepo, safefs
 from .changes import FileChange
 
@@ -47,7 +47,7 @@ def refuse_moved(root: Path, todo: Sequence[FileChange]) -> None:
     for change in todo:
         try:
             now = safefs.read_text(root, change.path)
-        except safefs.Refused:
+        except PathRefused:
             now = None  # replaced by a link or a directory since the plan: not what it was
         if now != change.old:
             raise ConflictError(f"{change.path} changed while this command ran",

@@ -26,7 +26,7 @@ from ruamel.yaml.events import AliasEvent
 from ruamel.yaml.reader import ReaderError
 from ruamel.yaml.representer import RoundTripRepresenter
 
-from ..errors import InputError
+from ..errors import YamlError
 from . import limits
 
 _DUPLICATE = re.compile(r'found duplicate key "([^"]*)"')
@@ -73,6 +73,7 @@ class _Cost:
         return values, chars
 
 
+# Internal: caught in this module and raised again as a YamlError; never reaches the CLI.
 class _Problem(Exception):
     pass
 
@@ -220,16 +221,6 @@ def _precheck(text: str, filename: str) -> None:
                         "YAML (a control character)", line) from None
 
 
-class YamlError(InputError):
-    """A YAML file that does not parse, with its file and line."""
-
-    def __init__(self, where: str, problem: str, line: int | None) -> None:
-        self.where = where
-        self.line = line
-        self.problem = problem
-        super().__init__(f"{where}: {problem}", "fix the YAML at that line")
-
-
 def dump(data: Any) -> str:
     """Serialise plain or round-trip data the one way this tool writes YAML."""
     buf = io.StringIO()
@@ -275,6 +266,8 @@ def dump_fast(data: Any) -> str:
                        default_flow_style=False, allow_unicode=True, width=4096)
 
 
+# A PyYAML error on purpose, so callers of load_all_fast catch one yaml.YAMLError; it
+# becomes a finding or a YamlError there and never reaches the CLI itself.
 class LimitError(pyyaml.MarkedYAMLError):
     """A document past the limits of repo/limits.py (load_all_fast)."""
 

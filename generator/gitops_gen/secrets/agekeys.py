@@ -16,7 +16,7 @@ from pathlib import Path
 
 import pyrage
 
-from ..errors import InputError, KeyError_
+from ..errors import InputError, NoDecryptionKey
 from ..repo import proc
 
 ENV_KEY_FILE = "SOPS_AGE_KEY_FILE"
@@ -81,7 +81,7 @@ def _parse(text: str, where: str) -> list[pyrage.x25519.Identity]:
         try:
             out.append(pyrage.x25519.Identity.from_str(line))
         except pyrage.IdentityError as exc:
-            raise KeyError_(
+            raise NoDecryptionKey(
                 f"{where}:{n} is not an age identity",
                 f"fix or remove that line of {where}",
             ) from exc
@@ -93,7 +93,7 @@ def _identities(path: Path) -> list[pyrage.x25519.Identity]:
         text = path.read_text()
     except (OSError, UnicodeDecodeError) as exc:
         why = exc.strerror if isinstance(exc, OSError) else "not UTF-8 text"
-        raise KeyError_(f"cannot read the age key file {path} ({why})",
+        raise NoDecryptionKey(f"cannot read the age key file {path} ({why})",
                         f"point {ENV_KEY_FILE} at a readable age key file") from None
     return _parse(text, str(path))
 
@@ -101,11 +101,11 @@ def _identities(path: Path) -> list[pyrage.x25519.Identity]:
 def _check_key_file(file: Path) -> None:
     """A key file that exists must be a regular file (not a directory, not /dev/null)."""
     if file.exists() and not file.is_file():
-        raise KeyError_(f"the age key file {file} is not a regular file",
+        raise NoDecryptionKey(f"the age key file {file} is not a regular file",
                         f"point {ENV_KEY_FILE} at an age key file (or unset it for sops' "
                         "default)")
     if file.is_file() and file.stat().st_size > 1024 * 1024:
-        raise KeyError_(f"the age key file {file} is larger than 1 MiB: not a key file",
+        raise NoDecryptionKey(f"the age key file {file} is larger than 1 MiB: not a key file",
                         f"point {ENV_KEY_FILE} at an age key file")
 
 
@@ -117,7 +117,7 @@ def from_environment() -> str | None:
 def _command_output(command: str) -> str:
     args = shlex.split(command)
     if not args:
-        raise KeyError_(f"{ENV_KEY_CMD} names no command", f"set {ENV_KEY_CMD} or unset it")
+        raise NoDecryptionKey(f"{ENV_KEY_CMD} names no command", f"set {ENV_KEY_CMD} or unset it")
     return proc.run(args, timeout=60).stdout.decode()
 
 
@@ -165,7 +165,7 @@ def ensure_identity(path: Path | None = None) -> tuple[str, Path | None]:
         return existing[0], None
     var = from_environment() if path is None else None
     if var is not None:
-        raise KeyError_(f"{var} is set but gives no age identity",
+        raise NoDecryptionKey(f"{var} is set but gives no age identity",
                         f"make {var} give an age identity line (AGE-SECRET-KEY-...), or pass "
                         "--age-recipient")
     path = path or identity_path()
@@ -173,7 +173,7 @@ def ensure_identity(path: Path | None = None) -> tuple[str, Path | None]:
     explicit = os.environ.get(ENV_KEY_FILE)
     if explicit and not path.parent.is_dir():
         # A mistyped SOPS_AGE_KEY_FILE must not become a new directory with a new key in it.
-        raise KeyError_(f"{ENV_KEY_FILE} is {explicit}, whose directory does not exist",
+        raise NoDecryptionKey(f"{ENV_KEY_FILE} is {explicit}, whose directory does not exist",
                         "correct the variable, create that directory, or pass "
                         "--age-recipient")
     text, public = new_identity_text()

@@ -17,7 +17,7 @@ from typing import Any
 import pyrage
 import yaml as pyyaml
 
-from ..errors import InputError, KeyError_, ToolError
+from ..errors import InputError, NoDecryptionKey, ToolError
 from ..repo import proc, safefs, yamlio
 from . import agekeys
 
@@ -174,7 +174,7 @@ def update_keys(text: str, recipients: Iterable[str], name: str, root: Path) -> 
 
 def _sops(args: list[str], *, stdin: str | None, name: str, root: Path,
           encrypted: str | None = None) -> str:
-    """Run sops on encrypted input; a data key no local identity opens is a KeyError_."""
+    """Run sops on encrypted input; a data key no local identity opens is a NoDecryptionKey."""
     proc.which("sops")  # a missing binary is a ToolError of its own, not a key problem
     result = proc.run(
         ["sops", *args],
@@ -203,11 +203,11 @@ def _sops(args: list[str], *, stdin: str | None, name: str, root: Path,
     return result.stdout.decode()
 
 
-def _key_error(text: str, name: str) -> KeyError_:
+def _key_error(text: str, name: str) -> NoDecryptionKey:
     can = ", ".join(file_recipients(text)) or "nobody listed"
     ident = agekeys.identity_path()
     why = f"with {ident}" if ident.is_file() else f"(no age identity at {ident})"
-    return KeyError_(
+    return NoDecryptionKey(
         f"cannot decrypt {name} {why}",
         f"it is encrypted to: {can}; set SOPS_AGE_KEY_FILE to one of their identities",
     )

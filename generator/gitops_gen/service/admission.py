@@ -21,6 +21,7 @@ _SIGNATURE = re.compile(r"sha256=[0-9a-f]{64}")
 _DELIVERY = re.compile(r"[A-Za-z0-9-]{1,64}")
 
 
+# An HTTP answer of the service, never of the CLI, so not of the error family (errors.py).
 class Refused(Exception):
     """A request the service answers with `status` and {"error": message}."""
 
