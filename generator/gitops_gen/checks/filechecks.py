@@ -390,14 +390,14 @@ def _unique_names_of_selected(repo: RepoFiles) -> Iterator[Finding]:
     for sub_dir in (layout.APPS_DIR, layout.PROJECTS_DIR):
         try:
             entries = safefs.list_dir(repo.root, sub_dir)
-        except safefs.Refused:
+        except PathRefused:
             continue  # a link: reported when the repository was loaded
         for entry in entries:
             if entry.kind != "file" or not entry.name.endswith(".yaml") or entry.path in own:
                 continue
             try:
                 text = safefs.read_text(repo.root, entry.path) or ""
-            except safefs.Refused:
+            except PathRefused:
                 continue  # its own finding says why
             if not any(_may_hold(text, name) for name in names):
                 continue
