@@ -35,6 +35,7 @@ INTERNAL = {
     "gitops_gen.repo.yamlio.LimitError",
     "gitops_gen.checks.isolated.WorkerFailed",
     "gitops_gen.service.admission.Refused",
+    "gitops_gen.service.reportcache.Abandoned",
 }
 BRANCHES = {ValidationFailed: 1, InputError: 2, MissingError: 3}
 

@@ -109,6 +109,8 @@ class ReportCache:
         return answer
 
 
+# Between the service's requests only (a waiter gets a 503), never of the CLI, so not of the
+# error family (errors.py).
 class Abandoned(Exception):  # noqa: N818 - what happened, not an error of the caller's
     """The run a caller waited for was cancelled before it ended."""
 
