@@ -19,6 +19,7 @@ from gitops_gen.checks.repofiles import load_file
 from gitops_gen.repo import yamlio
 
 from .helpers import template_repo
+from .test_safefs import HOSTILE
 
 
 def _plain(data: Any) -> str:
@@ -47,7 +48,7 @@ def outcome(load: Any, text: str) -> tuple[str, Any]:
     try:
         docs = load(text, "f.yaml")
     except yamlio.YamlError as exc:
-        return "error", exc.line
+        return "error", (exc.line, exc.problem)
     return "data", docs
 
 
@@ -62,14 +63,20 @@ def assert_same(text: str, strict: bool = True) -> None:
             continue
         assert want[0] == got[0], (text, want, got)
         if want[0] == "error":
-            assert want[1] == got[1], (text, want, got)
+            # An empty value of a merge key: ruamel marks it at the next token, libyaml at
+            # the key's line; both refuse it.
+            if not strict and "for merging" in want[1][1]:
+                continue
+            assert want[1][0] == got[1][0], (text, want, got)
             continue
         assert _plain(got[1]) == _plain(want[1]), text
         docs = zip(want[1], got[1], strict=True) if round_trip is yamlio.load_documents \
             else [(want[1], got[1])]
         for old, new in docs:
             for path in _paths(old):
-                assert yamlio.line_of(new, path) == yamlio.line_of(old, path), (text, path)
+                # A key round-trip keeps as a tagged scalar is its text in read()'s data.
+                same = [k.value if isinstance(k, TaggedScalar) else k for k in path]
+                assert yamlio.line_of(new, same) == yamlio.line_of(old, path), (text, path)
 
 
 @pytest.fixture(scope="module")
@@ -187,12 +194,28 @@ def test_validation_reads_files_with_lines(tmp_path: Path) -> None:
 # YAML-looking text: the tokens YAML gives meaning to.
 TOKENS = st.sampled_from(["a", "b", "1", "0o1", "yes", ":", " ", "\n", "  ", "- ", "[", "]",
                           "{", "}", ",", "&x ", "*x", "&y ", "*y", "<<: ", "!!str ", "!!int ",
-                          "---", "...", "?", "|", ">", "'", '"', "#", "~", "null", "\t"])
+                          "---", "...", "?", "|", ">", "'", '"', "#", "~", "null"])
 
 
 @settings(max_examples=300, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(st.lists(TOKENS, max_size=40).map("".join))
 def test_generated_yaml_reads_as_round_trip(text: str) -> None:
     """Where both parse, or both refuse: equal. The scanners differ on some corners (ruamel
-    refuses a trailing tab and `!!str!!str`, libyaml reads them), so that is all it asks."""
+    refuses a trailing tab, `!!str!!str` and `&x:` as an anchor without a value, libyaml reads
+    them), so that is all it asks, and tabs are left to the cases above."""
     assert_same(text, strict=False)
+
+
+@pytest.mark.parametrize(("text", "problem", "line"), HOSTILE)
+def test_read_refuses_what_load_refuses(text: str, problem: str, line: int | None) -> None:
+    for read in (yamlio.read, yamlio.read_documents):
+        with pytest.raises(yamlio.YamlError) as caught:
+            read(text, "overlays/dev/values.yaml")
+        assert problem in caught.value.problem
+        assert caught.value.line == line
+
+
+def test_deep_but_allowed_nesting_reads() -> None:
+    text = "[" * 63 + "]" * 63 + "\n"
+    assert_same(text)
+    assert assert_same("[" * 1200 + "]" * 1200 + "\n") is None  # both: nested too deep

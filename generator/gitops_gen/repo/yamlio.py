@@ -441,7 +441,7 @@ def _read(text: str, filename: str, single: bool) -> list[Any]:
                         "edits", None)
     if (line := _not_utf8(text)) is not None:
         raise YamlError(_where(filename, line), "is not UTF-8 text", line)
-    _precheck(text, filename)  # syntax, depth and cycles, with load()'s messages
+    anchors = "&" in text  # without one, no alias: each document is a tree
     loader = _Reader(text)
     docs: list[Any] = []
     try:
@@ -449,25 +449,46 @@ def _read(text: str, filename: str, single: bool) -> list[Any]:
         for node in nodes:
             if node is None:  # an empty stream
                 break
-            _check_graph(node)  # depth (scalars count, as round-trip), size with aliases
+            if anchors or not _tree_within_limits(node):
+                _check_graph(node)  # depth (scalars count, as round-trip), size with aliases
             docs.append(loader.construct_document(node))
-    except _Duplicate as exc:
-        raise YamlError(_where(filename, exc.line), exc.problem, exc.line) from None
-    except pyyaml.MarkedYAMLError as exc:
-        mark = exc.problem_mark or exc.context_mark
-        line = mark.line + 1 if mark is not None else None
-        problem = " ".join(str(exc.problem or exc.context or "invalid YAML").split())
-        raise YamlError(_where(filename, line), problem, line) from None
-    except RecursionError:
-        raise YamlError(filename, f"nested more than {limits.MAX_DEPTH} levels deep",
-                        None) from None
     except Exception as exc:  # noqa: BLE001 - untrusted text: any failure is bad input
-        # As load(): the exception's text may quote the value, so only its type is told.
-        raise YamlError(filename, f"a value cannot be read ({type(exc).__name__})",
-                        None) from None
+        # load()'s precheck first, so that a problem it finds is told as load() tells it.
+        _precheck(text, filename)
+        raise _read_error(exc, filename) from None
     finally:
         loader.dispose()
     return docs
+
+
+def _tree_within_limits(root: Any) -> bool:
+    """Depth and size of a document without aliases, in a quick walk (its characters are the
+    text's, within the file size cap); False sends it to _check_graph to say what is past."""
+    count = 0
+    todo = [(root, 1)]
+    while todo:
+        node, depth = todo.pop()
+        count += 1
+        if depth > limits.MAX_DEPTH or count > limits.MAX_NODES:
+            return False
+        value = node.value
+        if isinstance(value, list):
+            todo += ((child, depth + 1) for child in _children(node))
+    return True
+
+
+def _read_error(exc: Exception, filename: str) -> YamlError:
+    if isinstance(exc, _Duplicate):
+        return YamlError(_where(filename, exc.line), exc.problem, exc.line)
+    if isinstance(exc, pyyaml.MarkedYAMLError):
+        mark = exc.problem_mark or exc.context_mark
+        line = mark.line + 1 if mark is not None else None
+        problem = " ".join(str(exc.problem or exc.context or "invalid YAML").split())
+        return YamlError(_where(filename, line), problem, line)
+    if isinstance(exc, RecursionError):
+        return YamlError(filename, f"nested more than {limits.MAX_DEPTH} levels deep", None)
+    # As load(): the exception's text may quote the value, so only its type is told.
+    return YamlError(filename, f"a value cannot be read ({type(exc).__name__})", None)
 
 
 def dump(data: Any) -> str:
