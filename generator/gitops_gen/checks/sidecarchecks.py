@@ -53,7 +53,7 @@ class _Inner:
         self.outer = outer
         self.offset = outer.line(["data", sopsplugin.CONFIG_KEY]) or 1
         try:
-            self.data: Any = yamlio.load(text, outer.path)
+            self.data: Any = yamlio.read(text, outer.path)
         except yamlio.YamlError:
             self.data = None
 
