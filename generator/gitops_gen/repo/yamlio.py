@@ -4,9 +4,9 @@ Files people edit are loaded round-trip (ruamel.yaml keeps comments, key order a
 numbers) when they are to be written back; when they are only read (validation), read() builds
 the same data with the same lines through PyYAML's C parser, many times faster. Rendered
 manifests, which nobody edits, go through PyYAML's C loader without lines.
-Both loaders are bounded (repo/limits.py): nesting depth, and values and scalar characters
-counted with aliases expanded, so an alias bomb is refused while it is composed, before any
-code walks the data; aliases that form a cycle are refused too. Any failure to parse, whatever
+Every loader is bounded (repo/limits.py): nesting depth, and values and scalar characters
+counted with aliases expanded, so an alias bomb is refused once it is composed (aliases not
+expanded), before any code walks the data; aliases that form a cycle are refused too. Any failure to parse, whatever
 exception the parser raises, is a YamlError (or, for the C loader, a yaml.YAMLError) with a
 line where there is one.
 """
