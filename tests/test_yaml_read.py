@@ -215,7 +215,17 @@ def test_read_refuses_what_load_refuses(text: str, problem: str, line: int | Non
         assert caught.value.line == line
 
 
-def test_deep_but_allowed_nesting_reads() -> None:
-    text = "[" * 63 + "]" * 63 + "\n"
-    assert_same(text)
-    assert assert_same("[" * 1200 + "]" * 1200 + "\n") is None  # both: nested too deep
+def test_nesting_up_to_the_limit_reads_and_past_it_is_refused_alike() -> None:
+    allowed = "[" * 63 + "x" + "]" * 63 + "\n"  # 63 sequences and a scalar: 64 levels
+    assert_same(allowed)
+    data = yamlio.read(allowed, "f")
+    for _ in range(63):
+        data = data[0]
+    assert data == "x"
+    assert_same("[" * 64 + "x" + "]" * 64 + "\n")  # 65 levels: both refuse it at line 1
+    with pytest.raises(yamlio.YamlError, match="nested more than 64 levels deep"):
+        yamlio.read("[" * 64 + "x" + "]" * 64 + "\n", "f")
+    deep = "[" * 1200 + "]" * 1200 + "\n"  # past libyaml's own nesting limit too
+    assert_same(deep)
+    with pytest.raises(yamlio.YamlError, match="nested more than 64 levels deep"):
+        yamlio.read(deep, "f")
