@@ -6,9 +6,9 @@ the same data with the same lines through PyYAML's C parser, many times faster. 
 manifests, which nobody edits, go through PyYAML's C loader without lines.
 Every loader is bounded (repo/limits.py): nesting depth, and values and scalar characters
 counted with aliases expanded, so an alias bomb is refused once it is composed (aliases not
-expanded), before any code walks the data; aliases that form a cycle are refused too. Any failure to parse, whatever
-exception the parser raises, is a YamlError (or, for the C loader, a yaml.YAMLError) with a
-line where there is one.
+expanded), before any code walks the data; aliases that form a cycle are refused too. Any
+failure to parse, whatever exception the parser raises, is a YamlError (or, for the C loader,
+a yaml.YAMLError) with a line where there is one.
 """
 
 from __future__ import annotations
