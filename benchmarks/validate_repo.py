@@ -11,12 +11,17 @@ what a validate run takes beyond that baseline, divided by the number of environ
 
 Timed runs find the bytecode and the Kubernetes schema cache filled, as after a pip install and
 a first validate; the first run (schema cache empty) and runs without bytecode are shown too.
+In the same rounds, a child runs validate_repo() in-process (warm, after one untimed run) and
+reports the median per-environment time of validate_repo() and of load_repo() (reading the
+files) alone; its peak RSS is the child's.
 """
 
 from __future__ import annotations
 
 import json
 import math
+import statistics
+import sys
 import tempfile
 import time
 from collections.abc import Sequence
@@ -32,6 +37,26 @@ TARGET_SECONDS = 1.0  # median wall time of validate on the smaller repository
 TARGET_LINEARITY = 1.5  # per-environment cost, larger repository over smaller, at most
 TARGET_RSS_MB = 300.0
 SERVER_MODULES = ("fastapi", "uvicorn", "starlette")
+IN_PROCESS_REPEATS = 3
+_IN_PROCESS = """
+import json, statistics, sys, time
+from pathlib import Path
+from gitops_gen.checks.repofiles import load_repo
+from gitops_gen.checks.validate import validate_repo
+root, repeats = Path(sys.argv[1]), int(sys.argv[2])
+count = len(validate_repo(root).environments)  # untimed: imports, caches
+checks, loads = [], []
+for _ in range(repeats):
+    start = time.perf_counter()
+    validate_repo(root)
+    checks.append(time.perf_counter() - start)
+    start = time.perf_counter()
+    load_repo(root)
+    loads.append(time.perf_counter() - start)
+print(json.dumps({"environments": count,
+                  "validate_ms_per_env": statistics.median(checks) * 1000 / count,
+                  "load_ms_per_env": statistics.median(loads) * 1000 / count}))
+"""
 
 
 def build_repos(tmp: Path, counts: Sequence[int]) -> dict[int, Path]:
@@ -47,6 +72,23 @@ def _validate(root: Path, env: dict[str, str], count: int, flags: Sequence[str] 
     if len(report["environments"]) != count:
         raise RuntimeError(f"validate of {root} checked {report['environments']}, not {count}")
     return run
+
+
+def _in_process(root: Path, env: dict[str, str], count: int) -> dict[str, float]:
+    """validate_repo() and load_repo() per environment in one warm child, and its peak RSS."""
+    run = run_child([sys.executable, "-c", _IN_PROCESS, str(root), str(IN_PROCESS_REPEATS)],
+                    env)
+    if run.exit_code != 0:
+        raise RuntimeError(f"in-process validate of {root} exited {run.exit_code}: "
+                           f"{run.stderr[-2000:]}")
+    figures = json.loads(run.stdout)
+    if figures.pop("environments") != count:
+        raise RuntimeError(f"in-process validate of {root} checked other than {count} envs")
+    return {**figures, "max_rss_mb": run.max_rss_mb}
+
+
+def _medians(runs: Sequence[dict[str, float]]) -> dict[str, float]:
+    return {key: statistics.median(r[key] for r in runs) for key in runs[0]}
 
 
 def _imported(importtime: str) -> set[str]:
@@ -72,6 +114,7 @@ def run(env_counts: Sequence[int] = ENV_COUNTS, runs: int = RUNS) -> dict[str, A
             baseline: list[ChildRun] = []
             timed: dict[int, list[ChildRun]] = {n: [] for n in env_counts}
             cold_bytecode: list[ChildRun] = []
+            in_process: dict[int, list[dict[str, float]]] = {n: [] for n in env_counts}
             for _ in range(runs):  # interleaved, so a busy moment hits every kind alike
                 version = run_child(cli("--version"), env)
                 if version.exit_code != 0:
@@ -79,6 +122,7 @@ def run(env_counts: Sequence[int] = ENV_COUNTS, runs: int = RUNS) -> dict[str, A
                 baseline.append(version)
                 for n in env_counts:
                     timed[n].append(_validate(repos[n], env, n))
+                    in_process[n].append(_in_process(repos[n], env, n))
                 cold_bytecode.append(_validate(repos[small], no_pyc, small))
     base = summary(baseline)
     validate = {n: summary(rs) for n, rs in timed.items()}
@@ -98,6 +142,7 @@ def run(env_counts: Sequence[int] = ENV_COUNTS, runs: int = RUNS) -> dict[str, A
         "build_seconds": build_seconds,
         "baseline": base,
         "validate": validate,
+        "in_process": {n: _medians(rs) for n, rs in in_process.items()},
         "first_run": {"seconds": first.seconds, "max_rss_mb": first.max_rss_mb},
         "no_bytecode": no_bytecode,
         "per_env_ratio": per_env_ratio,
@@ -137,6 +182,11 @@ def format_figures(figures: dict[str, Any]) -> str:
             f"  {f'validate, {_envs(n)}':<26}{fig['best']:>7.2f}s{fig['median']:>8.2f}s"
             f"{fig['per_env_seconds'] * 1000:>7.1f} ms{fig['max_rss_mb']:>7.0f} MB"
             f"   ({fig['over_baseline']:.1f}x baseline, exit {fig['exit_code']})")
+    for n, fig in figures["in_process"].items():
+        lines.append(
+            f"  {f'in-process, {_envs(n)}':<26}validate_repo {fig['validate_ms_per_env']:.1f} "
+            f"ms/env, load_repo {fig['load_ms_per_env']:.1f} ms/env (median), "
+            f"peak RSS {fig['max_rss_mb']:.0f} MB")
     first, cold = figures["first_run"], figures["no_bytecode"]
     servers = ", ".join(figures["server_modules_imported"]) or "none"
     lines += [

@@ -81,6 +81,7 @@ def test_validate_benchmark_gives_every_figure() -> None:
     figures = validate_repo.run(env_counts=(1, 2), runs=1)
     assert set(figures) >= {"environments", "runs", "build_seconds", "baseline", "validate",
                             "first_run", "no_bytecode", "per_env_ratio", "peak_rss_mb",
+                            "in_process",
                             "server_modules_imported", "targets", "targets_met"}
     assert figures["environments"] == [1, 2]
     for timing in (figures["baseline"], figures["no_bytecode"], *figures["validate"].values()):
@@ -92,6 +93,9 @@ def test_validate_benchmark_gives_every_figure() -> None:
         assert fig["per_env_seconds"] == max(fig["best"] - base, 0.0) / count
         assert fig["over_baseline"] == fig["median"] / figures["baseline"]["median"]
         assert fig["exit_code"] == 0  # the builder's repositories validate clean
+    assert list(figures["in_process"]) == [1, 2]
+    for fig in figures["in_process"].values():
+        assert min(fig.values()) > 0
     assert figures["first_run"]["seconds"] > 0 and figures["peak_rss_mb"] > 0
     small, large = (figures["validate"][n]["per_env_seconds"] for n in (1, 2))
     assert figures["per_env_ratio"] == (large / small if small else math.inf)
@@ -103,6 +107,7 @@ def test_validate_benchmark_gives_every_figure() -> None:
     }
     text = validate_repo.format_figures(figures)
     assert "validate, 2 envs" in text and "--version (baseline)" in text
+    assert "in-process, 2 envs" in text
 
     schema = schema_stage.run(count=60, sample=5)
     table = run.summary({"schema": schema, "validate": figures}).splitlines()

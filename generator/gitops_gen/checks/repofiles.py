@@ -2,8 +2,10 @@
 
 Loading never raises for bad content: a file that does not parse becomes a finding and its
 data None, so one broken file does not hide the other findings. Everything is read through
-safefs (no link followed, no file past its cap, UTF-8 only) and yamlio's bounded loader; the
-trees validation reads are walked first, and a repository past the caps is not read at all.
+safefs (no link followed, no file past its cap, UTF-8 only) and yamlio's bounded read-only
+loader (yamlio.read: the round-trip loader's data and lines, many times faster; nothing here is
+written back); the trees validation reads are walked first, and a repository past the caps is
+not read at all.
 """
 
 from __future__ import annotations
@@ -26,7 +28,8 @@ READ_FILES = (layout.SETTINGS, layout.SOPS_CONFIG)
 
 @dataclass
 class Loaded:
-    """A repo-relative file: its text (None if absent) and round-trip data (None if broken)."""
+    """A repo-relative file: its text (None if absent) and data with lines (yamlio.read; None
+    if broken)."""
 
     path: str
     text: str | None
@@ -122,8 +125,8 @@ def refused(exc: PathRefused, env: str | None = None) -> Finding:
 
 def load_file(root: Path, path: str, env: str | None, findings: list[Finding],
               top: Top | None = None) -> Loaded:
-    """path loaded round-trip; a problem (refused, not YAML, top level not a mapping when top
-    says it must be one) is a finding, and the data None."""
+    """path read with lines (yamlio.read); a problem (refused, not YAML, top level not a
+    mapping when top says it must be one) is a finding, and the data None."""
     try:
         text = safefs.read_text(root, path)
     except PathRefused as exc:
@@ -132,7 +135,7 @@ def load_file(root: Path, path: str, env: str | None, findings: list[Finding],
     if text is None:
         return Loaded(path, None)
     try:
-        data = yamlio.load(text, path)
+        data = yamlio.read(text, path)
     except YamlError as exc:
         findings.append(
             Finding("yaml-syntax", "error", env, path, exc.line,
@@ -219,7 +222,7 @@ def _load_documents(root: Path, path: str, findings: list[Finding]) -> list[Load
         findings.append(refused(exc))
         return [Loaded(path, "", None, broken=True)]
     try:
-        return [Loaded(path, text, doc) for doc in yamlio.load_documents(text, path)]
+        return [Loaded(path, text, doc) for doc in yamlio.read_documents(text, path)]
     except YamlError as exc:
         findings.append(Finding("yaml-syntax", "error", None, path, exc.line,
                                 f"{exc.problem}; fix the YAML at that line"))

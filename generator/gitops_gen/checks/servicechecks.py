@@ -96,7 +96,7 @@ def _values_findings(repo: RepoFiles, files: EnvFiles) -> list[Finding]:
     chart_dir = layout.SERVICE_CHART_DIR
     try:
         schema = json.loads(safefs.read_text(repo.root, f"{chart_dir}/values.schema.json") or "")
-        defaults = yamlio.load(safefs.read_text(repo.root, f"{chart_dir}/values.yaml") or "",
+        defaults = yamlio.read(safefs.read_text(repo.root, f"{chart_dir}/values.yaml") or "",
                                "values.yaml") or {}
     except (OSError, ValueError, YamlError, PathRefused) as exc:
         return [Finding("values-schema", "error", None, f"{layout.SERVICE_CHART_DIR}/"

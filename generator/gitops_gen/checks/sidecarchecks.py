@@ -61,7 +61,7 @@ class _Inner:
         self.outer = outer
         self.offset = outer.line(["data", sopsplugin.CONFIG_KEY]) or 1
         try:
-            self.data: Any = yamlio.load(text, outer.path)
+            self.data: Any = yamlio.read(text, outer.path)
         except YamlError:
             self.data = None
 

@@ -89,7 +89,7 @@ def kind_of(value: object) -> str:
     return "empty" if value is None or value == "" else "a string"
 
 
-def _string(data: CommentedMap, key: str, default: str | None, fix: str) -> str:
+def _string(data: dict[str, Any], key: str, default: str | None, fix: str) -> str:
     value = data.get(key, default)
     if not isinstance(value, str) or not value:
         kind = "missing" if key not in data else f"{kind_of(value)}, not a string"
@@ -98,15 +98,16 @@ def _string(data: CommentedMap, key: str, default: str | None, fix: str) -> str:
 
 
 def load(root: Path) -> Settings:
-    """The settings; every value checked for its type and form (exit 2 with its line)."""
+    """The settings; every value checked for its type and form (exit 2 with its line). Only
+    read, never written back: through yamlio.read."""
     text = safefs.read_text(root, SETTINGS)
     if text is None:
         raise MissingError(
             f"{SETTINGS} not found in {root}",
             "run 'gitops-gen init PATH' first, or pass --repo with a gitops-gen repository",
         )
-    data = yamlio.load(text, SETTINGS) or CommentedMap()
-    if not isinstance(data, CommentedMap) or "repoURL" not in data:
+    data = yamlio.read(text, SETTINGS) or {}
+    if not isinstance(data, dict) or "repoURL" not in data:
         raise InputError(
             f"{SETTINGS}: repoURL is missing", f"add 'repoURL: <git URL>' to {SETTINGS}"
         )
@@ -298,4 +299,4 @@ def load_gates(root: Path) -> dict[str, Gate]:
     text = safefs.read_text(root, SETTINGS)
     if text is None:
         return {}
-    return parse_gates(yamlio.load(text, SETTINGS))
+    return parse_gates(yamlio.read(text, SETTINGS))

@@ -1,12 +1,14 @@
 """One YAML configuration for the whole tool, and the one place YAML is parsed.
 
 Files people edit are loaded round-trip (ruamel.yaml keeps comments, key order and line
-numbers); rendered manifests, which nobody edits, go through PyYAML's C loader for speed.
-Both loaders are bounded (repo/limits.py): nesting depth, and values and scalar characters
-counted with aliases expanded, so an alias bomb is refused while it is composed, before any
-code walks the data; aliases that form a cycle are refused too. Any failure to parse, whatever
-exception the parser raises, is a YamlError (or, for the C loader, a yaml.YAMLError) with a
-line where there is one.
+numbers) when they are to be written back; when they are only read (validation), read() builds
+the same data with the same lines through PyYAML's C parser, many times faster. Rendered
+manifests, which nobody edits, go through PyYAML's C loader without lines.
+Every loader is bounded (repo/limits.py): nesting depth, and values and scalar characters
+counted with aliases expanded, so an alias bomb is refused once it is composed (aliases not
+expanded), before any code walks the data; aliases that form a cycle are refused too. Any
+failure to parse, whatever exception the parser raises, is a YamlError (or, for the C loader,
+a yaml.YAMLError) with a line where there is one.
 """
 
 from __future__ import annotations
@@ -25,6 +27,7 @@ from ruamel.yaml.error import MarkedYAMLError
 from ruamel.yaml.events import AliasEvent
 from ruamel.yaml.reader import ReaderError
 from ruamel.yaml.representer import RoundTripRepresenter
+from ruamel.yaml.resolver import implicit_resolvers as _RT_RESOLVERS
 
 from ..errors import YamlError
 from . import limits
@@ -192,19 +195,27 @@ _CLOSE = (pyyaml.MappingEndEvent, pyyaml.SequenceEndEvent)
 
 
 def _precheck(text: str, filename: str) -> None:
-    """Syntax and depth through libyaml's parser first: ruamel's pure-Python scanner takes time
-    quadratic in the nesting of flow collections ('[[[[...'), libyaml does not."""
-    depth = 0
+    """Syntax, depth and alias cycles through libyaml's parser first: ruamel's pure-Python
+    scanner takes time quadratic in the nesting of flow collections ('[[[[...'), libyaml does
+    not. An alias to a collection still open is a cycle, told at the alias."""
+    open_nodes: list[object | None] = []  # one per open collection: its anchor's token
+    latest: dict[str, object] = {}  # an anchor's token: the node an alias to it means now
     try:
         for event in pyyaml.parse(text, Loader=_FAST_LOADER):
             if isinstance(event, _OPEN):
-                depth += 1
-                if depth > limits.MAX_DEPTH:
-                    line = event.start_mark.line + 1 if event.start_mark else None
-                    raise YamlError(_where(filename, line),
-                                    f"nested more than {limits.MAX_DEPTH} levels deep", line)
+                token = object() if event.anchor is not None else None
+                if event.anchor is not None:
+                    latest[event.anchor] = token
+                open_nodes.append(token)
+                if len(open_nodes) > limits.MAX_DEPTH:
+                    _refuse(filename, event, f"nested more than {limits.MAX_DEPTH} levels deep")
             elif isinstance(event, _CLOSE):
-                depth -= 1
+                open_nodes.pop()
+            elif isinstance(event, pyyaml.ScalarEvent) and event.anchor is not None:
+                latest[event.anchor] = object()
+            elif isinstance(event, pyyaml.AliasEvent) and event.anchor in latest and \
+                    latest[event.anchor] in open_nodes:
+                _refuse(filename, event, "an alias refers to the node that holds it (a cycle)")
     except pyyaml.MarkedYAMLError as exc:
         mark = exc.problem_mark or exc.context_mark
         line = mark.line + 1 if mark is not None else None
@@ -219,6 +230,256 @@ def _precheck(text: str, filename: str) -> None:
         code = code if isinstance(code, int) else 0
         raise YamlError(_where(filename, line), f"character U+{code:04X} is not allowed in "
                         "YAML (a control character)", line) from None
+
+
+def _refuse(filename: str, event: Any, problem: str) -> None:
+    line = event.start_mark.line + 1 if event.start_mark else None
+    raise YamlError(_where(filename, line), problem, line)
+
+
+# ---- reading without writing back ------------------------------------------------------------
+
+
+class LineMap(dict[Any, Any]):
+    """A mapping as read() builds it: a dict that also knows the 1-based line of each key
+    written in it (a key a merge key `<<` brought in has none, as round-trip)."""
+
+    __slots__ = ("lines",)
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.lines: dict[Any, int] = {}
+
+
+class LineSeq(list[Any]):
+    """A sequence as read() builds it: a list that also knows the 1-based line of each item."""
+
+    __slots__ = ("lines",)
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.lines: list[int] = []
+
+
+_MERGE = "tag:yaml.org,2002:merge"
+# Tags the round-trip loader keeps as opaque tagged scalars ('=' and '!'): read as strings.
+_RT_ONLY = ("tag:yaml.org,2002:value", "tag:yaml.org,2002:yaml")
+
+
+class _Duplicate(Exception):
+    def __init__(self, key: Any, key_node: Any, node: Any) -> None:
+        super().__init__("duplicate key")
+        # The key, never its values (one may be a secret); a second merge key `<<` is named
+        # by neither loader.
+        named = f"duplicate key {str(key)!r}" if key_node.tag != _MERGE else "duplicate key"
+        self.problem = f"{named} in the mapping that starts at line {node.start_mark.line + 1}"
+        self.line = key_node.start_mark.line + 1
+
+
+class _Reader(_FAST_LOADER):  # type: ignore[misc]
+    """PyYAML's C parser and composer (marks kept on nodes), resolving plain scalars by the
+    round-trip loader's own YAML 1.2 table (`yes`, `on` are strings, `017` is 17, no 1:30
+    sexagesimals) and building LineMap and LineSeq."""
+
+    yaml_implicit_resolvers: dict[Any, Any] = {}
+
+
+for _versions, _tag, _regexp, _first in _RT_RESOLVERS:
+    if (1, 2) in _versions and _tag not in _RT_ONLY:
+        _Reader.add_implicit_resolver(_tag, _regexp, _first)
+
+
+def _read_int(loader: Any, node: Any) -> int:
+    """As the round-trip loader reads a YAML 1.2 int: 0b, 0o, 0x prefixes, '_' ignored,
+    a leading zero decimal (017 is 17)."""
+    text = loader.construct_scalar(node).replace("_", "")
+    sign = -1 if text[:1] == "-" else 1
+    text = text[1:] if text[:1] in "+-" else text
+    base = {"0b": 2, "0o": 8, "0x": 16}.get(text[:2])
+    return sign * (int(text[2:], base) if base else int(text, 10))
+
+
+def _read_float(loader: Any, node: Any) -> float:
+    text = loader.construct_scalar(node).replace("_", "").lower()
+    sign = -1.0 if text[:1] == "-" else 1.0
+    text = text[1:] if text[:1] in "+-" else text
+    if text == ".inf":
+        return sign * float("inf")
+    if text == ".nan":
+        return float("nan")
+    return sign * float(text)
+
+
+def _read_seq(loader: Any, node: Any) -> Iterator[LineSeq]:
+    data = LineSeq()
+    yield data
+    data.extend(loader.construct_object(child) for child in node.value)
+    data.lines.extend(child.start_mark.line + 1 for child in node.value)
+
+
+def _merged_pairs(node: Any, value: Any) -> list[tuple[Any, Any]]:
+    """The (key, value) nodes a merge key's value brings in, earlier sources first."""
+    if isinstance(value, pyyaml.MappingNode):
+        sources = [value]
+    elif isinstance(value, pyyaml.SequenceNode):
+        sources = value.value
+        for source in sources:
+            if not isinstance(source, pyyaml.MappingNode):
+                raise pyyaml.constructor.ConstructorError(
+                    "while constructing a mapping", node.start_mark,
+                    f"expected a mapping for merging, but found {source.id}", source.start_mark)
+    else:
+        raise pyyaml.constructor.ConstructorError(
+            "while constructing a mapping", node.start_mark,
+            f"expected a mapping or list of mappings for merging, but found {value.id}",
+            value.start_mark)
+    pairs: list[tuple[Any, Any]] = []
+    for source in sources:
+        own = [(k, v) for k, v in source.value if k.tag != _MERGE]
+        pairs += own + [p for k, v in source.value if k.tag == _MERGE
+                        for p in _merged_pairs(source, v)]
+    return pairs
+
+
+def _read_map(loader: Any, node: Any) -> Iterator[LineMap]:
+    """Keys written in the mapping first, in order, then those its merge keys bring in that it
+    does not have (the first source wins), as round-trip; a key written twice is an error."""
+    data = LineMap()
+    yield data
+    merged: list[tuple[Any, Any]] | None = None
+    for key_node, value_node in node.value:
+        if key_node.tag == _MERGE:
+            if merged is not None:
+                raise _Duplicate("<<", key_node, node)
+            merged = _merged_pairs(node, value_node)
+            continue
+        key = _key(loader, node, key_node)
+        if key in data:
+            raise _Duplicate(key, key_node, node)
+        data[key] = loader.construct_object(value_node)
+        data.lines[key] = key_node.start_mark.line + 1
+    for key_node, value_node in merged or []:
+        key = _key(loader, node, key_node)
+        if key not in data:
+            data[key] = loader.construct_object(value_node)
+
+
+def _key(loader: Any, node: Any, key_node: Any) -> Any:
+    key = loader.construct_object(key_node, deep=True)
+    if isinstance(key, list):  # `? [a, b]`: round-trip makes it a tuple too
+        key = tuple(key)
+    try:
+        hash(key)
+    except TypeError:
+        raise pyyaml.constructor.ConstructorError(
+            "while constructing a mapping", node.start_mark, "found unhashable key",
+            key_node.start_mark) from None
+    return key
+
+
+def _read_unknown(loader: Any, node: Any) -> Any:
+    """A tag neither loader knows (`!thing`): its value as if untagged (round-trip keeps a
+    tagged mapping or sequence as one, and a scalar as an opaque object: here a string)."""
+    if isinstance(node, pyyaml.MappingNode):
+        return _without_lines(_read_map(loader, node))
+    if isinstance(node, pyyaml.SequenceNode):
+        return _without_lines(_read_seq(loader, node))
+    return loader.construct_scalar(node)
+
+
+def _without_lines(built: Iterator[Any]) -> Iterator[Any]:
+    """A tagged collection keeps no lines, as round-trip (line_of() tells its parent's)."""
+    data = next(built)
+    yield data
+    for _ in built:
+        pass
+    data.lines.clear()
+
+
+_Reader.add_constructor("tag:yaml.org,2002:int", _read_int)
+_Reader.add_constructor("tag:yaml.org,2002:float", _read_float)
+_Reader.add_constructor("tag:yaml.org,2002:map", _read_map)
+_Reader.add_constructor("tag:yaml.org,2002:seq", _read_seq)
+_Reader.add_constructor(None, _read_unknown)
+
+
+def _nodes(loader: Any) -> Iterator[Any]:
+    while loader.check_node():
+        yield loader.get_node()
+
+
+def read(text: str, filename: str) -> Any:
+    """One YAML document of a file that is only read (not written back): the data load()
+    gives (plain dicts, lists and scalars, YAML 1.2), each mapping a LineMap and each
+    sequence a LineSeq so that line_of() works alike; within the same limits, and any
+    failure the same YamlError naming file:line."""
+    docs = _read(text, filename, single=True)
+    return docs[0] if docs else None
+
+
+def read_documents(text: str, filename: str) -> list[Any]:
+    """Every document of a stream as read() builds it (lines count from the stream's start);
+    empty documents left out, as load_documents()."""
+    return [d for d in _read(text, filename, single=False) if d is not None]
+
+
+def _read(text: str, filename: str, single: bool) -> list[Any]:
+    if "%YAML" in text:  # a version directive (%YAML 1.1 reads yes as true): as round-trip
+        return [load(text, filename)] if single else load_documents(text, filename)
+    if len(text) > limits.MAX_EDITED_YAML_BYTES:
+        raise YamlError(filename, f"is {len(text)} characters long, over the "
+                        f"{limits.MAX_EDITED_YAML_BYTES}-character limit of the files gitops-gen "
+                        "edits", None)
+    if (line := _not_utf8(text)) is not None:
+        raise YamlError(_where(filename, line), "is not UTF-8 text", line)
+    anchors = "&" in text  # without one, no alias: each document is a tree
+    loader = _Reader(text)
+    docs: list[Any] = []
+    try:
+        nodes = iter([loader.get_single_node()]) if single else _nodes(loader)
+        for node in nodes:
+            if node is None:  # an empty stream
+                break
+            if anchors or not _tree_within_limits(node):
+                _check_graph(node)  # depth (scalars count, as round-trip), size with aliases
+            docs.append(loader.construct_document(node))
+    except Exception as exc:  # noqa: BLE001 - untrusted text: any failure is bad input
+        # load()'s precheck first, so that a problem it finds is told as load() tells it.
+        _precheck(text, filename)
+        raise _read_error(exc, filename) from None
+    finally:
+        loader.dispose()
+    return docs
+
+
+def _tree_within_limits(root: Any) -> bool:
+    """Depth and size of a document without aliases, in a quick walk (its characters are the
+    text's, within the file size cap); False sends it to _check_graph to say what is past."""
+    count = 0
+    todo = [(root, 1)]
+    while todo:
+        node, depth = todo.pop()
+        count += 1
+        if depth > limits.MAX_DEPTH or count > limits.MAX_NODES:
+            return False
+        value = node.value
+        if isinstance(value, list):
+            todo += ((child, depth + 1) for child in _children(node))
+    return True
+
+
+def _read_error(exc: Exception, filename: str) -> YamlError:
+    if isinstance(exc, _Duplicate):
+        return YamlError(_where(filename, exc.line), exc.problem, exc.line)
+    if isinstance(exc, pyyaml.MarkedYAMLError):
+        mark = exc.problem_mark or exc.context_mark
+        line = mark.line + 1 if mark is not None else None
+        problem = " ".join(str(exc.problem or exc.context or "invalid YAML").split())
+        return YamlError(_where(filename, line), problem, line)
+    if isinstance(exc, RecursionError):
+        return YamlError(filename, f"nested more than {limits.MAX_DEPTH} levels deep", None)
+    # As load(): the exception's text may quote the value, so only its type is told.
+    return YamlError(filename, f"a value cannot be read ({type(exc).__name__})", None)
 
 
 def dump(data: Any) -> str:
@@ -338,21 +599,27 @@ def lookup(node: Any, *keys: str) -> Any:
 
 
 def line_of(node: Any, path: Sequence[str | int]) -> int | None:
-    """1-based line of the value at path inside round-trip data, or of its nearest parent."""
+    """1-based line of the value at path inside round-trip data or data read(), or of its
+    nearest parent (a key a merge key brought in has no line of its own)."""
     line: int | None = None
     current = node
     for key in path:
-        if isinstance(current, CommentedMap) and key in current:
-            pos = current.lc.key(key) if hasattr(current.lc, "key") else None
-            if pos is not None:
-                line = pos[0] + 1
-            current = current[key]
-        elif isinstance(current, CommentedSeq) and isinstance(key, int) and key < len(current):
-            pos = current.lc.item(key)
-            line = pos[0] + 1
-            current = current[key]
+        found: int | None = None
+        if isinstance(current, LineMap) and key in current:
+            found = current.lines.get(key)
+        elif isinstance(current, CommentedMap) and key in current:
+            pos = (current.lc.data or {}).get(key)  # a tagged mapping has no lines
+            found = pos[0] + 1 if pos is not None else None
+        elif isinstance(current, LineSeq) and isinstance(key, int) and 0 <= key < len(current):
+            found = current.lines[key] if key < len(current.lines) else None
+        elif isinstance(current, CommentedSeq) and isinstance(key, int) and \
+                0 <= key < len(current):
+            pos = (current.lc.data or {}).get(key)
+            found = pos[0] + 1 if pos is not None else None
         else:
             break
+        line = found if found is not None else line
+        current = current[key]
     return line
 
 

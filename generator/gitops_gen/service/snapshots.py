@@ -117,7 +117,7 @@ def chart_version(tree: Path) -> str | None:
 def read_yaml(tree: Path, path: str) -> Any:
     try:
         text = safefs.read_text(tree, path)
-        return yamlio.load(text, path) if text is not None else None
+        return yamlio.read(text, path) if text is not None else None
     except (OSError, GitopsGenError):
         return None
 
