@@ -16,6 +16,7 @@ from ruamel.yaml.comments import TaggedScalar
 
 from gitops_gen.checks.findings import Finding
 from gitops_gen.checks.repofiles import load_file
+from gitops_gen.errors import YamlError
 from gitops_gen.repo import yamlio
 
 from .helpers import template_repo
@@ -47,7 +48,7 @@ def _paths(node: Any, prefix: tuple[Any, ...] = ()) -> Iterator[tuple[Any, ...]]
 def outcome(load: Any, text: str) -> tuple[str, Any]:
     try:
         docs = load(text, "f.yaml")
-    except yamlio.YamlError as exc:
+    except YamlError as exc:
         return "error", (exc.line, exc.problem)
     return "data", docs
 
@@ -164,7 +165,7 @@ def test_yes_is_a_string_in_both() -> None:
 
 
 def test_duplicate_keys_are_an_error_with_the_line() -> None:
-    with pytest.raises(yamlio.YamlError) as caught:
+    with pytest.raises(YamlError) as caught:
         yamlio.read("a:\n  password: one\n  password: two\n", "overlays/dev/values.yaml")
     assert caught.value.line == 3
     assert caught.value.problem == \
@@ -209,7 +210,7 @@ def test_generated_yaml_reads_as_round_trip(text: str) -> None:
 @pytest.mark.parametrize(("text", "problem", "line"), HOSTILE)
 def test_read_refuses_what_load_refuses(text: str, problem: str, line: int | None) -> None:
     for read in (yamlio.read, yamlio.read_documents):
-        with pytest.raises(yamlio.YamlError) as caught:
+        with pytest.raises(YamlError) as caught:
             read(text, "overlays/dev/values.yaml")
         assert problem in caught.value.problem
         assert caught.value.line == line
@@ -223,9 +224,9 @@ def test_nesting_up_to_the_limit_reads_and_past_it_is_refused_alike() -> None:
         data = data[0]
     assert data == "x"
     assert_same("[" * 64 + "x" + "]" * 64 + "\n")  # 65 levels: both refuse it at line 1
-    with pytest.raises(yamlio.YamlError, match="nested more than 64 levels deep"):
+    with pytest.raises(YamlError, match="nested more than 64 levels deep"):
         yamlio.read("[" * 64 + "x" + "]" * 64 + "\n", "f")
     deep = "[" * 1200 + "]" * 1200 + "\n"  # past libyaml's own nesting limit too
     assert_same(deep)
-    with pytest.raises(yamlio.YamlError, match="nested more than 64 levels deep"):
+    with pytest.raises(YamlError, match="nested more than 64 levels deep"):
         yamlio.read(deep, "f")
