@@ -29,7 +29,7 @@ def _round_trip_rule(root: Path, env: str) -> str:
 
 def test_a_new_rule_is_what_the_round_trip_writes(repo: Path) -> None:
     text = (repo / layout.SOPS_CONFIG).read_text()
-    edited = sopsconfig.text_with_rule(text, sopsconfig.load(repo), "qa", [KEY])
+    edited = sopsconfig.text_with_rule(repo, sopsconfig.read(repo), "qa", [KEY])
     assert edited == _round_trip_rule(repo, "qa")
     assert edited.startswith(text)  # appended: every byte before it kept
 
@@ -38,7 +38,7 @@ def test_a_new_rule_goes_before_a_catch_all_rule(repo: Path, tmp_path: Path) -> 
     text = (repo / layout.SOPS_CONFIG).read_text() + \
         "  # anything else: the team key\n  - age: " + KEY + "\n"
     (tmp_path / layout.SOPS_CONFIG).write_text(text)
-    edited = sopsconfig.text_with_rule(text, sopsconfig.load(tmp_path), "qa", [KEY])
+    edited = sopsconfig.text_with_rule(tmp_path, sopsconfig.read(tmp_path), "qa", [KEY])
     assert list(yamlio.load_all_fast(edited)) == list(
         yamlio.load_all_fast(_round_trip_rule(tmp_path, "qa")))
     # and the comment stays with the rule it is about (the round trip moves it up one rule)

@@ -16,7 +16,7 @@ from ..secrets import agekeys, sops, sopsconfig
 from . import apps, overlays
 
 if TYPE_CHECKING:
-    from ruamel.yaml.comments import CommentedMap
+    pass
 
 RESERVED_NAMESPACES = frozenset({"argocd", "default", "kube-system", "kube-public",
                                  "kube-node-lease"})
@@ -174,7 +174,7 @@ def _secrets_text(
     return sops.encrypt(values, recipients, path, root), placeholder
 
 
-def _recipients(req: AddRequest, rules: CommentedMap,
+def _recipients(req: AddRequest, rules: dict[str, Any],
                 dry_run: bool) -> tuple[list[str], Path | None]:
     if req.recipients:
         return sorted({agekeys.check_recipient(r) for r in req.recipients}), None
@@ -226,7 +226,7 @@ def plan_add(root: Path, req: AddRequest, *, dry_run: bool = False) -> AddPlan:
             )
     dest = _destination(root, req)
     _refuse_shared_destination(root, req.name, dest)
-    rules = sopsconfig.load(root)  # once: it holds a rule per environment
+    rules = sopsconfig.read(root)  # once: it holds a rule per environment
     recipients, created = _recipients(req, rules, dry_run)
     existing_values = _read(root, layout.values_path(req.name))
     opts = overlays.OverlayOptions(req.host, req.backend_tag, req.frontend_tag)
@@ -237,8 +237,7 @@ def plan_add(root: Path, req: AddRequest, *, dry_run: bool = False) -> AddPlan:
     desired: dict[str, str | None] = {
         layout.values_path(req.name): values_text,
         layout.secrets_path(req.name): secrets_text,
-        layout.SOPS_CONFIG: sopsconfig.text_with_rule(_read(root, layout.SOPS_CONFIG), rules,
-                                                      req.name, recipients),
+        layout.SOPS_CONFIG: sopsconfig.text_with_rule(root, rules, req.name, recipients),
         layout.project_path(req.name): yamlio.update_text(
             _read(root, layout.project_path(req.name)),
             apps.build_project(req.name, settings.repo_url, dest),

@@ -160,7 +160,7 @@ def _reencrypt(root: Path, env: str, text: str, values: dict[str, Any]) -> str:
 
 
 def _rule_note(root: Path, env: str, text: str) -> list[str]:
-    rule = sopsconfig.rule_recipients(sopsconfig.load(root), env)
+    rule = sopsconfig.rule_recipients(sopsconfig.read(root), env)
     if rule is not None and rule != sops.file_recipients(text):
         return [f"{layout.secrets_path(env)} is encrypted to other recipients than its "
                 f".sops.yaml rule: run 'gitops-gen secrets rekey {env}'"]

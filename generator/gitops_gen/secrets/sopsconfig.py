@@ -103,13 +103,30 @@ def problems(data: Any) -> list[Problem]:
 
 
 def load(root: Path) -> CommentedMap:
-    """The rules; InputError (nothing written) for a file sops itself could not load."""
+    """The rules, round-trip, to be changed and written back; InputError (nothing written)
+    for a file sops itself could not load."""
     text = safefs.read_text(root, layout.SOPS_CONFIG)
-    if text is None:
-        return empty()
-    data = yamlio.load(text, layout.SOPS_CONFIG)
+    data = _checked(yamlio.load(text, layout.SOPS_CONFIG) if text is not None else None)
     if data is None:
         return empty()
+    assert isinstance(data, CommentedMap)  # problems() refuses any other top level
+    data.setdefault("creation_rules", CommentedSeq())
+    return data
+
+
+def read(root: Path) -> dict[str, Any]:
+    """The rules as load() gives them, for reading only (yamlio.read: a file of a rule per
+    environment costs a fraction of a round trip); the same refusals."""
+    text = safefs.read_text(root, layout.SOPS_CONFIG)
+    data = _checked(yamlio.read(text, layout.SOPS_CONFIG) if text is not None else None)
+    if data is None:
+        return {"creation_rules": []}
+    assert isinstance(data, dict)  # problems() refuses any other top level
+    data.setdefault("creation_rules", [])
+    return data
+
+
+def _checked(data: Any) -> Any:
     found = problems(data)
     if found:
         line = yamlio.line_of(data, list(found[0].where)) or 1
@@ -117,8 +134,6 @@ def load(root: Path) -> CommentedMap:
             f"{layout.SOPS_CONFIG}:{line}: {found[0].message}; sops cannot load it",
             "fix that rule, or restore the file from git",
         )
-    assert isinstance(data, CommentedMap)  # problems() refuses any other top level
-    data.setdefault("creation_rules", CommentedSeq())
     return data
 
 
@@ -128,7 +143,7 @@ def empty() -> CommentedMap:
     return data
 
 
-def _index(config: CommentedMap, env: str, regex: str | None = None) -> int | None:
+def _index(config: dict[str, Any], env: str, regex: str | None = None) -> int | None:
     regex = regex or path_regex(env)
     rules = config.get("creation_rules") if isinstance(config, dict) else None
     for n, rule in enumerate(rules if isinstance(rules, list) else []):
@@ -137,7 +152,7 @@ def _index(config: CommentedMap, env: str, regex: str | None = None) -> int | No
     return None
 
 
-def rule_recipients(config: CommentedMap, env: str, *,
+def rule_recipients(config: dict[str, Any], env: str, *,
                     repo_path: str | None = None) -> list[str] | None:
     """The recipients of env's rule (or repo_path's), or None when it has no rule."""
     n = _index(config, env, file_regex(repo_path) if repo_path else None)
@@ -172,21 +187,21 @@ def with_rule(config: CommentedMap, env: str, recipients: list[str], *,
     return config
 
 
-def text_with_rule(text: str | None, config: CommentedMap, env: str,
-                   recipients: list[str]) -> str:
-    """The .sops.yaml text with env's rule carrying recipients: what render(with_rule(...))
-    gives, but a new rule is written into the text as it stands (yamlio.insert_item) rather
-    than by a round trip of a file that holds a rule per environment. config is text loaded
-    (load()); it is changed only when the text edit cannot be made."""
-    if text is not None and _index(config, env) is None:
-        rules = config["creation_rules"]
-        catch_all = next((i for i, r in enumerate(rules)
-                          if isinstance(r, dict) and not r.get("path_regex")), len(rules))
+def text_with_rule(root: Path, rules: dict[str, Any], env: str, recipients: list[str]) -> str:
+    """The .sops.yaml text with env's rule carrying recipients: what
+    render(with_rule(load(root), ...)) gives, but a new rule is written into the text as it
+    stands (yamlio.insert_item) rather than by a round trip of a file that holds a rule per
+    environment. rules: the file as read() or load() gives it."""
+    text = safefs.read_text(root, layout.SOPS_CONFIG)
+    if text is not None and _index(rules, env) is None:
+        listed = rules["creation_rules"]
+        catch_all = next((i for i, r in enumerate(listed)
+                          if isinstance(r, dict) and not r.get("path_regex")), len(listed))
         rule = {"path_regex": path_regex(env), "age": ",".join(sorted(recipients))}
         edited = yamlio.insert_item(text, "creation_rules", catch_all, rule)
         if edited is not None:
             return edited
-    return render(with_rule(config, env, recipients))
+    return render(with_rule(load(root), env, recipients))
 
 
 def without_rule(config: CommentedMap, env: str) -> CommentedMap:
