@@ -11,9 +11,7 @@ from fnmatch import fnmatchcase
 from pathlib import Path
 from typing import Any
 
-import yaml as pyyaml
-
-from ..errors import PathRefused, TreeTooLarge
+from ..errors import PathRefused, TreeTooLarge, YamlError
 from ..model import apps, overlays, sopsplugin
 from ..repo import layout, safefs, yamlio
 from ..repo.yamlio import lookup
@@ -354,11 +352,14 @@ def check_other_overlay_files(repo: RepoFiles) -> Iterator[Finding]:
         yield from plaintext_in(loaded, env)
 
 
-def _fast_load(root: Path, rel: str) -> Any:
+def _first_document(root: Path, rel: str) -> Any:
+    """The first document of a manifest under gitops/, read as every other file is
+    (yamlio.read's YAML 1.2), for its kind and name; None when it does not read."""
     try:
-        return next(iter(yamlio.load_all_fast(safefs.read_text(root, rel) or "")), None)
-    except (pyyaml.YAMLError, PathRefused):
+        docs = yamlio.read_documents(safefs.read_text(root, rel) or "", rel)
+    except (YamlError, PathRefused):
         return None  # its own finding says why
+    return docs[0] if docs else None
 
 
 def _key(data: Any) -> tuple[str, str]:
@@ -401,7 +402,7 @@ def _unique_names_of_selected(repo: RepoFiles) -> Iterator[Finding]:
                 continue  # its own finding says why
             if not any(_may_hold(text, name) for name in names):
                 continue
-            data = _fast_load(repo.root, entry.path)
+            data = _first_document(repo.root, entry.path)
             if isinstance(data, dict) and _key(data) in mine:
                 yield _clash(_key(data), mine[_key(data)], entry.path)
     yield from _root_clash(repo, mine)
@@ -429,6 +430,9 @@ def check_unique_names(repo: RepoFiles) -> Iterator[Finding]:
         yield from _unique_names_of_selected(repo)
         return
     seen: dict[tuple[str, str], str] = {}
+    # The environments' Applications and AppProjects are loaded already: only strays are read.
+    loaded = {f.path: f.data for env_files in repo.envs.values()
+              for f in (env_files.app, env_files.project) if f.data is not None}
     for sub_dir in (layout.APPS_DIR, layout.PROJECTS_DIR):
         try:
             entries = safefs.list_dir(repo.root, sub_dir)
@@ -438,7 +442,7 @@ def check_unique_names(repo: RepoFiles) -> Iterator[Finding]:
             if entry.kind != "file" or not entry.name.endswith(".yaml"):
                 continue
             rel = entry.path
-            data = _fast_load(repo.root, rel)  # names only: no round trip, no line numbers
+            data = loaded[rel] if rel in loaded else _first_document(repo.root, rel)
             if not isinstance(data, dict):
                 continue
             key = _key(data)
