@@ -81,6 +81,9 @@ def _kubeconform(fig: dict[str, Any]) -> list[Row]:
          f"{fig['validate'][sizes[0]]['ratio']:.2f}x", fig["targets_met"]["small"]),
         (f"validate, {sizes[-1]} envs <= {kubeconform.TARGET_LARGE}x the script",
          f"{fig['validate'][sizes[-1]]['ratio']:.2f}x", fig["targets_met"]["large"]),
+        (f"validate, {sizes[-1]} envs: peak RSS <= {kubeconform.TARGET_RSS_MIB:.0f} MiB",
+         f"{fig['validate'][sizes[-1]]['gitops_gen']['max_rss_mb']:.0f} MiB",
+         fig["targets_met"]["rss"]),
     ]
 
 
