@@ -32,6 +32,7 @@ from gitops_gen.errors import (
 # Exceptions that never reach the CLI's exit codes, each with the one-line reason beside it.
 INTERNAL = {
     "gitops_gen.repo.yamlio._Problem",
+    "gitops_gen.repo.yamlio._Duplicate",
     "gitops_gen.repo.yamlio.LimitError",
     "gitops_gen.checks.isolated.WorkerFailed",
     "gitops_gen.service.admission.Refused",

@@ -266,6 +266,7 @@ _MERGE = "tag:yaml.org,2002:merge"
 _RT_ONLY = ("tag:yaml.org,2002:value", "tag:yaml.org,2002:yaml")
 
 
+# Raised and caught inside read(), which turns it into a YamlError: not of the error family.
 class _Duplicate(Exception):
     def __init__(self, key: Any, key_node: Any, node: Any) -> None:
         super().__init__("duplicate key")
