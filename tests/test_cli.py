@@ -173,6 +173,25 @@ def test_a_command_imports_what_it_uses_when_it_runs() -> None:
     assert "helm_python" not in modules  # env's help renders nothing
 
 
+_VALIDATE_IN_PROCESS = """
+import json, sys
+from pathlib import Path
+from gitops_gen.checks.validate import validate_repo
+report = validate_repo(Path(sys.argv[1]))
+print(json.dumps({"envs": report.environments, "gitpython": "git" in sys.modules}))
+"""
+
+
+def test_validation_without_gates_runs_git_without_gitpython(tmp_path: Path) -> None:
+    """The gates' reads on every validation (target revision, merge-base, the settings
+    there) run git itself: importing GitPython costs more than they do."""
+    root = tmp_path / "repo"
+    scaffold.init(root, "https://git.example.com/org/todo-gitops.git")
+    out = subprocess.run([sys.executable, "-c", _VALIDATE_IN_PROCESS, str(root / "gitops")],
+                         capture_output=True, text=True, check=True, timeout=300)
+    assert json.loads(out.stdout.splitlines()[-1]) == {"envs": [], "gitpython": False}
+
+
 def test_validate_of_a_work_tree_needs_no_http_stack(tmp_path: Path) -> None:
     """validate runs its checks in a worker process (checks/isolated.py), which reads git
     history (the promotion gates of the merge-base, checks/gates.py); the command's own

@@ -175,7 +175,7 @@ def _env_findings(repo: RepoFiles, env_files: EnvFiles, gate: Gate, after: Refs,
 
 def _gates_at(root: Path, base: str) -> dict[str, Gate] | None:
     """The gates of the settings at base ({} without any); None when they do not parse."""
-    text = gitrepo.show_file(root, base, layout.SETTINGS)
+    text = gitrepo.file_at(root, base, layout.SETTINGS)
     try:
         return config.parse_gates(yamlio.read(text, layout.SETTINGS)) if text else {}
     except InputError:

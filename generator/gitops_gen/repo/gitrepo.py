@@ -491,15 +491,26 @@ class LogEntry:
     subject: str
 
 
+# The reads validate makes on every run (the target revision, the merge-base, a file there)
+# run git directly: GitPython's import and its `git version` cost a validation more than the
+# three git processes do.
+
+
 def revision_commit(root: Path, revision: str) -> str | None:
-    """The commit of a branch: the local one, else origin's; None when neither exists."""
-    repo = open_repo(root)
+    """The commit of a branch: the local one, else origin's; None when neither exists (or
+    root is no git repository)."""
     for ref in (f"refs/heads/{revision}", f"refs/remotes/origin/{revision}"):
-        try:
-            return str(repo.git.rev_parse("--verify", "--quiet", f"{ref}^{{commit}}"))
-        except git.GitCommandError:
-            continue
+        code, out, _err = _git(root, "rev-parse", "--verify", "--quiet", "--end-of-options",
+                               f"{ref}^{{commit}}", timeout=30)
+        if code == 0 and out.strip():
+            return out.strip()
     return None
+
+
+def file_at(root: Path, ref: str, path: str) -> str | None:
+    """A file's text, byte for byte, at commit ref; None if it does not exist there."""
+    code, out, _err = _git(root, "cat-file", "blob", f"{ref}:{path}", timeout=60)
+    return out if code == 0 else None
 
 
 def resolve_commit(root: Path, rev: str, flag: str) -> str:
@@ -549,7 +560,8 @@ def is_ancestor(root: Path, ancestor: str, descendant: str) -> bool:
 
 
 def is_shallow(root: Path) -> bool:
-    return str(open_repo(root).git.rev_parse("--is-shallow-repository")).strip() == "true"
+    code, out, _err = _git(root, "rev-parse", "--is-shallow-repository", timeout=30)
+    return code == 0 and out.strip() == "true"
 
 
 def parents_and_paths(root: Path, sha: str) -> tuple[list[str], list[str]]:
@@ -623,11 +635,8 @@ def resolve(root: Path, ref: str) -> str | None:
 
 def merge_base_of(root: Path, a: str, b: str) -> str | None:
     """The best common ancestor of two commits, or None when they share no history."""
-    with open_repo(root) as repo:
-        try:
-            return str(repo.git.merge_base(a, b)) or None
-        except git.GitCommandError:
-            return None
+    code, out, _err = _git(root, "merge-base", "--end-of-options", a, b, timeout=60)
+    return out.strip() or None if code == 0 else None
 
 
 def commit_info(root: Path, sha: str) -> CommitInfo:
