@@ -375,6 +375,17 @@ def _may_hold(text: str, name: str) -> bool:
     return not plain or "\\" in text or name.lower() in text.lower()
 
 
+def _manifest_files(repo: RepoFiles) -> Iterator[str]:
+    """The YAML files directly in gitops/apps and gitops/projects, in that order."""
+    for sub_dir in (layout.APPS_DIR, layout.PROJECTS_DIR):
+        try:
+            entries = safefs.list_dir(repo.root, sub_dir)
+        except PathRefused:
+            continue  # a link: reported when the repository was loaded
+        yield from (entry.path for entry in entries
+                    if entry.kind == "file" and entry.name.endswith(".yaml"))
+
+
 def _unique_names_of_selected(repo: RepoFiles) -> Iterator[Finding]:
     """check_unique_names for the named environments only: their Application and AppProject
     against every other manifest under gitops/, reading in full only the files whose text can
@@ -388,23 +399,18 @@ def _unique_names_of_selected(repo: RepoFiles) -> Iterator[Finding]:
                     yield _clash(_key(loaded.data), loaded.path, other)
     names = {name for _kind, name in mine}
     own = set(mine.values())
-    for sub_dir in (layout.APPS_DIR, layout.PROJECTS_DIR):
+    for rel in _manifest_files(repo):
+        if rel in own:
+            continue
         try:
-            entries = safefs.list_dir(repo.root, sub_dir)
+            text = safefs.read_text(repo.root, rel) or ""
         except PathRefused:
-            continue  # a link: reported when the repository was loaded
-        for entry in entries:
-            if entry.kind != "file" or not entry.name.endswith(".yaml") or entry.path in own:
-                continue
-            try:
-                text = safefs.read_text(repo.root, entry.path) or ""
-            except PathRefused:
-                continue  # its own finding says why
-            if not any(_may_hold(text, name) for name in names):
-                continue
-            data = _first_document(repo.root, entry.path)
-            if isinstance(data, dict) and _key(data) in mine:
-                yield _clash(_key(data), mine[_key(data)], entry.path)
+            continue  # its own finding says why
+        if not any(_may_hold(text, name) for name in names):
+            continue
+        data = _first_document(repo.root, rel)
+        if isinstance(data, dict) and _key(data) in mine:
+            yield _clash(_key(data), mine[_key(data)], rel)
     yield from _root_clash(repo, mine)
 
 
@@ -433,22 +439,14 @@ def check_unique_names(repo: RepoFiles) -> Iterator[Finding]:
     # The environments' Applications and AppProjects are loaded already: only strays are read.
     loaded = {f.path: f.data for env_files in repo.envs.values()
               for f in (env_files.app, env_files.project) if f.data is not None}
-    for sub_dir in (layout.APPS_DIR, layout.PROJECTS_DIR):
-        try:
-            entries = safefs.list_dir(repo.root, sub_dir)
-        except PathRefused:
-            continue  # a link: reported when the repository was loaded
-        for entry in entries:
-            if entry.kind != "file" or not entry.name.endswith(".yaml"):
-                continue
-            rel = entry.path
-            data = loaded[rel] if rel in loaded else _first_document(repo.root, rel)
-            if not isinstance(data, dict):
-                continue
-            key = _key(data)
-            other = seen.setdefault(key, rel)
-            if other != rel:
-                yield _clash(key, rel, other)
+    for rel in _manifest_files(repo):
+        data = loaded[rel] if rel in loaded else _first_document(repo.root, rel)
+        if not isinstance(data, dict):
+            continue
+        key = _key(data)
+        other = seen.setdefault(key, rel)
+        if other != rel:
+            yield _clash(key, rel, other)
     yield from _root_clash(repo, seen)
 
 

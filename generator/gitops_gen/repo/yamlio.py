@@ -138,13 +138,18 @@ def load_documents(text: str, filename: str) -> list[Any]:
     return [d for d in docs if d is not None]
 
 
-def _guarded(text: str, filename: str, parse: Callable[[YAML], Any]) -> Any:
+def _refuse_size_and_encoding(text: str, filename: str) -> None:
+    """YamlError for a text past the size limit of the files gitops-gen edits, or not UTF-8."""
     if len(text) > limits.MAX_EDITED_YAML_BYTES:
         raise YamlError(filename, f"is {len(text)} characters long, over the "
                         f"{limits.MAX_EDITED_YAML_BYTES}-character limit of the files gitops-gen "
                         "edits", None)
     if (line := _not_utf8(text)) is not None:
         raise YamlError(_where(filename, line), "is not UTF-8 text", line)
+
+
+def _guarded(text: str, filename: str, parse: Callable[[YAML], Any]) -> Any:
+    _refuse_size_and_encoding(text, filename)
     _precheck(text, filename)
     try:
         return parse(_roundtrip())
@@ -427,12 +432,7 @@ def read_documents(text: str, filename: str) -> list[Any]:
 def _read(text: str, filename: str, single: bool) -> list[Any]:
     if "%YAML" in text:  # a version directive (%YAML 1.1 reads yes as true): as round-trip
         return [load(text, filename)] if single else load_documents(text, filename)
-    if len(text) > limits.MAX_EDITED_YAML_BYTES:
-        raise YamlError(filename, f"is {len(text)} characters long, over the "
-                        f"{limits.MAX_EDITED_YAML_BYTES}-character limit of the files gitops-gen "
-                        "edits", None)
-    if (line := _not_utf8(text)) is not None:
-        raise YamlError(_where(filename, line), "is not UTF-8 text", line)
+    _refuse_size_and_encoding(text, filename)
     anchors = "&" in text  # without one, no alias: each document is a tree
     loader = _Reader(text)
     docs: list[Any] = []
