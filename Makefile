@@ -33,9 +33,7 @@ mutate: $(STAMP)
 	$(PY) -c 'import mutmut' 2>/dev/null || \
 		$(PY) -m pip install --quiet --disable-pip-version-check -e '.[test,lint,mutate]'
 	$(PY) -m gitops_gen.devtools.mutation prepare $(MUTATE_DIR)
-	cd $(MUTATE_DIR) && PATH="$(CURDIR)/$(VENV)/bin:$$PATH" \
-		GITOPS_GEN_REFERENCE="$${GITOPS_GEN_REFERENCE:-$(CURDIR)/../shared/reference}" \
-		mutmut run $(MUTANTS)
+	cd $(MUTATE_DIR) && PATH="$(CURDIR)/$(VENV)/bin:$$PATH" mutmut run $(MUTANTS)
 	$(PY) -m gitops_gen.devtools.mutation report $(MUTATE_DIR)
 
 docs: $(STAMP)

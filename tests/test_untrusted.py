@@ -12,6 +12,7 @@ import time
 from pathlib import Path
 
 import git
+import pyrage
 import pytest
 
 from gitops_gen.checks import isolated
@@ -263,7 +264,7 @@ def test_a_signal_stops_validate_and_its_worker(repo: Path, signum: signal.Signa
 
 @pytest.mark.parametrize("flag", ["--age-recipient", "--add-recipient", "--remove-recipient"])
 def test_a_private_key_given_as_a_recipient_is_not_echoed(repo: Path, flag: str) -> None:
-    secret = "AGE-SECRET-KEY-1QQQQQQQQQQQQQQQQQQQQQQQQQQQQQQQQQQQQQQQQQQQQQQQQQQQQQQQQQQ"
+    secret = str(pyrage.x25519.Identity.generate())  # a real key, made for this test
     args = ["env", "add", "qa", flag, secret] if flag == "--age-recipient" else [
         "secrets", "rekey", "dev", flag, secret]
     result = cli(*args, repo=repo)

@@ -45,9 +45,9 @@ SECRET_NAME = re.compile(
 )
 NOT_SECRET_NAME = re.compile(r"(?i)(existingsecret|secretname|secretref|keyref|secrets$)")
 # Values that are secrets whatever their key is called: an age private key, a PEM private key,
-# a Google API key. "[1]" matches just "1" (every age private key starts AGE-SECRET-KEY-1); the
-# class keeps the whole prefix from appearing literally here, so key scanners do not flag this
-# file as a leaked key.
+# a Google API key. "[1]" matches just "1", Bech32's separator, which follows the prefix
+# AGE-SECRET-KEY- in every age private key; the class keeps the whole prefix from appearing
+# literally here, so key scanners do not flag this file as a leaked key.
 SECRET_VALUE = re.compile(
     r"AGE-SECRET-KEY-[1]|-----BEGIN [A-Z ]*PRIVATE KEY-----|AIza[0-9A-Za-z_-]{35}"
 )
