@@ -8,6 +8,8 @@ help is click's own rendering of the top-level help, kept in help.txt beside thi
 (`python -m gitops_gen.devtools.clidoc --write` regenerates it; tests/test_launcher.py fails
 when it differs from what click prints). Anything else, or a terminal narrower than the one
 help.txt was rendered for, goes to click (cli.main), which then imports what the command needs.
+For validate, render and plan, a worker starts first (checks/isolated.start_early), so that it
+loads the checks while this process loads click.
 """
 
 # os.path rather than pathlib: importing pathlib would cost these answers a tenth of their time.
@@ -65,6 +67,26 @@ def main() -> None:
         sys.stdout.write(text)
         sys.stdout.flush()
         return
+    if starts_worker(sys.argv[1:]):
+        from .checks import isolated
+
+        isolated.start_early()
     from .cli import main as cli_main
 
     cli_main()
+
+
+# The commands whose first work is one worker's validation or render (checks/isolated.py).
+WORKER_COMMANDS = ("validate", "render", "plan")
+
+
+def starts_worker(argv: list[str]) -> bool:
+    """Whether argv names a command that runs a worker at once (its first word that is not
+    the top-level --repo option, its value, or --debug), and asks for no help."""
+    words = iter(argv)
+    for word in words:
+        if word == "--repo":
+            next(words, None)
+        elif word != "--debug" and not word.startswith("--repo="):
+            return word in WORKER_COMMANDS and not {"--help", "-h"} & set(argv)
+    return False

@@ -13,11 +13,14 @@ hangs. Its temporary files live in a directory this process removes, whatever th
 
 from __future__ import annotations
 
+import atexit
+import contextlib
 import json
 import os
 import signal
 import sys
 import tempfile
+import threading
 import time
 from collections.abc import Mapping
 from dataclasses import dataclass, field
@@ -88,29 +91,140 @@ def render(root: Path, env: str, *, decrypt: bool = False,
             for r in final["rendered"]]
 
 
+class _Early:
+    """A worker started before its request was known, with its scratch directory and the
+    environment it was started with."""
+
+    def __init__(self) -> None:
+        self.scratch = tempfile.TemporaryDirectory(prefix="gitops-gen-work-")
+        self.env = {**os.environ, "TMPDIR": self.scratch.name}
+        try:
+            self.worker = proc.Worker(WORKER, None, env=self.env, max_output=MAX_OUTPUT)
+        except BaseException:
+            self.scratch.cleanup()
+            raise
+
+    def usable(self) -> bool:
+        """Alive, and started with the environment a worker would be started with now."""
+        return self.worker.process.poll() is None and \
+            self.env == {**os.environ, "TMPDIR": self.scratch.name}
+
+    def close(self) -> None:
+        self.worker.close()
+        self.scratch.cleanup()
+
+
+class _Spares:
+    """Workers started ahead of their requests. Each still takes exactly one request, under
+    that request's limits (the worker sets them once it has read it), and ends with it: a
+    spare only moves the worker's start-up (the interpreter, loading the checks) out of the
+    request's time."""
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._ready: list[_Early] = []
+        self._keep = 0
+        self._closing = False
+
+    def start(self, count: int = 1) -> None:
+        """Start workers until count are ready; errors are left to the calls that need one."""
+        with self._lock:
+            if self._closing:
+                return
+            missing = count - len(self._ready)
+        for _ in range(missing):
+            try:
+                early = _Early()
+            except (OSError, GitopsGenError):
+                return  # the next call starts its own worker, and says what fails
+            with self._lock:
+                if self._closing:
+                    early.close()
+                    return
+                self._ready.append(early)
+
+    def keep(self, count: int) -> None:
+        """Keep count workers ready from now on: each taken one is replaced in the
+        background."""
+        with self._lock:
+            self._keep = count
+        self.start(count)
+
+    def take(self) -> _Early | None:
+        """A ready worker that can take a request now, or None."""
+        taken = None
+        stale: list[_Early] = []
+        with self._lock:
+            while self._ready and taken is None:
+                early = self._ready.pop(0)
+                if early.usable():
+                    taken = early
+                else:
+                    stale.append(early)
+            keep = self._keep
+        for early in stale:
+            early.close()
+        if keep:
+            threading.Thread(target=self.start, args=(keep,), daemon=True,
+                             name="worker-spare").start()
+        return taken
+
+    def close(self) -> None:
+        with self._lock:
+            self._closing = True
+            ready, self._ready = self._ready, []
+        for early in ready:
+            early.close()
+
+
+_spares = _Spares()
+atexit.register(_spares.close)
+
+
+def start_early() -> None:
+    """Start the next validation's or render's worker now (the CLI, before it parses its
+    command line): it loads the checks while this process loads the rest, and the next
+    validate() or render() sends it its request. One that no call takes (the command failed
+    first, or the environment changed meanwhile) is stopped when this process exits."""
+    _spares.start(1)
+
+
+def keep_spares(count: int) -> None:
+    """Keep count workers started ahead of their requests (the service)."""
+    _spares.keep(count)
+
+
 def _talk(request: dict[str, Any], run_limits: RunLimits, single: str | None = None) -> _Run:
     state = _Run(run_limits, envs=[single] if single else None)
     if single:
         state.running[single] = time.monotonic()
     start = time.monotonic()
-    with tempfile.TemporaryDirectory(prefix="gitops-gen-work-") as scratch:
-        env = {**os.environ, "TMPDIR": scratch}
-        payload = json.dumps({**request, "limits": run_limits.to_dict()}).encode()
-        with proc.Worker(WORKER, payload, env=env, max_output=MAX_OUTPUT) as worker:
-            while state.final is None:
-                now = time.monotonic()
-                total_end = start + run_limits.total_seconds
-                env_ends = {e: t + run_limits.env_seconds for e, t in state.running.items()}
-                deadline = min([total_end, *env_ends.values()])
-                line = worker.next_line(deadline - now)
-                if line is None:  # a deadline passed: which one?
-                    late = [e for e, end in env_ends.items() if end <= time.monotonic()]
-                    _stopped(state, late, "time" if late else "total")
-                    break
-                if line == b"":
-                    _ended(state, worker)
-                    break
-                _receive(state, line)
+    payload = json.dumps({**request, "limits": run_limits.to_dict()}).encode()
+    with contextlib.ExitStack() as stack:
+        early = _spares.take()
+        if early is not None:
+            stack.callback(early.close)
+            worker = early.worker
+            worker.send(payload)
+        else:
+            scratch = stack.enter_context(tempfile.TemporaryDirectory(prefix="gitops-gen-work-"))
+            env = {**os.environ, "TMPDIR": scratch}
+            worker = stack.enter_context(
+                proc.Worker(WORKER, payload, env=env, max_output=MAX_OUTPUT))
+        while state.final is None:
+            now = time.monotonic()
+            total_end = start + run_limits.total_seconds
+            env_ends = {e: t + run_limits.env_seconds for e, t in state.running.items()}
+            deadline = min([total_end, *env_ends.values()])
+            line = worker.next_line(deadline - now)
+            if line is None:  # a deadline passed: which one?
+                late = [e for e, end in env_ends.items() if end <= time.monotonic()]
+                _stopped(state, late, "time" if late else "total")
+                break
+            if line == b"":
+                _ended(state, worker)
+                break
+            _receive(state, line)
     if state.final is not None and "error" in state.final:
         raise _rebuild(state.final["error"])
     if state.final is not None and "internal" in state.final:

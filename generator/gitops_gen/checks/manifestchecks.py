@@ -11,7 +11,7 @@ import jsonschema_rs
 import yaml as pyyaml
 
 from ..errors import ChartError, MissingError, PathRefused
-from ..model import chart, syncoptions, syncplan
+from ..model import chart, rendercache, syncoptions, syncplan
 from ..repo import layout, limits, safefs, yamlio
 from ..secrets import sops
 from . import argoschema, kubeschema, syncchecks
@@ -164,8 +164,9 @@ def render_env(repo: RepoFiles, env_files: EnvFiles,
     ns = ((env_files.app.data or {}).get("spec") or {}).get("destination", {}).get("namespace") \
         if isinstance(env_files.app.data, dict) else None
     try:
-        rendered = chart.render(layout.chart_dir(repo.root), env_layers(env_files, decrypted),
-                                namespace=str(ns or layout.default_namespace(env_files.env)))
+        rendered = chart.render(repo.chart_files(), env_layers(env_files, decrypted),
+                                namespace=str(ns or layout.default_namespace(env_files.env)),
+                                cache=None if decrypted else rendercache.default())
     except ChartError as exc:
         fix = exc.fix if exc.file else "fix the overlay value or the chart template"
         return [], [Finding("helm-render", "error", env_files.env,

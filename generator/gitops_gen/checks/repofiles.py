@@ -10,13 +10,22 @@ not read at all.
 
 from __future__ import annotations
 
+import threading
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from ..errors import InputError, MissingError, PathRefused, SettingsError, TreeTooLarge, YamlError
-from ..model import argocd
+from ..errors import (
+    ChartError,
+    InputError,
+    MissingError,
+    PathRefused,
+    SettingsError,
+    TreeTooLarge,
+    YamlError,
+)
+from ..model import argocd, chart
 from ..repo import config, layout, limits, safefs, yamlio
 from .findings import Finding
 from .rules import Rule
@@ -78,6 +87,22 @@ class RepoFiles:
     # Only the environments the caller named were loaded: checks across the repository look
     # only at what concerns those (a clash with another environment's names, say).
     selected: bool = False
+    _chart: chart.ChartFiles | ChartError | MissingError | None = field(default=None,
+                                                                         repr=False)
+    _chart_lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
+
+    def chart_files(self) -> chart.ChartFiles:
+        """The chart's files, read and checked once for every environment (the ChartError or
+        MissingError of model/chart.read_chart, every time it is asked for)."""
+        with self._chart_lock:
+            if self._chart is None:
+                try:
+                    self._chart = chart.ChartFiles.read(layout.chart_dir(self.root))
+                except (ChartError, MissingError) as exc:
+                    self._chart = exc
+            if isinstance(self._chart, ChartError | MissingError):
+                raise self._chart
+            return self._chart
 
 
 @dataclass(frozen=True)

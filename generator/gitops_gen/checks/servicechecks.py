@@ -17,7 +17,7 @@ from typing import Any
 import jsonschema_rs
 
 from ..errors import ChartError, PathRefused, YamlError
-from ..model import chart, servicedeploy
+from ..model import chart, rendercache, servicedeploy
 from ..repo import layout, safefs, yamlio
 from ..repo.yamlio import lookup
 from ..secrets import sops, sopsconfig
@@ -89,7 +89,8 @@ def render(root: Path, files: EnvFiles, *, decrypted: bool = False) -> list[char
     ns = lookup(app, "spec", "destination", "namespace")
     return chart.render(root / layout.SERVICE_CHART_DIR, _layers(files, decrypted),
                         namespace=str(ns or servicedeploy.destination().namespace),
-                        release=layout.SERVICE_NAME)
+                        release=layout.SERVICE_NAME,
+                        cache=None if decrypted else rendercache.default())
 
 
 def _values_findings(repo: RepoFiles, files: EnvFiles) -> list[Finding]:

@@ -110,11 +110,13 @@ def validate_repo(root: Path, envs: list[str] | None = None,
         told.finished(env_files.env, found)
         return found
 
-    workers = min(4, max(1, len(repo.envs)))
-    with ThreadPoolExecutor(max_workers=workers) as pool:
+    # The gates wait mostly on git (the target revision, its merge-base, the settings there):
+    # they run beside the environments' checks.
+    with ThreadPoolExecutor(max_workers=min(4, len(repo.envs)) + 1) as pool:
+        gating = pool.submit(gates.gate_findings, repo)
         for found in pool.map(one, repo.envs.values()):
             report.extend(found)
-    gated = list(gates.gate_findings(repo))
+        gated = list(gating.result())
     told.finished(None, gated)
     report.extend(gated)
     return capped(report)

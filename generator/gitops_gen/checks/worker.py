@@ -12,7 +12,9 @@ inside the Helm SDK honours too) and CPU time, then writes JSON lines on stdout:
     {"error": {...}}                   a GitopsGenError (class, exit code, message, fix)
     {"internal": "Type: message"}      anything else (a bug: the parent reports it as one)
 
-When its stdin closes (the parent ended, however), it exits at once.
+When its stdin closes (the parent ended, however), it exits at once. It loads the checks
+before it reads its request, so that a worker started early (isolated.start_early) is ready
+when the request comes.
 """
 
 from __future__ import annotations
@@ -105,8 +107,15 @@ def handle(request: dict[str, Any], out: TextIO) -> None:
 
 
 def main() -> int:
+    # What every request needs, loaded before the request is read: a worker started ahead of
+    # its request (isolated.start_early) does this while its parent is still starting.
+    from . import rendering, validate  # noqa: F401 - loaded for the requests below
+
     stdin = sys.stdin.buffer
-    request = json.loads(stdin.readline())
+    line = stdin.readline()
+    if not line:
+        return 0  # an early worker that no request came to
+    request = json.loads(line)
     limit_self(RunLimits.from_dict(request["limits"]))
     _watch_parent(stdin)
     out = sys.stdout

@@ -33,7 +33,7 @@ COMMANDS: dict[str, CommandRef] = {
         "secrets", "secrets",
         "List, set, rotate and re-key an environment's SOPS secrets."),
     "validate": CommandRef(
-        "checks", "validate",
+        "validate", "validate",
         "Run every check (all environments, or the ones named). Exit 1 on any error."),
     "render": CommandRef(
         "checks", "render",

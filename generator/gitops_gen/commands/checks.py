@@ -1,4 +1,4 @@
-"""gitops-gen validate | render | plan | diff."""
+"""gitops-gen render | plan | diff."""
 
 from __future__ import annotations
 
@@ -8,45 +8,13 @@ from pathlib import Path
 
 import click
 
-from ..checks import isolated, rendering, report, syncchecks
+from ..checks import isolated, rendering, syncchecks
 from ..checks.repofiles import check_env_names
 from ..errors import InputError
 from ..model import chart, manifestdiff, syncplan
 from ..repo import changes, gitrepo, layout, safefs
 from ..repo import config as settings_mod
 from .context import AppContext
-
-
-@click.command()
-@click.argument("envs", nargs=-1)
-@click.option("--format", "fmt", type=click.Choice(["text", "json", "junit", "github"]),
-              default="text", show_default=True)
-@click.option("--kube-version",
-              help="Kubernetes version to check against (default: .gitops-gen.yaml).")
-@click.pass_obj
-def validate(obj: AppContext, envs: tuple[str, ...], fmt: str, kube_version: str | None) -> None:
-    """Run every check (all environments, or the ones named). Exit 1 on any error.
-
-    Reads only chart/, overlays/, gitops/, .sops.yaml and .gitops-gen.yaml, follows no
-    symbolic link, and runs in a worker process bounded in time and memory (see
-    docs/security.md): safe on a pull request's files.
-    """
-    result = isolated.validate(obj.root(), list(envs) or None, kube_version)
-    if fmt == "json":
-        click.echo(report.as_json(result))
-    elif fmt == "junit":
-        click.echo(report.as_junit(result))
-    elif fmt == "github":
-        click.echo(report.as_github(result))
-    else:
-        from rich.console import Console  # only this format needs rich
-
-        console = Console()
-        if not console.is_terminal:
-            console = Console(width=140)
-        console.print(report.as_rich_table(result))
-    sys.exit(0 if result.ok else 1)
-
 
 # The names render --output gives its files (rendering.object_filename): kind-name.yaml.
 _OBJECT_FILE = re.compile(r"^[a-z0-9]+-[a-z0-9]([-a-z0-9.]*[a-z0-9])?\.yaml$")

@@ -36,6 +36,8 @@ from ..repo import layout, limits, safefs, yamlio
 if TYPE_CHECKING:
     import helm_python
 
+    from .rendercache import RenderCache
+
 # helm_python is imported by the functions that call Helm, not here: importing it starts a Go
 # runtime (threads, about 50 MiB), which commands that only read Rendered objects never need.
 
@@ -256,21 +258,34 @@ def private_copy(files: Mapping[str, bytes]) -> Iterator[Path]:
         yield base
 
 
-def load(chart_dir: Path) -> helm_python.Chart:
+@dataclass(frozen=True)
+class ChartFiles:
+    """A chart's files as read and checked once (read_chart), and a digest of their content:
+    what a validation renders every environment from, without reading the chart again."""
+
+    files: Mapping[str, bytes]
+    digest: str
+
+    @classmethod
+    def read(cls, chart_dir: Path) -> ChartFiles:
+        files = read_chart(chart_dir)
+        digest = hashlib.sha256()
+        for rel in sorted(files):
+            digest.update(rel.encode() + b"\0" + hashlib.sha256(files[rel]).digest())
+        return cls(files, digest.hexdigest())
+
+
+def load(chart: Path | ChartFiles) -> helm_python.Chart:
     """The loaded chart (from a private copy), cached by content."""
-    files = read_chart(chart_dir)
-    digest = hashlib.sha256()
-    for rel in sorted(files):
-        digest.update(rel.encode() + b"\0" + hashlib.sha256(files[rel]).digest())
-    key = digest.hexdigest()
+    source = chart if isinstance(chart, ChartFiles) else ChartFiles.read(chart)
     import helm_python
 
     with _CACHE_LOCK:
-        cached = _CACHE.get(key)
+        cached = _CACHE.get(source.digest)
         if cached is not None:
             return cached
         try:
-            with private_copy(files) as copy_dir:
+            with private_copy(source.files) as copy_dir:
                 handle = helm_python.Chart.load(str(copy_dir))
         except helm_python.HelmError as exc:
             raise ChartError(clean_message(str(exc)), "fix the chart") from exc
@@ -278,27 +293,47 @@ def load(chart_dir: Path) -> helm_python.Chart:
         # Bounded: a long-running service renders many temporary checkouts.
         while len(_CACHE) >= _CACHE_SIZE:
             _CACHE.pop(next(iter(_CACHE)))
-        _CACHE[key] = handle
+        _CACHE[source.digest] = handle
         return handle
 
 
 def render(
-    chart_dir: Path,
+    chart: Path | ChartFiles,
     layers: Sequence[Mapping[str, Any]],
     *,
     namespace: str,
     release: str = layout.RELEASE_NAME,
     include_tests: bool = False,
+    cache: RenderCache | None = None,
 ) -> list[Rendered]:
     """Every non-empty YAML document the chart renders with these values layers.
 
     Hooks are included (callers read their annotations); templates/tests/ only on request.
+    With a cache (model/rendercache.py), a render of the same chart and values is taken from
+    it, and a new one kept there: never pass one for values that hold decrypted secrets.
     """
+    values = merge_layers(layers)
+    source = chart if isinstance(chart, ChartFiles) else ChartFiles.read(chart)
+    key = None
+    if cache is not None:
+        key = cache.key(source.digest, json.dumps(values), release=release,
+                        namespace=namespace, include_tests=include_tests)
+        kept = cache.get(key)
+        if kept is not None:
+            return [Rendered(s, i, obj) for s, i, obj in kept]
+    out = _render(source, values, namespace=namespace, release=release,
+                  include_tests=include_tests)
+    if cache is not None and key is not None:
+        cache.put(key, [(r.source, r.index, r.obj) for r in out])
+    return out
+
+
+def _render(source: ChartFiles, values: dict[str, Any], *, namespace: str, release: str,
+            include_tests: bool) -> list[Rendered]:
     import helm_python
 
-    values = merge_layers(layers)
     try:
-        manifests = load(chart_dir).render(values, name=release, namespace=namespace)
+        manifests = load(source).render(values, name=release, namespace=namespace)
     except helm_python.HelmError as exc:
         raise ChartError(clean_message(str(exc))) from exc
     size = sum(len(text) for text in manifests.values())
@@ -308,10 +343,11 @@ def render(
                          "render less: a template loops over too much")
     out: list[Rendered] = []
     for key in sorted(manifests):
-        source = key.split("/", 1)[-1]  # Helm's "<chart>/templates/x.yaml" -> "templates/x.yaml"
-        skip = source.startswith(TESTS_DIR) and not include_tests
-        if not skip and PurePosixPath(source).name != "NOTES.txt":
-            out.extend(_documents(source, manifests[key]))
+        # Helm names a file "<chart>/templates/x.yaml": keep "templates/x.yaml"
+        source_path = key.split("/", 1)[-1]
+        skip = source_path.startswith(TESTS_DIR) and not include_tests
+        if not skip and PurePosixPath(source_path).name != "NOTES.txt":
+            out.extend(_documents(source_path, manifests[key]))
     return out
 
 

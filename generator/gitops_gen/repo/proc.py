@@ -137,7 +137,8 @@ def run(
 
 
 class Worker:
-    """A child that reads one request line on stdin and answers in lines on stdout.
+    """A child that reads one request line on stdin and answers in lines on stdout. The request
+    goes at the start, or later (send) to a child started ahead of it.
 
     Its stdin stays open while the parent waits: the child takes its end as the parent's.
     It runs in a session of its own, so a terminal's Ctrl-C reaches the parent only, which
@@ -147,7 +148,7 @@ class Worker:
 
     STDERR_TAIL = 16 * 1024
 
-    def __init__(self, args: Sequence[str], request: bytes, *, env: Mapping[str, str],
+    def __init__(self, args: Sequence[str], request: bytes | None, *, env: Mapping[str, str],
                  max_output: int) -> None:
         self.process = _start(list(args), stdin=subprocess.PIPE, stdout=subprocess.PIPE,
                               stderr=subprocess.PIPE, env=dict(env), start_new_session=True)
@@ -158,14 +159,20 @@ class Worker:
         self._selector = selectors.DefaultSelector()
         try:
             assert self.process.stdin and self.process.stdout and self.process.stderr
-            self.process.stdin.write(request + b"\n")
-            self.process.stdin.flush()
+            if request is not None:
+                self.send(request)
             for stream in (self.process.stdout, self.process.stderr):
                 os.set_blocking(stream.fileno(), False)
                 self._selector.register(stream, selectors.EVENT_READ)
         except BaseException:
             self.close()
             raise
+
+    def send(self, request: bytes) -> None:
+        """The request line, for a child started without one (it waits for it)."""
+        assert self.process.stdin
+        self.process.stdin.write(request + b"\n")
+        self.process.stdin.flush()
 
     def next_line(self, timeout: float) -> bytes | None:
         """The next line (without its newline); None when timeout passes first; b"" once

@@ -73,6 +73,9 @@ _SHA = re.compile(r"[0-9a-f]{40}(?:[0-9a-f]{24})?")
 _NAME = r"[A-Za-z0-9_-][A-Za-z0-9_.-]*"  # GitHub's owner and repository names; never . or ..
 _FULL_NAME = re.compile(rf"{_NAME}/{_NAME}")
 _REF_MAX = 256
+# Worker processes kept started ahead of the validations that will use them
+# (checks/isolated.keep_spares): a new commit's validation does not wait for one to start.
+SPARE_WORKERS = 1
 __all__ = ["Gate", "Refused", "create_app", "signature_ok"]
 
 
@@ -494,4 +497,5 @@ def run(app: FastAPI, host: str, port: int) -> None:
 
     config = uvicorn.Config(app, host=host, port=port, log_level="info", server_header=False,
                             timeout_graceful_shutdown=1)
+    isolated.keep_spares(SPARE_WORKERS)
     Server(config).run()

@@ -1,0 +1,155 @@
+"""Workers started ahead of their requests (checks/isolated.py): one is taken by the next
+validation or render, one started under another environment is not, none outlives the process
+that started it, and the service's spare is replaced once taken."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from gitops_gen import launcher
+from gitops_gen.checks import isolated
+from gitops_gen.errors import InputError
+from gitops_gen.model import rendercache
+
+from .helpers import copy_repo, template_repo
+
+SCRIPT = str(Path(sys.executable).with_name("gitops-gen"))
+
+
+@pytest.fixture(scope="module")
+def template(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    return template_repo(tmp_path_factory.mktemp("template"))
+
+
+@pytest.fixture
+def repo(template: Path, tmp_path: Path) -> Path:
+    return copy_repo(template, tmp_path)
+
+
+@pytest.fixture
+def spares() -> Iterator[isolated._Spares]:
+    """This process's spares, emptied before and after the test."""
+    isolated._spares.close()
+    isolated._spares = isolated._Spares()
+    yield isolated._spares
+    isolated._spares.close()
+    isolated._spares = isolated._Spares()
+
+
+def ready(spares: isolated._Spares) -> list[isolated._Early]:
+    return list(spares._ready)
+
+
+def test_a_validation_takes_the_worker_started_early(repo: Path,
+                                                     spares: isolated._Spares) -> None:
+    isolated.start_early()
+    [early] = ready(spares)
+    report = isolated.validate(repo)
+    assert report.ok and report.environments == ["dev"]
+    assert ready(spares) == []
+    assert early.worker.process.poll() is not None  # it took the request and ended
+    assert not Path(early.scratch.name).exists()
+
+
+def test_a_render_takes_it_too(repo: Path, spares: isolated._Spares) -> None:
+    isolated.start_early()
+    [early] = ready(spares)
+    rendered = isolated.render(repo, "dev")
+    assert "Deployment" in {r.kind for r in rendered}
+    assert ready(spares) == [] and early.worker.process.poll() is not None
+
+
+def test_a_worker_started_under_another_environment_is_not_used(
+        repo: Path, spares: isolated._Spares, monkeypatch: pytest.MonkeyPatch) -> None:
+    isolated.start_early()
+    [early] = ready(spares)
+    # A worker started now sees this (and refuses it); the early one would not.
+    monkeypatch.setenv(rendercache.SIZE_VAR, "lots")
+    with pytest.raises(InputError, match=rendercache.SIZE_VAR):
+        isolated.validate(repo)
+    assert early.worker.process.poll() is not None  # stopped, not used
+    assert not Path(early.scratch.name).exists()
+
+
+def test_a_dead_early_worker_is_passed_over(repo: Path, spares: isolated._Spares) -> None:
+    isolated.start_early()
+    [early] = ready(spares)
+    early.worker.process.kill()
+    early.worker.process.wait(10)
+    assert isolated.validate(repo).ok
+
+
+def test_the_service_spare_is_replaced_once_taken(repo: Path,
+                                                  spares: isolated._Spares) -> None:
+    isolated.keep_spares(1)
+    [first] = ready(spares)
+    assert isolated.validate(repo).ok
+    deadline = time.monotonic() + 60
+    while not ready(spares) and time.monotonic() < deadline:
+        time.sleep(0.05)
+    [second] = ready(spares)
+    assert second is not first and second.worker.process.poll() is None
+
+
+# Whether a process (by pid) still runs, and the scratch directories left under a TMPDIR.
+def _alive(pid: int) -> bool:
+    try:
+        return Path(f"/proc/{pid}/stat").read_text().split()[2] != "Z"
+    except OSError:
+        return False
+
+
+def _workers_under(tmp: Path) -> list[int]:
+    """Processes whose environment names tmp as TMPDIR's parent: this test's workers."""
+    found = []
+    for entry in Path("/proc").iterdir():
+        if not entry.name.isdigit():
+            continue
+        try:
+            environ = (entry / "environ").read_bytes().split(b"\0")
+        except OSError:
+            continue
+        if any(v.startswith(f"TMPDIR={tmp}/".encode()) for v in environ):
+            found.append(int(entry.name))
+    return [pid for pid in found if _alive(pid)]
+
+
+@pytest.mark.parametrize("args, code", [
+    (["validate", "--format", "json"], 0),
+    (["validate", "--format", "nope"], 2),  # refused by click: the early worker goes unused
+    (["--repo", "{repo}", "render", "no-such-env"], 2),
+])
+def test_the_console_script_leaves_no_worker_and_no_directory(
+        repo: Path, tmp_path: Path, args: list[str], code: int) -> None:
+    tmp = tmp_path / "tmp"
+    tmp.mkdir()
+    argv = [SCRIPT, *(a.replace("{repo}", str(repo)) for a in args)]
+    done = subprocess.run(argv, cwd=repo, capture_output=True, text=True, timeout=120,
+                          env={**os.environ, "TMPDIR": str(tmp)})
+    assert done.returncode == code, done.stderr
+    assert list(tmp.iterdir()) == []
+    assert _workers_under(tmp) == []
+
+
+@pytest.mark.parametrize("argv, starts", [
+    (["validate"], True),
+    (["validate", "staging", "--format", "json"], True),
+    (["--repo", "x", "validate"], True),
+    (["--repo=x", "--debug", "render", "dev"], True),
+    (["plan", "dev"], True),
+    (["--repo", "validate", "env", "list"], False),  # validate is --repo's value here
+    (["validate", "--help"], False),
+    (["-h", "validate"], False),
+    (["env", "add", "validate"], False),
+    (["secrets", "list", "dev"], False),
+    ([], False),
+])
+def test_which_commands_start_a_worker_early(argv: list[str], starts: bool) -> None:
+    assert launcher.starts_worker(argv) is starts
