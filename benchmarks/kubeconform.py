@@ -8,7 +8,10 @@ none of them it says so and skips these comparisons. kubeconform gets the schema
 checks against, kubernetes-validate's bundled ones made standalone (kubeschema.build_schema),
 under its file naming, as its only schema location; its HTTP(S) proxy is a closed loopback
 port, so it reaches no network. Both sides run as child processes, interleaved, with warm
-caches (gitops-gen's schema cache filled, bytecode compiled).
+caches (gitops-gen's schema cache filled, bytecode compiled). validate is timed as it runs
+again on an unchanged repository (its renders kept by content: model/rendercache.py), which the
+targets judge, and with the render cache off (GITOPS_GEN_RENDER_CACHE=0), where Helm renders
+every environment: the script renders nothing, its manifests are rendered beforehand.
 """
 
 from __future__ import annotations
@@ -26,6 +29,7 @@ from typing import Any
 import yaml
 
 from gitops_gen.checks import kubeschema, rendering
+from gitops_gen.model import rendercache
 from gitops_gen.repo import layout, proc
 
 from . import schema_stage
@@ -145,15 +149,19 @@ def versus_script(binary: Path, tmp: Path, env: dict[str, str], counts: Sequence
         script = tmp / f"script-{n}.sh"
         script.write_text(_script(binary, schemas, root, rendered, env_names(n)))
         jobs[n] = (cli("--repo", str(root), "validate", "--format", "json"), [bash, str(script)])
-    for ours, theirs in jobs.values():  # warm
+    for ours, theirs in jobs.values():  # warm (and the renders kept)
         checked(ours, env, ok=(0, 1))
         checked(theirs, env)
-    timed: dict[int, tuple[list[ChildRun], list[ChildRun]]] = {n: ([], []) for n in jobs}
+    uncached = {**env, rendercache.SIZE_VAR: "0"}
+    timed: dict[int, tuple[list[ChildRun], list[ChildRun], list[ChildRun]]] = {
+        n: ([], [], []) for n in jobs}
     for _ in range(runs):
         for n, (ours, theirs) in jobs.items():
             timed[n][0].append(checked(ours, env, ok=(0, 1)))
             timed[n][1].append(checked(theirs, env))
-    return {n: _ratio(*pair) for n, pair in timed.items()}
+            timed[n][2].append(checked(ours, uncached, ok=(0, 1)))
+    return {n: {**_ratio(kept, script), "no_render_cache": _ratio(cold, script)}
+            for n, (kept, script, cold) in timed.items()}
 
 
 def run(env_counts: Sequence[int] = ENV_COUNTS, runs: int = RUNS) -> dict[str, Any]:
@@ -173,9 +181,15 @@ def run(env_counts: Sequence[int] = ENV_COUNTS, runs: int = RUNS) -> dict[str, A
     figures["targets_met"] = {
         "small": figures["validate"][small]["ratio"] <= TARGET_SMALL,
         "large": figures["validate"][large]["ratio"] <= TARGET_LARGE,
-        "rss": figures["validate"][large]["gitops_gen"]["max_rss_mb"] <= TARGET_RSS_MIB,
+        "rss": peak_rss(figures["validate"][large]) <= TARGET_RSS_MIB,
     }
     return figures
+
+
+def peak_rss(fig: dict[str, Any]) -> float:
+    """validate's peak RSS in MiB, with and without the render cache: the larger."""
+    return max(float(fig["gitops_gen"]["max_rss_mb"]),
+               float(fig["no_render_cache"]["gitops_gen"]["max_rss_mb"]))
 
 
 def format_figures(figures: dict[str, Any]) -> str:
@@ -189,11 +203,16 @@ def format_figures(figures: dict[str, Any]) -> str:
         f", kubeconform {st['kubeconform']['median']:.2f} s ({st['ratio']:.2f}x kubeconform)",
     ]
     for n, fig in figures["validate"].items():
+        cold = fig["no_render_cache"]
         lines.append(
             f"  validate, {n} envs: {fig['gitops_gen']['median']:.2f} s; script (sops -d + "
             f"kubeconform per env): {fig['kubeconform']['median']:.2f} s "
             f"({fig['ratio']:.2f}x the script); validate's peak RSS "
             f"{fig['gitops_gen']['max_rss_mb']:.0f} MiB")
+        lines.append(
+            f"    without the render cache (every environment rendered by Helm): "
+            f"{cold['gitops_gen']['median']:.2f} s ({cold['ratio']:.2f}x the script); peak "
+            f"RSS {cold['gitops_gen']['max_rss_mb']:.0f} MiB")
     small, large = list(figures["validate"])[0], list(figures["validate"])[-1]
     met = figures["targets_met"]
     lines.append(f"  targets: {small} envs <= {TARGET_SMALL}x the script {verdict(met['small'])};"

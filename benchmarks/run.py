@@ -82,8 +82,10 @@ def _kubeconform(fig: dict[str, Any]) -> list[Row]:
         (f"validate, {sizes[-1]} envs <= {kubeconform.TARGET_LARGE}x the script",
          f"{fig['validate'][sizes[-1]]['ratio']:.2f}x", fig["targets_met"]["large"]),
         (f"validate, {sizes[-1]} envs: peak RSS <= {kubeconform.TARGET_RSS_MIB:.0f} MiB",
-         f"{fig['validate'][sizes[-1]]['gitops_gen']['max_rss_mb']:.0f} MiB",
+         f"{kubeconform.peak_rss(fig['validate'][sizes[-1]]):.0f} MiB",
          fig["targets_met"]["rss"]),
+        *((f"validate, {n} envs, render cache off, over the script",
+           f"{fig['validate'][n]['no_render_cache']['ratio']:.2f}x", None) for n in sizes),
     ]
 
 
@@ -95,8 +97,9 @@ def _serve(fig: dict[str, Any]) -> list[Row]:
         ("serve, commit validated before over a cold validation",
          f"{fig['repeated']['ratio']:.4f}x", None),
         ("serve, new commit over a cold validation", f"{fig['new']['ratio']:.2f}x", None),
-        (f"serve, new commit beyond validation <= {serve.TARGET_BEYOND_MS:.0f} ms",
-         f"{fig['new_beyond_validation_ms']:.0f} ms", met["beyond"]),
+        (f"serve, new commit <= {serve.TARGET_NEW_MS:.0f} ms (p50)",
+         f"{fig['new']['p50_ms']:.0f} ms ({fig['new_beyond_validation_ms']:.0f} ms beyond the "
+         "worker's validation)", met["new"]),
     ]
 
 

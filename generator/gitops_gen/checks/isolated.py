@@ -98,11 +98,20 @@ class _Early:
     def __init__(self) -> None:
         self.scratch = tempfile.TemporaryDirectory(prefix="gitops-gen-work-")
         self.env = {**os.environ, "TMPDIR": self.scratch.name}
+        self._loaded = False
         try:
             self.worker = proc.Worker(WORKER, None, env=self.env, max_output=MAX_OUTPUT)
         except BaseException:
             self.scratch.cleanup()
             raise
+
+    def loaded(self) -> bool:
+        """Whether the worker has loaded the checks and waits for its request (it said so)."""
+        if not self._loaded:
+            line = self.worker.next_line(0.001)
+            if line:
+                self._loaded = b'"loaded"' in line  # its first line, never anything else
+        return self._loaded
 
     def usable(self) -> bool:
         """Alive, and started with the environment a worker would be started with now."""
@@ -169,6 +178,12 @@ class _Spares:
                              name="worker-spare").start()
         return taken
 
+    def loaded(self) -> int:
+        """How many ready workers have loaded the checks (asked under the lock: a worker
+        taken meanwhile is read by its request's thread alone)."""
+        with self._lock:
+            return sum(1 for early in self._ready if early.loaded())
+
     def close(self) -> None:
         with self._lock:
             self._closing = True
@@ -192,6 +207,11 @@ def start_early() -> None:
 def keep_spares(count: int) -> None:
     """Keep count workers started ahead of their requests (the service)."""
     _spares.keep(count)
+
+
+def spares_loaded() -> int:
+    """How many workers started ahead wait for a request with the checks loaded."""
+    return _spares.loaded()
 
 
 def _talk(request: dict[str, Any], run_limits: RunLimits, single: str | None = None) -> _Run:
@@ -237,7 +257,9 @@ def _receive(state: _Run, line: bytes) -> None:
         message = json.loads(line)
     except ValueError as exc:
         raise WorkerFailed(f"unreadable line from the worker: {line[:200]!r}") from exc
-    if "environments" in message:
+    if "loaded" in message:
+        pass  # the worker is ready for its request (a spare's readiness: _Early.loaded)
+    elif "environments" in message:
         state.envs = [str(e) for e in message["environments"]]
     elif "start" in message:
         state.running[str(message["start"])] = time.monotonic()

@@ -4,6 +4,7 @@ Run as `python -m gitops_gen.checks.worker` by checks/isolated.py, never by hand
 JSON request line on stdin, limits its own data segment (RLIMIT_DATA, which the Go runtime
 inside the Helm SDK honours too) and CPU time, then writes JSON lines on stdout:
 
+    {"loaded": true}                   the checks are loaded: it reads its request now
     {"environments": [...]}            the environments a validation covers
     {"start": env}                     an environment's checks (its rendering) begin
     {"done": env|null, "findings": []} findings of an environment, or of the repository
@@ -111,6 +112,7 @@ def main() -> int:
     # its request (isolated.start_early) does this while its parent is still starting.
     from . import rendering, validate  # noqa: F401 - loaded for the requests below
 
+    send(sys.stdout, {"loaded": True})
     stdin = sys.stdin.buffer
     line = stdin.readline()
     if not line:

@@ -152,12 +152,18 @@ _KNOWN_SCHEMAS = frozenset(
 )
 
 
-def read_chart(chart_dir: Path) -> dict[str, bytes]:
-    """The chart's files {path in the chart: bytes}, read safely and checked (check_files).
+def _prefix(chart_dir: Path) -> str:
+    """How messages name the chart's files: chart/... in a repository, else the path."""
+    return f"{layout.CHART_DIR}/" if chart_dir.name == layout.CHART_DIR else f"{chart_dir}/"
+
+
+def read_chart(chart_dir: Path, *, check: bool = True) -> dict[str, bytes]:
+    """The chart's files {path in the chart: bytes}, read safely and (unless told not to: the
+    caller checks them before Helm loads them) checked (check_files).
 
     chart_dir's parent is trusted (the repository root); nothing below it is followed.
     """
-    name = f"{layout.CHART_DIR}/" if chart_dir.name == layout.CHART_DIR else f"{chart_dir}/"
+    name = _prefix(chart_dir)
     if safefs.kind(chart_dir.parent, chart_dir.name) != "link" and safefs.kind(
             chart_dir.parent, f"{chart_dir.name}/Chart.yaml") is None:
         raise MissingError(f"no Helm chart at {chart_dir} (Chart.yaml missing)", "check the path")
@@ -167,7 +173,8 @@ def read_chart(chart_dir: Path) -> dict[str, bytes]:
         raise ChartError(f"{exc.path} {exc.problem}", exc.fix, exc.path, exc.line) from None
     except TreeTooLarge as exc:
         raise ChartError(f"{exc.path} {exc.problem}", exc.fix, exc.path) from None
-    check_files(files, name)
+    if check:
+        check_files(files, name)
     return files
 
 
@@ -260,23 +267,26 @@ def private_copy(files: Mapping[str, bytes]) -> Iterator[Path]:
 
 @dataclass(frozen=True)
 class ChartFiles:
-    """A chart's files as read and checked once (read_chart), and a digest of their content:
-    what a validation renders every environment from, without reading the chart again."""
+    """A chart's files as read once (read_chart), and a digest of their content: what a
+    validation renders every environment from, without reading the chart again. They are
+    checked (check_files) when Helm is to load them (load): a render taken from the render
+    cache needs no Helm, and the same bytes passed the check when they were rendered."""
 
     files: Mapping[str, bytes]
     digest: str
+    prefix: str = f"{layout.CHART_DIR}/"
 
     @classmethod
     def read(cls, chart_dir: Path) -> ChartFiles:
-        files = read_chart(chart_dir)
+        files = read_chart(chart_dir, check=False)
         digest = hashlib.sha256()
         for rel in sorted(files):
             digest.update(rel.encode() + b"\0" + hashlib.sha256(files[rel]).digest())
-        return cls(files, digest.hexdigest())
+        return cls(files, digest.hexdigest(), _prefix(chart_dir))
 
 
 def load(chart: Path | ChartFiles) -> helm_python.Chart:
-    """The loaded chart (from a private copy), cached by content."""
+    """The loaded chart (from a private copy, its files checked first), cached by content."""
     source = chart if isinstance(chart, ChartFiles) else ChartFiles.read(chart)
     import helm_python
 
@@ -284,6 +294,7 @@ def load(chart: Path | ChartFiles) -> helm_python.Chart:
         cached = _CACHE.get(source.digest)
         if cached is not None:
             return cached
+        check_files(source.files, source.prefix)
         try:
             with private_copy(source.files) as copy_dir:
                 handle = helm_python.Chart.load(str(copy_dir))

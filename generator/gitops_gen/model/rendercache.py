@@ -3,7 +3,8 @@ rendered once (by validate, render, plan, the service) are not given to Helm aga
 
 A key is the SHA-256 of everything the render depends on: the chart's bytes (ChartFiles.digest),
 the values exactly as Helm receives them (the JSON text the SDK passes), the release name and
-namespace, whether templates/tests/ are kept, the Helm SDK's version and this format. Nothing
+namespace, whether templates/tests/ are kept, the Helm SDK installed (its native library and
+binding, by name, size and change time) and this format. Nothing
 else reaches the render: it runs offline (the `lookup` function finds nothing, no cluster is
 asked), and its Kubernetes version is the SDK's default. A template that calls `now` or `rand*`
 renders differently each time; the kept render is one of those renders, which is what a
@@ -166,15 +167,24 @@ _helm: str | None = None
 
 
 def _helm_version() -> str:
-    """The Helm SDK package's version, read without loading it (that starts its Go runtime)."""
+    """Which Helm SDK renders: its package's native library and binding (names, sizes, change
+    times), read without loading it (that starts its Go runtime) and without a scan of every
+    installed package's metadata."""
     global _helm
     if _helm is None:
-        from importlib import metadata
+        import importlib.util
 
-        try:
-            _helm = metadata.version("helm-python-sdk")
-        except metadata.PackageNotFoundError:
-            _helm = "unknown"
+        spec = importlib.util.find_spec("helm_python")
+        parts = []
+        if spec is not None and spec.origin is not None:
+            package = Path(spec.origin).parent
+            for path in sorted([package / "_native.py", *(package / "lib").glob("*")]):
+                try:
+                    info = path.stat()
+                except OSError:
+                    continue
+                parts.append(f"{path.name}:{info.st_size}:{info.st_mtime_ns}")
+        _helm = ",".join(parts) or "unknown"
     return _helm
 
 

@@ -13,6 +13,8 @@ from contextlib import contextmanager
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, generate_latest
 from prometheus_client.exposition import CONTENT_TYPE_LATEST
 
+from ..checks import isolated
+
 CONTENT_TYPE = CONTENT_TYPE_LATEST
 SOURCES = ("api", "webhook", "push", "dashboard")
 RESULTS = ("passed", "failed", "error")
@@ -59,6 +61,11 @@ class Metrics:
         self.report_bytes = Gauge(
             "gitops_gen_report_cache_bytes", "Bytes of the validation reports kept (their JSON).",
             registry=self.registry)
+        self.workers_loaded = Gauge(
+            "gitops_gen_workers_loaded", "Worker processes started ahead of the validations "
+            "that will use them, with the checks loaded (a new commit's validation starts in "
+            "one of them at once).", registry=self.registry)
+        self.workers_loaded.set_function(lambda: float(isolated.spares_loaded()))
         for result in LOOKUPS:
             self.report_lookups.labels(result)
         for source in SOURCES:  # every series exists from the start, at 0

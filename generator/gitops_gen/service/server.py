@@ -74,8 +74,9 @@ _NAME = r"[A-Za-z0-9_-][A-Za-z0-9_.-]*"  # GitHub's owner and repository names; 
 _FULL_NAME = re.compile(rf"{_NAME}/{_NAME}")
 _REF_MAX = 256
 # Worker processes kept started ahead of the validations that will use them
-# (checks/isolated.keep_spares): a new commit's validation does not wait for one to start.
-SPARE_WORKERS = 1
+# (checks/isolated.keep_spares), one per validation /validate runs at once: a new commit's
+# validation does not wait for one to start.
+SPARE_WORKERS = 2
 __all__ = ["Gate", "Refused", "create_app", "signature_ok"]
 
 
