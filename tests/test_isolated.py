@@ -98,6 +98,19 @@ def test_the_service_spare_is_replaced_once_taken(repo: Path,
     assert second is not first and second.worker.process.poll() is None
 
 
+def test_spares_say_when_their_checks_are_loaded(spares: isolated._Spares) -> None:
+    isolated.keep_spares(2)
+    deadline = time.monotonic() + 60
+    while isolated.spares_loaded() < 2 and time.monotonic() < deadline:
+        time.sleep(0.05)
+    assert isolated.spares_loaded() == 2
+    for early in ready(spares):
+        early.worker.process.kill()
+        early.worker.process.wait(10)
+    assert isolated.spares_loaded() == 0
+    assert spares.take() is None  # a dead one is passed over
+
+
 # Whether a process (by pid) still runs, and the scratch directories left under a TMPDIR.
 def _alive(pid: int) -> bool:
     try:

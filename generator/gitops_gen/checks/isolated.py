@@ -179,10 +179,11 @@ class _Spares:
         return taken
 
     def loaded(self) -> int:
-        """How many ready workers have loaded the checks (asked under the lock: a worker
-        taken meanwhile is read by its request's thread alone)."""
+        """How many ready workers are alive with the checks loaded (asked under the lock: a
+        worker taken meanwhile is read by its request's thread alone)."""
         with self._lock:
-            return sum(1 for early in self._ready if early.loaded())
+            return sum(1 for early in self._ready
+                       if early.loaded() and early.worker.process.poll() is None)
 
     def close(self) -> None:
         with self._lock:

@@ -25,6 +25,7 @@ $XDG_CACHE_HOME/gitops-gen (else ~/.cache/gitops-gen), beside the Kubernetes sch
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import json
 import math
@@ -87,9 +88,10 @@ class RenderCache:
                 return None
             docs = [(str(s), int(i), o) for s, i, o in entry["documents"]
                     if isinstance(o, dict)]
-            os.utime(path)  # used now: the last to go
         except (OSError, ValueError, TypeError, KeyError, RecursionError):
             return None  # missing, cut short, or not ours: render again
+        with contextlib.suppress(OSError):  # a read-only cache still answers
+            os.utime(path)  # used now: the last to go
         return docs
 
     def put(self, key: str, documents: Sequence[tuple[str, int, Mapping[str, Any]]]) -> bool:
