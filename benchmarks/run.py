@@ -98,8 +98,9 @@ def _serve(fig: dict[str, Any]) -> list[Row]:
          f"{fig['repeated']['ratio']:.4f}x", None),
         ("serve, new commit over a cold validation", f"{fig['new']['ratio']:.2f}x", None),
         (f"serve, new commit <= {serve.TARGET_NEW_MS:.0f} ms (p50)",
-         f"{fig['new']['p50_ms']:.0f} ms ({fig['new_beyond_validation_ms']:.0f} ms beyond the "
-         "worker's validation)", met["new"]),
+         f"{fig['new']['p50_ms']:.0f} ms", met["new"]),
+        (f"serve, new commit beyond the validation <= {serve.TARGET_BEYOND_MS:.0f} ms",
+         f"{fig['new_beyond_validation_ms']:.0f} ms", met["beyond"]),
     ]
 
 

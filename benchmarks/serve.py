@@ -5,8 +5,7 @@ threads of this process: once with no report kept (report_cache=0), where every 
 the commit out and validates it as each request did before reports were kept (the baseline: a
 cold validation of the same commit), and once as `serve` runs by default. Against the latter the
 benchmark times a commit validated before (answered from its kept report) and new commits
-(empty commits on top: a new sha, the same tree, so validation costs the same), each the wall
-time of one request as the client sees it. Medians (p50), with their ratio to the baseline; the
+(below), each the wall time of one request as the client sees it. Medians (p50), with their ratio to the baseline; the
 checkout of a commit and the worker's validation of a checked-out tree are timed alone too, in
 the same rounds as the cold and the new requests (interleaved, so a busy moment hits all alike),
 so what a new commit costs beyond validating it shows (the median of each round's difference);
@@ -16,9 +15,10 @@ The service runs as `serve` runs it: workers kept started ahead of their validat
 (checks/isolated.keep_spares), and renders kept by content (model/rendercache.py) in this run's
 own cache directory, which the warm-up fills. Each timed request comes once the spare workers
 have loaded the checks (GET /metrics, gitops_gen_workers_loaded), as between two pull requests.
-A new commit here has the tree of one validated before, so its renders are all found kept, as
-for the environments a pull request does not change; the worker's validation is timed on the
-same tree, with the same cache.
+Each new commit changes one environment's values (dev's, a pod annotation), so one render of
+three is Helm's and two are found kept, as in a pull request that changes one environment; the
+worker's validation alone is timed on another commit changed the same way. The baseline
+server keeps no report, but finds the renders of the commit it validates kept.
 """
 
 from __future__ import annotations
@@ -43,6 +43,7 @@ RUNS = 5  # cold validations, new commits, and checkouts timed
 REPEATS = 50  # requests for a commit validated before
 TARGET_REPEATED_MS = 10.0  # p50 of a commit validated before
 TARGET_NEW_MS = 150.0  # p50 of a new commit
+TARGET_BEYOND_MS = 150.0  # p50 of a new commit, beyond the worker's validation of one like it
 
 
 @contextmanager
@@ -68,6 +69,7 @@ def _serving(root: Path, **options: Any) -> Iterator[str]:
     finally:
         server.should_exit = True
         thread.join(30)
+        isolated.keep_spares(0)
 
 
 def _post(client: httpx.Client, url: str, sha: str, expect: str | None) -> float:
@@ -80,6 +82,17 @@ def _post(client: httpx.Client, url: str, sha: str, expect: str | None) -> float
         raise RuntimeError(f"POST /validate {sha[:12]} was a "
                            f"{response.headers['x-gitops-gen-report']}, not a {expect}")
     return seconds
+
+
+def _change_one(repo: git.Repo, mark: str) -> str:
+    """A new commit whose dev environment has a new pod annotation: one environment of the
+    three renders anew, as in a pull request that changes one."""
+    values = Path(repo.working_tree_dir or ".") / "overlays" / "dev" / "values.yaml"
+    text = values.read_text().split("# bench mark\n")[0]
+    values.write_text(f"{text}# bench mark\npostgresql:\n  podAnnotations:\n"
+                      f"    bench.example.com/mark: {mark}\n")
+    repo.git.commit("--quiet", "-am", f"dev: {mark}")
+    return str(repo.head.commit.hexsha)
 
 
 def _idle(client: httpx.Client, url: str) -> None:
@@ -127,10 +140,8 @@ def run(runs: int = RUNS, repeats: int = REPEATS) -> dict[str, Any]:
             root = build_repo(tmp / "repo", ENVS)
             repo = git.Repo(root)
             head = repo.head.commit.hexsha
-            fresh = []
-            for n in range(runs):
-                repo.git.commit("--quiet", "--allow-empty", "-m", f"new commit {n}")
-                fresh.append(repo.head.commit.hexsha)
+            fresh = [(_change_one(repo, f"request-{n}"), _change_one(repo, f"alone-{n}"))
+                     for n in range(runs)]
             _alone(root, head)  # warm-up
             cold, new, alone = [], [], []
             with httpx.Client(timeout=600) as client, _serving(root, report_cache=0) as uncached, \
@@ -140,13 +151,13 @@ def run(runs: int = RUNS, repeats: int = REPEATS) -> dict[str, Any]:
                          for _ in range(repeats)]
                 _post(client, url, head, "miss")
                 repeated = [_post(client, url, head, "hit") for _ in range(repeats)]
-                for sha in fresh:  # interleaved, so a busy moment hits every kind alike
+                for sha, other in fresh:  # interleaved: a busy moment hits every kind alike
                     _idle(client, url)
                     cold.append(_post(client, uncached, head, "miss"))
                     _idle(client, url)
                     new.append(_post(client, url, sha, "miss"))
                     _idle(client, url)
-                    alone.append(_alone(root, head))
+                    alone.append(_alone(root, other))
     figures = {"healthz": _p50(floor), "baseline": _p50(cold), "repeated": _p50(repeated),
                "new": _p50(new), "checkout": _p50([c for c, _ in alone]),
                "validation": _p50([v for _, v in alone])}
@@ -157,9 +168,11 @@ def run(runs: int = RUNS, repeats: int = REPEATS) -> dict[str, Any]:
     beyond = statistics.median(n - v for n, (_, v) in zip(new, alone, strict=True)) * 1000
     return {
         "environments": ENVS, **figures, "new_beyond_validation_ms": beyond,
-        "targets": {"repeated_ms": TARGET_REPEATED_MS, "new_ms": TARGET_NEW_MS},
+        "targets": {"repeated_ms": TARGET_REPEATED_MS, "new_ms": TARGET_NEW_MS,
+                    "beyond_ms": TARGET_BEYOND_MS},
         "targets_met": {"repeated": figures["repeated"]["p50_ms"] <= TARGET_REPEATED_MS,
-                        "new": figures["new"]["p50_ms"] <= TARGET_NEW_MS},
+                        "new": figures["new"]["p50_ms"] <= TARGET_NEW_MS,
+                        "beyond": beyond <= TARGET_BEYOND_MS},
     }
 
 
@@ -182,7 +195,8 @@ def format_figures(figures: dict[str, Any]) -> str:
         f"  new commit beyond the worker's validation: {figures['new_beyond_validation_ms']:.0f}"
         f" ms; targets: commit validated before <= {TARGET_REPEATED_MS:.0f} ms (p50) "
         f"{verdict(met['repeated'])}; new commit <= {TARGET_NEW_MS:.0f} ms (p50) "
-        f"{verdict(met['new'])}")
+        f"{verdict(met['new'])}; beyond the validation <= {TARGET_BEYOND_MS:.0f} ms "
+        f"{verdict(met['beyond'])}")
     return "\n".join(lines)
 
 

@@ -55,6 +55,7 @@ def isolated_home(
     )
     monkeypatch.setenv("HOME", str(home))
     monkeypatch.setenv("XDG_CONFIG_HOME", str(home / ".config"))
+    monkeypatch.setenv("XDG_CACHE_HOME", str(home / ".cache"))  # schemas and renders kept
     monkeypatch.setenv("GIT_CONFIG_NOSYSTEM", "1")
     for var in (
         "GIT_CONFIG_GLOBAL",

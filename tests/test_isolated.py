@@ -151,6 +151,38 @@ def test_the_console_script_leaves_no_worker_and_no_directory(
     assert _workers_under(tmp) == []
 
 
+# The console script's entry point in a fresh interpreter: says whether the validation's
+# request went to a worker started before it (Worker.send) or to one started with it.
+_EARLY_USED = """
+import sys
+from gitops_gen.repo import proc
+sent = []
+original = proc.Worker.send
+def send(self, request):
+    sent.append(request)
+    original(self, request)
+proc.Worker.send = send
+sys.argv = ["gitops-gen", *sys.argv[1:]]
+from gitops_gen.launcher import main
+try:
+    main()
+except SystemExit as stop:
+    sys.stderr.write(f"EXIT {stop.code} SENT {len(sent)}")
+"""
+
+
+@pytest.mark.parametrize("args, sent", [
+    (["validate", "--format", "json"], 1),  # the early worker took the request
+    (["--repo", ".", "validate", "--format", "json"], 1),
+    (["env", "list"], 0),  # no worker started early
+])
+def test_the_console_script_validates_in_the_worker_it_started_early(
+        repo: Path, args: list[str], sent: int) -> None:
+    done = subprocess.run([sys.executable, "-c", _EARLY_USED, *args], cwd=repo,
+                          capture_output=True, text=True, timeout=120)
+    assert done.stderr.rsplit("EXIT ", 1)[-1] == f"0 SENT {sent}", done.stderr
+
+
 @pytest.mark.parametrize("argv, starts", [
     (["validate"], True),
     (["validate", "staging", "--format", "json"], True),

@@ -9,6 +9,7 @@ import json
 import os
 import subprocess
 import sys
+from datetime import date
 from pathlib import Path
 
 import pytest
@@ -128,8 +129,7 @@ def test_a_failed_render_is_not_kept(repo: Path, tmp_path: Path) -> None:
 
 def test_values_that_are_not_plain_json_are_not_kept(repo: Path, tmp_path: Path) -> None:
     cache = RenderCache(tmp_path / "cache", 16 * 1024 * 1024)
-    assert not cache.put("k" * 64, [("templates/x.yaml", 0, {"when": __import__(
-        "datetime").date(2026, 1, 2)})])
+    assert not cache.put("k" * 64, [("templates/x.yaml", 0, {"when": date(2026, 1, 2)})])
     assert not cache.put("k" * 64, [("templates/x.yaml", 0, {1: "an int key"})])
     assert not cache.put("k" * 64, [("templates/x.yaml", 0, {"x": float("inf")})])
     assert entries(cache) == []
@@ -138,17 +138,38 @@ def test_values_that_are_not_plain_json_are_not_kept(repo: Path, tmp_path: Path)
 
 
 def test_the_cache_stays_within_its_size(tmp_path: Path) -> None:
-    cache = RenderCache(tmp_path / "cache", 64 * 1024)
-    doc = {"data": "x" * 8000}
-    for n in range(40):
-        key = f"{n:064x}"
-        assert cache.put(key, [("templates/x.yaml", 0, doc)])
-        os.utime(cache.directory / key[:2] / f"{key}.json", (n, n))  # older first
-        cache.prune()
-    sizes = [p.stat().st_size for p in entries(cache)]
-    assert sum(sizes) <= 64 * 1024
-    assert cache.get(f"{39:064x}") is not None  # the newest stay
-    assert cache.get(f"{0:064x}") is None
+    size = 64 * 1024
+    doc = {"data": "x" * 4000}
+    keys = [f"{n:064x}" for n in range(60)]
+    writers = [RenderCache(tmp_path / "cache", size) for _ in range(3)]  # three processes
+    for n, key in enumerate(keys):
+        assert writers[n % 3].put(key, [("templates/x.yaml", 0, doc)])
+        os.utime(writers[0]._path(key), (n, n))  # written in this order
+        total = sum(p.stat().st_size for p in entries(writers[0]))
+        # each writer keeps it within size; writers at once may each add their quarter
+        assert total <= size + 2 * writers[0].budget
+    assert sum(p.stat().st_size for p in entries(writers[0])) <= size + 2 * writers[0].budget
+    assert writers[0].get(keys[-1]) is not None  # the newest stay
+    assert writers[0].get(keys[0]) is None  # the oldest went
+    alone = RenderCache(tmp_path / "alone", size)
+    for n, key in enumerate(keys):
+        assert alone.put(key, [("templates/x.yaml", 0, doc)])
+        os.utime(alone._path(key), (n, n))
+        assert sum(p.stat().st_size for p in entries(alone)) <= size
+    assert not alone.put("f" * 64, [("templates/x.yaml", 0, {"data": "x" * size})])
+
+
+def test_a_chart_that_generates_values_is_never_kept(repo: Path, tmp_path: Path) -> None:
+    cache = RenderCache(tmp_path / "cache", 16 * 1024 * 1024)
+    template = repo / layout.CHART_DIR / "templates" / "token.yaml"
+    template.write_text("apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: token\n"
+                        "data:\n  token: {{ randAlphaNum 32 | quote }}\n")
+    first = {r.name: r.obj for r in render(repo, "dev", cache)}["token"]["data"]["token"]
+    second = {r.name: r.obj for r in render(repo, "dev", cache)}["token"]["data"]["token"]
+    assert first != second and entries(cache) == []
+    assert not RenderCache.allows({"templates/_x.tpl": b'{{ genPrivateKey "rsa" }}'})
+    assert RenderCache.allows({"templates/x.yaml": b"{{ range .Values.items }}{{ end }}",
+                               "README.md": b"randAlphaNum"})
 
 
 def test_the_size_comes_from_the_environment(monkeypatch: pytest.MonkeyPatch) -> None:
@@ -158,7 +179,7 @@ def test_the_size_comes_from_the_environment(monkeypatch: pytest.MonkeyPatch) ->
     cache = rendercache.default()
     assert cache is not None and cache.max_bytes == 8 * 1024 * 1024
     assert cache.directory.parent == rendercache.cache_root()
-    for bad in ("lots", "-1", "1.5"):
+    for bad in ("lots", "-1", "1.5", "\u00b2", "12345678"):
         monkeypatch.setenv(rendercache.SIZE_VAR, bad)
         with pytest.raises(InputError, match=rendercache.SIZE_VAR):
             rendercache.default()

@@ -390,6 +390,12 @@ def test_serve_refuses_a_remote_host_without_allow_remote(repo: Path) -> None:
     assert result.exit_code == 2 and "--allow-remote" in result.output
 
 
+def test_serve_refuses_a_bad_render_cache_size_before_it_starts(repo: Path) -> None:
+    result = cli("serve", "--port", "1", repo=repo, env={"GITOPS_GEN_RENDER_CACHE": "lots"})
+    assert result.exit_code == 2
+    assert "GITOPS_GEN_RENDER_CACHE must be a whole number of MiB" in result.output
+
+
 def test_the_cli_does_not_load_the_web_stack() -> None:
     code = ("import sys, gitops_gen.cli; "
             "print([m for m in ('fastapi', 'uvicorn', 'starlette') if m in sys.modules])")

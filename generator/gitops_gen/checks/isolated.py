@@ -132,31 +132,40 @@ class _Spares:
     def __init__(self) -> None:
         self._lock = threading.Lock()
         self._ready: list[_Early] = []
+        self._starting = 0  # being started, by any thread: counted as ready
         self._keep = 0
         self._closing = False
 
     def start(self, count: int = 1) -> None:
         """Start workers until count are ready; errors are left to the calls that need one."""
-        with self._lock:
-            if self._closing:
-                return
-            missing = count - len(self._ready)
-        for _ in range(missing):
+        while True:
+            with self._lock:
+                if self._closing or len(self._ready) + self._starting >= count:
+                    return
+                self._starting += 1
             try:
                 early = _Early()
             except (OSError, GitopsGenError):
                 return  # the next call starts its own worker, and says what fails
+            finally:
+                with self._lock:
+                    self._starting -= 1
             with self._lock:
-                if self._closing:
-                    early.close()
-                    return
-                self._ready.append(early)
+                if not self._closing:
+                    self._ready.append(early)
+                    continue
+            early.close()
+            return
 
     def keep(self, count: int) -> None:
         """Keep count workers ready from now on: each taken one is replaced in the
-        background."""
+        background. keep(0) stops the ready ones."""
         with self._lock:
             self._keep = count
+            extra = self._ready[count:]
+            del self._ready[count:]
+        for early in extra:
+            early.close()
         self.start(count)
 
     def take(self) -> _Early | None:
@@ -194,7 +203,7 @@ class _Spares:
 
 
 _spares = _Spares()
-atexit.register(_spares.close)
+atexit.register(lambda: _spares.close())  # the one in place at exit
 
 
 def start_early() -> None:
@@ -206,8 +215,13 @@ def start_early() -> None:
 
 
 def keep_spares(count: int) -> None:
-    """Keep count workers started ahead of their requests (the service)."""
+    """Keep count workers started ahead of their requests (the service); 0 stops them."""
     _spares.keep(count)
+
+
+def close_spares() -> None:
+    """Stop the workers started ahead and start no more (a service that stops)."""
+    _spares.close()
 
 
 def spares_loaded() -> int:
@@ -225,8 +239,12 @@ def _talk(request: dict[str, Any], run_limits: RunLimits, single: str | None = N
         early = _spares.take()
         if early is not None:
             stack.callback(early.close)
+            try:
+                early.worker.send(payload)
+            except OSError:  # it ended since it was taken (the OOM killer, a stop): no matter
+                early = None
+        if early is not None:
             worker = early.worker
-            worker.send(payload)
         else:
             scratch = stack.enter_context(tempfile.TemporaryDirectory(prefix="gitops-gen-work-"))
             env = {**os.environ, "TMPDIR": scratch}

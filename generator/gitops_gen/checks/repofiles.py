@@ -87,9 +87,10 @@ class RepoFiles:
     # Only the environments the caller named were loaded: checks across the repository look
     # only at what concerns those (a clash with another environment's names, say).
     selected: bool = False
-    _chart: chart.ChartFiles | ChartError | MissingError | None = field(default=None,
-                                                                         repr=False)
-    _chart_lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
+    _chart: chart.ChartFiles | ChartError | MissingError | None = field(
+        default=None, init=False, repr=False, compare=False)
+    _chart_lock: threading.Lock = field(default_factory=threading.Lock, init=False,
+                                        repr=False, compare=False)
 
     def chart_files(self) -> chart.ChartFiles:
         """The chart's files, read and checked once for every environment (the ChartError or

@@ -12,6 +12,7 @@ from urllib.parse import urlsplit
 import click
 
 from ..errors import InputError
+from ..model import rendercache
 from ..repo.forge import ForgeSettings
 from ..repo.gitrepo import redact_url
 from ..repo.limits import RunLimits
@@ -87,6 +88,7 @@ def serve(obj: AppContext, host: str, port: int, allow_remote: bool,
     token = os.environ.get(API_TOKEN_VAR, "").strip() or None
     forge = ForgeSettings.from_env(os.environ)
     run_limits = RunLimits.from_env(os.environ)
+    rendercache.default()  # a bad GITOPS_GEN_RENDER_CACHE is refused now, not per validation
     if public_url is not None:
         public_url = check_public_url(public_url)
     app = server.create_app(obj.root(), webhook_secret=secret, github=forge, api_token=token,

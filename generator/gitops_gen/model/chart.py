@@ -326,7 +326,7 @@ def render(
     values = merge_layers(layers)
     source = chart if isinstance(chart, ChartFiles) else ChartFiles.read(chart)
     key = None
-    if cache is not None:
+    if cache is not None and cache.allows(source.files):
         key = cache.key(source.digest, json.dumps(values), release=release,
                         namespace=namespace, include_tests=include_tests)
         kept = cache.get(key)

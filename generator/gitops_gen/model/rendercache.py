@@ -3,21 +3,29 @@ rendered once (by validate, render, plan, the service) are not given to Helm aga
 
 A key is the SHA-256 of everything the render depends on: the chart's bytes (ChartFiles.digest),
 the values exactly as Helm receives them (the JSON text the SDK passes), the release name and
-namespace, whether templates/tests/ are kept, the Helm SDK installed (its native library and
-binding, by name, size and change time) and this format. Nothing
-else reaches the render: it runs offline (the `lookup` function finds nothing, no cluster is
-asked), and its Kubernetes version is the SDK's default. A template that calls `now` or `rand*`
-renders differently each time; the kept render is one of those renders, which is what a
-validation checks anyway.
+namespace, whether templates/tests/ are kept, the Helm SDK installed (its distribution, modules
+and native library by name, size and change time), this package's version and the code that
+turns Helm's output into what is kept (_OWN_CODE, by content), and this format. Nothing else
+reaches an offline render in Helm v4.2.3 (the SDK's): the Kubernetes version is the default
+Capabilities, fixed when Helm is built (pkg/chart/common/capabilities.go:44,145); templates
+cannot read the environment (`env` and `expandenv` are removed, pkg/engine/funcs.go:47-48) nor
+resolve names (`getHostByName` answers nothing without EnableDNS, pkg/engine/engine.go:246);
+`lookup` finds nothing without a cluster.
 
 Only what is safe to keep is kept:
 - renders of encrypted values (ENC[...] strings, plaintext withheld): render --decrypt's never
-  reach here (the caller passes no cache), so no secret is written to disk;
+  reach here (the caller passes no cache), so no secret value from the repository is written;
+- renders of charts whose templates call no function that makes a new value each time (rand*,
+  uuidv4, gen* keys and certificates, derivePassword, htpasswd: RenderCache.allows): such a
+  value may be a secret the chart generates, and each render differs anyway;
 - renders that succeeded, as the Rendered objects, only when they are plain JSON data (string
   keys; strings, numbers, booleans, null): a date or binary value YAML built is not kept, so
   what comes back is exactly what was rendered;
-- at most max_bytes in all (oldest used first out), each entry written whole (a temporary file
-  renamed) and read back within a size limit; an entry that does not read back is a miss.
+- at most max_bytes in all: a process looks at the cache's size before its first entry and
+  whenever it has written a quarter of max_bytes since, and removes the least recently used
+  entries down to three quarters; an entry larger than a quarter is not kept. Each entry is
+  written whole (a temporary file renamed) and read back within a size limit; one that does
+  not read back is a miss.
 
 $GITOPS_GEN_RENDER_CACHE sets the size in MiB (0: no cache); the entries live in
 $XDG_CACHE_HOME/gitops-gen (else ~/.cache/gitops-gen), beside the Kubernetes schemas.
@@ -30,6 +38,7 @@ import hashlib
 import json
 import math
 import os
+import re
 import tempfile
 import threading
 from collections.abc import Mapping, Sequence
@@ -41,9 +50,17 @@ from ..repo import limits
 
 SIZE_VAR = "GITOPS_GEN_RENDER_CACHE"
 DEFAULT_MIB = 128
-FORMAT = 1  # change when what an entry holds, or how a render becomes Rendered, changes
+FORMAT = 1  # change when what an entry holds changes
 MAX_ENTRY_BYTES = 2 * limits.MAX_RENDERED_BYTES  # a render is at most that much text
-_PRUNE_EVERY = 64  # puts between two looks at the cache's size
+# Template functions whose output is new each time, secrets among it (a password, a key, a
+# certificate: sprig's rand*, uuidv4, gen*, derivePassword; htpasswd salts): a chart that calls
+# one is rendered afresh, never kept. https://masterminds.github.io/sprig/ (crypto, strings)
+_GENERATES = re.compile(rb"\b(?:rand[A-Za-z]*|uuidv4|gen(?:PrivateKey|CA|CAWithKey|"
+                        rb"SelfSignedCert|SelfSignedCertWithKey|SignedCert|SignedCertWithKey)|"
+                        rb"derivePassword|htpasswd|bcrypt)\b")
+# The modules whose code turns Helm's output into what is kept (and checks the chart before
+# Helm loads it): their bytes are part of the key, so another version never reads an entry.
+_OWN_CODE = ("model/rendercache.py", "model/chart.py", "repo/yamlio.py", "repo/limits.py")
 
 
 def cache_root() -> Path:
@@ -58,14 +75,26 @@ class RenderCache:
     def __init__(self, directory: Path, max_bytes: int) -> None:
         self.directory = directory
         self.max_bytes = max_bytes
+        # Written by this process since it last looked at the cache's size: at most a quarter
+        # of max_bytes, after a prune down to three quarters, so this process keeps the
+        # cache within max_bytes (processes writing at once may each add their quarter).
+        self.budget = max_bytes // 4
         self._lock = threading.Lock()
-        self._puts = 0
+        self._written: int | None = None  # None: not looked at yet
+
+    @staticmethod
+    def allows(chart_files: Mapping[str, bytes]) -> bool:
+        """Whether renders of this chart may be kept: none of its templates calls a function
+        whose output is new each time (_GENERATES)."""
+        return not any(_GENERATES.search(data) for rel, data in chart_files.items()
+                       if rel.startswith("templates/") or rel.endswith(".tpl"))
 
     def key(self, chart_digest: str, values_json: str, *, release: str, namespace: str,
             include_tests: bool) -> str:
         what = json.dumps({
-            "format": FORMAT, "helm": _helm_version(), "chart": chart_digest,
-            "release": release, "namespace": namespace, "tests": include_tests,
+            "format": FORMAT, "code": _code_identity(), "helm": _helm_version(),
+            "chart": chart_digest, "release": release, "namespace": namespace,
+            "tests": include_tests,
         }, sort_keys=True)
         digest = hashlib.sha256(what.encode())
         digest.update(b"\0")
@@ -100,8 +129,13 @@ class RenderCache:
             return False
         text = json.dumps({"key": key, "documents": [list(d) for d in documents]},
                           separators=(",", ":"), allow_nan=False)
-        if len(text) > MAX_ENTRY_BYTES:
+        if len(text) > min(MAX_ENTRY_BYTES, self.budget):
             return False
+        with self._lock:
+            due = self._written is None or self._written + len(text) > self.budget
+            self._written = len(text) + (0 if due or self._written is None else self._written)
+        if due:
+            self.prune()
         path = self._path(key)
         try:
             path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
@@ -115,16 +149,11 @@ class RenderCache:
                 raise
         except OSError:
             return False  # a read-only or full disk only costs speed
-        with self._lock:
-            self._puts += 1
-            due = self._puts % _PRUNE_EVERY == 1
-        if due:
-            self.prune()
         return True
 
     def prune(self) -> None:
-        """Remove the least recently used entries until the cache holds at most 3/4 of
-        max_bytes, when it holds more than max_bytes."""
+        """Remove the least recently used entries until the cache holds at most three
+        quarters of max_bytes."""
         entries: list[tuple[float, int, Path]] = []
         try:
             for shard in os.scandir(self.directory):
@@ -137,10 +166,8 @@ class RenderCache:
         except OSError:
             return
         total = sum(size for _mtime, size, _path in entries)
-        if total <= self.max_bytes:
-            return
         for _mtime, size, path in sorted(entries, key=lambda e: e[0]):
-            if total <= self.max_bytes * 3 // 4:
+            if total <= self.max_bytes - self.budget:
                 break
             path.unlink(missing_ok=True)
             total -= size
@@ -165,29 +192,48 @@ def _is_plain(node: Any) -> bool:
     return True
 
 
-_helm: str | None = None
+_identity: dict[str, str] = {}
+
+
+def _code_identity() -> str:
+    """This package's version, PyYAML's, and a digest of the modules in _OWN_CODE."""
+    if "code" not in _identity:
+        import yaml
+
+        from .. import __version__
+
+        package = Path(__file__).resolve().parents[1]
+        digest = hashlib.sha256(f"{__version__}\0{yaml.__version__}".encode())
+        for rel in _OWN_CODE:
+            try:
+                digest.update(rel.encode() + b"\0" + (package / rel).read_bytes())
+            except OSError:
+                digest.update(rel.encode() + b"\0missing")
+        _identity["code"] = digest.hexdigest()
+    return _identity["code"]
 
 
 def _helm_version() -> str:
-    """Which Helm SDK renders: its package's native library and binding (names, sizes, change
-    times), read without loading it (that starts its Go runtime) and without a scan of every
-    installed package's metadata."""
-    global _helm
-    if _helm is None:
+    """Which Helm SDK renders: its distribution's name and version, and its modules and native
+    library by name, size and change time; read without loading it (that starts its Go
+    runtime) and without a scan of every installed package's metadata."""
+    if "helm" not in _identity:
         import importlib.util
 
         spec = importlib.util.find_spec("helm_python")
         parts = []
         if spec is not None and spec.origin is not None:
             package = Path(spec.origin).parent
-            for path in sorted([package / "_native.py", *(package / "lib").glob("*")]):
+            found = [*package.parent.glob("helm_python*.dist-info"), *package.glob("*.py"),
+                     *(package / "lib").glob("*")]
+            for path in sorted(found):
                 try:
                     info = path.stat()
                 except OSError:
                     continue
                 parts.append(f"{path.name}:{info.st_size}:{info.st_mtime_ns}")
-        _helm = ",".join(parts) or "unknown"
-    return _helm
+        _identity["helm"] = ",".join(parts) or "unknown"
+    return _identity["helm"]
 
 
 _default: tuple[tuple[str | None, Path], RenderCache | None] | None = None
@@ -203,10 +249,10 @@ def default() -> RenderCache | None:
         return _default[1]
     size = DEFAULT_MIB
     if raw is not None and raw.strip():
-        size = int(raw) if raw.strip().isdigit() and len(raw.strip()) <= 7 else -1
-        if size < 0:
+        if not re.fullmatch(r"[0-9]{1,7}", raw.strip()):
             raise InputError(f"{SIZE_VAR} must be a whole number of MiB",
                              f"set it to e.g. {DEFAULT_MIB}, or 0 to keep no renders")
+        size = int(raw.strip())
     cache = RenderCache(asked[1] / f"renders-f{FORMAT}", size * limits.MIB) if size else None
     _default = (asked, cache)
     return cache

@@ -73,9 +73,10 @@ _SHA = re.compile(r"[0-9a-f]{40}(?:[0-9a-f]{24})?")
 _NAME = r"[A-Za-z0-9_-][A-Za-z0-9_.-]*"  # GitHub's owner and repository names; never . or ..
 _FULL_NAME = re.compile(rf"{_NAME}/{_NAME}")
 _REF_MAX = 256
-# Worker processes kept started ahead of the validations that will use them
-# (checks/isolated.keep_spares), one per validation /validate runs at once: a new commit's
-# validation does not wait for one to start.
+# Worker processes kept started ahead of the validations and renders that will use them
+# (checks/isolated.keep_spares), as many as /validate runs at once by default: a new commit's
+# validation does not wait for one to start. Each is an idle interpreter with the checks loaded
+# (about 40 MiB); one taken is replaced in the background.
 SPARE_WORKERS = 2
 __all__ = ["Gate", "Refused", "create_app", "signature_ok"]
 
@@ -494,9 +495,13 @@ def run(app: FastAPI, host: str, port: int) -> None:
     class Server(uvicorn.Server):
         def handle_exit(self, sig: int, frame: Any) -> None:
             proc.stop_all()
+            isolated.close_spares()
             super().handle_exit(sig, frame)
 
     config = uvicorn.Config(app, host=host, port=port, log_level="info", server_header=False,
                             timeout_graceful_shutdown=1)
     isolated.keep_spares(SPARE_WORKERS)
-    Server(config).run()
+    try:
+        Server(config).run()
+    finally:  # the command ends with os._exit: nothing else would remove their directories
+        isolated.close_spares()
