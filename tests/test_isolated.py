@@ -174,12 +174,15 @@ except SystemExit as stop:
 @pytest.mark.parametrize("args, sent", [
     (["validate", "--format", "json"], 1),  # the early worker took the request
     (["--repo", ".", "validate", "--format", "json"], 1),
+    (["env", "add", "qa", "--host", "qa.example.com"], 1),  # its check, after the writes
     (["env", "list"], 0),  # no worker started early
 ])
 def test_the_console_script_validates_in_the_worker_it_started_early(
-        repo: Path, args: list[str], sent: int) -> None:
+        repo: Path, template: Path, args: list[str], sent: int) -> None:
+    key = template.parent / "age" / "keys.txt"
     done = subprocess.run([sys.executable, "-c", _EARLY_USED, *args], cwd=repo,
-                          capture_output=True, text=True, timeout=120)
+                          capture_output=True, text=True, timeout=300,
+                          env={**os.environ, "SOPS_AGE_KEY_FILE": str(key)})
     assert done.stderr.rsplit("EXIT ", 1)[-1] == f"0 SENT {sent}", done.stderr
 
 
@@ -192,8 +195,13 @@ def test_the_console_script_validates_in_the_worker_it_started_early(
     (["--repo", "validate", "env", "list"], False),  # validate is --repo's value here
     (["validate", "--help"], False),
     (["-h", "validate"], False),
-    (["env", "add", "validate"], False),
+    (["env", "add", "qa"], True),  # it validates once it has written the files
+    (["--repo", "r", "env", "add", "qa", "--host", "qa.example.com"], True),
+    (["env", "add", "qa", "--dry-run"], False),
+    (["env", "list"], False),
+    (["env"], False),
     (["secrets", "list", "dev"], False),
+    (["--debug"], False),
     ([], False),
 ])
 def test_which_commands_start_a_worker_early(argv: list[str], starts: bool) -> None:

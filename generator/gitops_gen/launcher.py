@@ -8,8 +8,8 @@ help is click's own rendering of the top-level help, kept in help.txt beside thi
 (`python -m gitops_gen.devtools.clidoc --write` regenerates it; tests/test_launcher.py fails
 when it differs from what click prints). Anything else, or a terminal narrower than the one
 help.txt was rendered for, goes to click (cli.main), which then imports what the command needs.
-For validate, render and plan, a worker starts first (checks/isolated.start_early), so that it
-loads the checks while this process loads click.
+For validate, render, plan and env add, a worker starts first (checks/isolated.start_early), so
+that it loads the checks while this process loads click (and env add writes its files).
 """
 
 # os.path rather than pathlib: importing pathlib would cost these answers a tenth of their time.
@@ -76,17 +76,22 @@ def main() -> None:
     cli_main()
 
 
-# The commands whose first work is one worker's validation or render (checks/isolated.py).
-WORKER_COMMANDS = ("validate", "render", "plan")
+# The commands that run a worker's validation or render (checks/isolated.py): as their first
+# work, or (env add) once they have written the environment's files.
+WORKER_COMMANDS = (("validate",), ("render",), ("plan",), ("env", "add"))
 
 
 def starts_worker(argv: list[str]) -> bool:
-    """Whether argv names a command that runs a worker at once (its first word that is not
-    the top-level --repo option, its value, or --debug), and asks for no help."""
+    """Whether argv names one of WORKER_COMMANDS (its words after the top-level --repo option,
+    its value, and --debug), and asks for no help and no dry run."""
     words = iter(argv)
+    command: list[str] = []
     for word in words:
         if word == "--repo":
             next(words, None)
         elif word != "--debug" and not word.startswith("--repo="):
-            return word in WORKER_COMMANDS and not {"--help", "-h"} & set(argv)
-    return False
+            command = [word, *words]
+            break
+    if {"--help", "-h", "--dry-run"} & set(argv):
+        return False
+    return any(command[:len(c)] == list(c) for c in WORKER_COMMANDS)
