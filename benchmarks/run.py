@@ -54,6 +54,12 @@ def _validate(fig: dict[str, Any]) -> list[Row]:
          fig["targets_met"]["linear"]),
         (f"validate peak RSS < {validate_repo.TARGET_RSS_MB:.0f} MB",
          f"{fig['peak_rss_mb']:.0f} MB", fig["targets_met"]["rss"]),
+        (f"validate_repo, {large} envs, < {validate_repo.TARGET_IN_PROCESS_MS:.0f} ms/env",
+         f"{fig['in_process'][large]['validate_ms_per_env']:.1f} ms",
+         fig["targets_met"]["in_process"]),
+        ("  the same, render cache off",
+         f"{fig['in_process_no_render_cache'][large]['validate_ms_per_env']:.1f} ms",
+         fig["targets_met"]["in_process_no_render_cache"]),
     ]
 
 

@@ -3,12 +3,13 @@
 One 3-environment repository (benchmarks.repos) is served twice under uvicorn on 127.0.0.1, in
 threads of this process: once with no report kept (report_cache=0), where every request checks
 the commit out and validates it as each request did before reports were kept (the baseline: a
-cold validation of the same commit), and once as `serve` runs by default. Against the latter the
-benchmark times a commit validated before (answered from its kept report) and new commits
-(below), each the wall time of one request as the client sees it. Medians (p50), with their ratio to the baseline; the
-checkout of a commit and the worker's validation of a checked-out tree are timed alone too, in
-the same rounds as the cold and the new requests (interleaved, so a busy moment hits all alike),
-so what a new commit costs beyond validating it shows (the median of each round's difference);
+cold validation of the same commit), and once as `serve` runs by default. Against the latter
+the benchmark times a commit validated before (answered from its kept report) and new commits
+(below), each the wall time of one request as the client sees it. Medians (p50), with their
+ratio to the baseline; the checkout of a commit and the worker's validation of a checked-out
+tree are timed alone too, in the same rounds as the cold and the new requests (interleaved, so
+a busy moment hits all alike), so what a new commit costs beyond validating it shows (the
+median of each round's difference);
 GET /healthz gives the floor of any answer over HTTP here.
 
 The service runs as `serve` runs it: workers kept started ahead of their validations

@@ -100,10 +100,17 @@ def test_validate_benchmark_gives_every_figure() -> None:
     small, large = (figures["validate"][n]["per_env_seconds"] for n in (1, 2))
     assert figures["per_env_ratio"] == (large / small if small else math.inf)
     assert figures["server_modules_imported"] == []
+    assert list(figures["in_process_no_render_cache"]) == [1, 2]
+    in_process = {name: figures[key][2]["validate_ms_per_env"]
+                  < validate_repo.TARGET_IN_PROCESS_MS
+                  for name, key in (("in_process", "in_process"),
+                                    ("in_process_no_render_cache",
+                                     "in_process_no_render_cache"))}
     assert figures["targets_met"] == {
         "seconds": figures["validate"][1]["median"] < validate_repo.TARGET_SECONDS,
         "linear": figures["per_env_ratio"] <= validate_repo.TARGET_LINEARITY,
         "rss": figures["peak_rss_mb"] < validate_repo.TARGET_RSS_MB,
+        **in_process,
     }
     text = validate_repo.format_figures(figures)
     assert "validate, 2 envs" in text and "--version (baseline)" in text
