@@ -54,7 +54,7 @@ def _serving(root: Path, **options: Any) -> Iterator[str]:
     from gitops_gen.checks import isolated
     from gitops_gen.service.server import SPARE_WORKERS, create_app
 
-    isolated.keep_spares(SPARE_WORKERS)  # as `serve` does (service/server.run)
+    isolated.keep_spares(SPARE_WORKERS, load_helm=True)  # as `serve` does (server.run)
     app = create_app(root, webhook_secret=None, github=None, **options)
     server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=0, log_config=None,
                                            log_level="warning", lifespan="off"))

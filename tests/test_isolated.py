@@ -111,6 +111,24 @@ def test_spares_say_when_their_checks_are_loaded(spares: isolated._Spares) -> No
     assert spares.take() is None  # a dead one is passed over
 
 
+def _maps_helm(pid: int) -> bool:
+    return "libhelm_c" in Path(f"/proc/{pid}/maps").read_text()
+
+
+def test_service_spares_start_helm_while_idle_and_cli_ones_do_not(
+        repo: Path, spares: isolated._Spares) -> None:
+    isolated.start_early()  # the CLI's: a validation whose renders are kept needs no Helm
+    isolated.keep_spares(2, load_helm=True)  # the service's: the Go runtime starts while idle
+    deadline = time.monotonic() + 60
+    while isolated.spares_loaded() < 2 and time.monotonic() < deadline:
+        time.sleep(0.05)
+    [cli, *service] = ready(spares)
+    assert isolated.spares_loaded() == 2 and len(service) == 1
+    assert not _maps_helm(cli.worker.process.pid)
+    assert _maps_helm(service[0].worker.process.pid)
+    assert isolated.validate(repo).ok and isolated.validate(repo).ok  # each takes one
+
+
 # Whether a process (by pid) still runs, and the scratch directories left under a TMPDIR.
 def _alive(pid: int) -> bool:
     try:

@@ -38,6 +38,7 @@ if TYPE_CHECKING:  # the Helm SDK and the engine load in the worker, not in this
     from ..model import chart
 
 WORKER = (sys.executable, "-m", "gitops_gen.checks.worker")
+HELM_FIRST = "--load-helm"  # the worker's flag: load the Helm SDK (its Go runtime) while idle
 RULE = "resource-limit"
 RULES = (Rule(RULE, "rendering and checking an environment stay within the worker's time and "
                    "memory limits"),)
@@ -95,12 +96,13 @@ class _Early:
     """A worker started before its request was known, with its scratch directory and the
     environment it was started with."""
 
-    def __init__(self) -> None:
+    def __init__(self, load_helm: bool = False) -> None:
         self.scratch = tempfile.TemporaryDirectory(prefix="gitops-gen-work-")
         self.env = {**os.environ, "TMPDIR": self.scratch.name}
         self._loaded = False
         try:
-            self.worker = proc.Worker(WORKER, None, env=self.env, max_output=MAX_OUTPUT)
+            self.worker = proc.Worker((*WORKER, HELM_FIRST) if load_helm else WORKER, None,
+                                      env=self.env, max_output=MAX_OUTPUT)
         except BaseException:
             self.scratch.cleanup()
             raise
@@ -134,6 +136,7 @@ class _Spares:
         self._ready: list[_Early] = []
         self._starting = 0  # being started, by any thread: counted as ready
         self._keep = 0
+        self._load_helm = False
         self._closing = False
 
     def start(self, count: int = 1) -> None:
@@ -144,7 +147,7 @@ class _Spares:
                     return
                 self._starting += 1
             try:
-                early = _Early()
+                early = _Early(self._load_helm)
             except (OSError, GitopsGenError):
                 return  # the next call starts its own worker, and says what fails
             finally:
@@ -157,11 +160,12 @@ class _Spares:
             early.close()
             return
 
-    def keep(self, count: int) -> None:
+    def keep(self, count: int, load_helm: bool = False) -> None:
         """Keep count workers ready from now on: each taken one is replaced in the
         background. keep(0) stops the ready ones."""
         with self._lock:
             self._keep = count
+            self._load_helm = load_helm
             extra = self._ready[count:]
             del self._ready[count:]
         for early in extra:
@@ -214,9 +218,11 @@ def start_early() -> None:
     _spares.start(1)
 
 
-def keep_spares(count: int) -> None:
-    """Keep count workers started ahead of their requests (the service); 0 stops them."""
-    _spares.keep(count)
+def keep_spares(count: int, *, load_helm: bool = False) -> None:
+    """Keep count workers started ahead of their requests (the service); 0 stops them. With
+    load_helm, each also loads the Helm SDK while it waits, so that its Go runtime has started
+    when a render is needed (about 60 MiB more per worker)."""
+    _spares.keep(count, load_helm)
 
 
 def close_spares() -> None:

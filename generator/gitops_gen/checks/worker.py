@@ -112,6 +112,8 @@ def main() -> int:
     # its request (isolated.start_early) does this while its parent is still starting.
     from . import rendering, validate  # noqa: F401 - loaded for the requests below
 
+    if "--load-helm" in sys.argv[1:]:  # a spare of the service (isolated.keep_spares)
+        import helm_python  # noqa: F401 - its Go runtime starts now, not at the first render
     send(sys.stdout, {"loaded": True})
     stdin = sys.stdin.buffer
     line = stdin.readline()

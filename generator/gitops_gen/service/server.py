@@ -500,7 +500,7 @@ def run(app: FastAPI, host: str, port: int) -> None:
 
     config = uvicorn.Config(app, host=host, port=port, log_level="info", server_header=False,
                             timeout_graceful_shutdown=1)
-    isolated.keep_spares(SPARE_WORKERS)
+    isolated.keep_spares(SPARE_WORKERS, load_helm=True)
     try:
         Server(config).run()
     finally:  # the command ends with os._exit: nothing else would remove their directories
