@@ -1,0 +1,66 @@
+"""The secrets plans (model/envsecrets.py) as data: their messages, notes and refusals in full.
+
+test_secrets_lifecycle.py drives the same code through the CLI and proves the effects with
+sops itself; here each plan is made in memory against a real repository and real sops, and
+what it would commit and tell the user is compared word for word.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from gitops_gen.errors import InputError
+from gitops_gen.model import envsecrets
+from gitops_gen.model.envsecrets import DB_REMINDER, SecretInfo
+from gitops_gen.repo import layout
+from gitops_gen.secrets import sops
+
+from .conftest import AgeKey
+from .helpers import env_add, new_repo
+
+ROTATED_DB = ("\n\nBefore this reaches the cluster, change the password inside the existing "
+              "PostgreSQL volume too (ALTER ROLE): the postgres image reads POSTGRES_PASSWORD "
+              "only at first initialisation. See overlays/README.md.")
+SESSIONS = (f"{sops.SECRET_KEY} changed: sessions and tokens signed with the old key stop "
+            "working once the backend restarts")
+
+
+@pytest.fixture
+def dev(tmp_path: Path, age_key: AgeKey) -> Path:
+    root = new_repo(tmp_path / "gitops")
+    assert age_key.path.is_file()
+    env_add(root, "dev")
+    return root
+
+
+def test_rotating_every_generated_key_says_what_to_do_next(dev: Path) -> None:
+    plan = envsecrets.plan_rotate(dev, "dev")
+    assert plan.message == (f"secrets: rotate {sops.DB_PASSWORD}, {sops.SECRET_KEY} in dev\n\n"
+                            f"The SOPS data key was rotated too.{ROTATED_DB}")
+    assert plan.notes == [DB_REMINDER, SESSIONS]
+    assert [c.path for c in plan.pending] == [layout.secrets_path("dev")]
+
+
+def test_rotating_the_secret_key_alone_mentions_no_database(dev: Path) -> None:
+    plan = envsecrets.plan_rotate(dev, "dev", [sops.SECRET_KEY, sops.SECRET_KEY])
+    assert plan.message == (f"secrets: rotate {sops.SECRET_KEY} in dev\n\n"
+                            "The SOPS data key was rotated too.")
+    assert plan.notes == [SESSIONS]
+
+
+def test_rotating_a_key_that_is_only_set_names_the_environment_in_the_fix(dev: Path) -> None:
+    with pytest.raises(InputError) as caught:
+        envsecrets.plan_rotate(dev, "dev", [sops.GEMINI_KEY])
+    assert caught.value.message == f"{sops.GEMINI_KEY} cannot be generated, only set"
+    assert caught.value.fix == (f"set it with 'gitops-gen secrets set dev {sops.GEMINI_KEY}' "
+                                "(value on stdin)")
+
+
+def test_a_secret_never_committed_has_no_last_change() -> None:
+    info = SecretInfo(sops.SECRET_KEY, ["age1x"], None, None, False)
+    assert info.to_dict() == {"key": sops.SECRET_KEY, "recipients": ["age1x"],
+                              "lastChange": None, "placeholder": False}
+    info = SecretInfo(sops.GEMINI_KEY, ["age1x"], "0123abcd", "2026-01-02", True)
+    assert info.to_dict()["lastChange"] == {"sha": "0123abcd", "date": "2026-01-02"}
