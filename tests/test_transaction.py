@@ -8,7 +8,7 @@ import git
 import pytest
 
 from gitops_gen.errors import ConflictError
-from gitops_gen.repo import changes, layout, transaction
+from gitops_gen.repo import changes, gitrepo, layout, transaction
 
 from .conftest import AgeKey
 from .helpers import cli, commit_files, new_repo, python, snapshot, wait_for
@@ -115,3 +115,77 @@ def test_lock_file_of_a_killed_run_does_not_block(tmp_path: Path, age_key: AgeKe
     result = cli("env", "add", "dev", repo=repo)
     assert result.exit_code == 0, result.output
     assert not lock.exists()
+
+
+# ---- settle: what a failure after the write leaves, in words ----------------------------------
+
+
+def written(root: Path, files: dict[str, str]) -> list[changes.FileChange]:
+    """The plan for files, already written to the work tree (as apply() does before its commit)."""
+    todo = changes.pending(changes.plan(root, files))
+    changes.apply(root, todo)
+    return todo
+
+
+def test_settle_keeps_a_commit_that_landed_and_says_so(repo: Path) -> None:
+    head = gitrepo.head_sha(repo)
+    todo = written(repo, {"a.txt": "A\n", "new/c.txt": "c\n"})
+    sha = gitrepo.commit_paths(repo, ["a.txt", "new/c.txt"], "change a\n\nand add c")
+    assert sha is not None
+    said = transaction.settle(repo, todo, head, "change a\n\nand add c")
+    assert said == f"the commit {sha[:8]} (change a) landed before it stopped"
+    assert (repo / "a.txt").read_text() == "A\n" and (repo / "new/c.txt").read_text() == "c\n"
+    assert gitrepo.head_sha(repo) == sha
+
+
+def test_settle_keeps_the_first_commit_of_a_repository(tmp_path: Path) -> None:
+    root = tmp_path / "empty"
+    git.Repo.init(root, initial_branch="main")
+    todo = written(root, {"a.txt": "a\n"})
+    sha = gitrepo.commit_paths(root, ["a.txt"], "first")
+    assert sha is not None
+    assert transaction.settle(root, todo, None, "first") == (
+        f"the commit {sha[:8]} (first) landed before it stopped")
+    assert (root / "a.txt").read_text() == "a\n"
+
+
+def test_settle_puts_back_what_no_commit_holds(repo: Path) -> None:
+    before = snapshot(repo)
+    head = gitrepo.head_sha(repo)
+    todo = written(repo, {"a.txt": "A\n", "new/c.txt": "c\n"})
+    git.Repo(repo).git.add("--all")  # staged, as a commit stopped half-way leaves them
+    assert transaction.settle(repo, todo, head, "change a") == transaction.NOTHING_CHANGED
+    assert snapshot(repo) == before
+    assert git.Repo(repo).git.diff("--cached", "--name-only", "HEAD") == ""
+
+
+def test_settle_puts_back_what_another_commit_holds(repo: Path) -> None:
+    head = gitrepo.head_sha(repo)
+    todo = written(repo, {"a.txt": "A\n"})
+    git.Repo(repo).git.commit("-q", "--allow-empty", "-m", "someone else")
+    assert transaction.settle(repo, todo, head, "change a") == transaction.NOTHING_CHANGED
+    assert (repo / "a.txt").read_text() == "a\n"
+
+
+def test_settle_without_git_puts_the_files_back_and_says_the_index_may_differ(
+    repo: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    head = gitrepo.head_sha(repo)
+    todo = written(repo, {"a.txt": "A\n"})
+    (tmp_path / "nothing").mkdir()
+    monkeypatch.setenv("PATH", str(tmp_path / "nothing"))
+    said = transaction.settle(repo, todo, head, "change a")
+    assert said == ("nothing was committed, but the index still stages them: run "
+                    "'git reset -q -- a.txt'")
+    assert (repo / "a.txt").read_text() == "a\n"
+
+
+def test_settle_after_a_landed_commit_names_the_index_it_could_not_reset(repo: Path) -> None:
+    head = gitrepo.head_sha(repo)
+    todo = written(repo, {"a.txt": "A\n"})
+    sha = gitrepo.commit_paths(repo, ["a.txt"], "change a")
+    assert sha is not None
+    (repo / ".git" / "index.lock").write_text("")  # another git holds the index
+    assert transaction.settle(repo, todo, head, "change a") == (
+        f"the commit {sha[:8]} (change a) landed before it stopped; the index still differs: "
+        "run 'git reset -q -- a.txt'")
