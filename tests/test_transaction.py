@@ -55,6 +55,11 @@ def test_dirty_or_stale_targets_are_refused_before_writing(repo: Path) -> None:
         transaction.apply(repo, planned, "m", base=base)
     assert dirty.value.render() == (
         "uncommitted changes in a.txt; commit or stash them first, then run the command again")
+    (repo / "b.txt").write_text("edited too\n")
+    with pytest.raises(ConflictError) as both:
+        transaction.refuse_dirty(repo, ["a.txt", "b.txt"])
+    assert both.value.message == "uncommitted changes in a.txt, b.txt"
+    (repo / "b.txt").write_text("b\n")
     git.Repo(repo).git.commit("-q", "-am", "someone else")
     before = snapshot(repo)
     with pytest.raises(ConflictError) as stale:
@@ -171,21 +176,38 @@ def test_settle_without_git_puts_the_files_back_and_says_the_index_may_differ(
     repo: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     head = gitrepo.head_sha(repo)
-    todo = written(repo, {"a.txt": "A\n"})
+    todo = written(repo, {"a.txt": "A\n", "b.txt": "B\n"})
     (tmp_path / "nothing").mkdir()
     monkeypatch.setenv("PATH", str(tmp_path / "nothing"))
     said = transaction.settle(repo, todo, head, "change a")
     assert said == ("nothing was committed, but the index still stages them: run "
-                    "'git reset -q -- a.txt'")
-    assert (repo / "a.txt").read_text() == "a\n"
+                    "'git reset -q -- a.txt b.txt'")
+    assert (repo / "a.txt").read_text() == "a\n" and (repo / "b.txt").read_text() == "b\n"
+
+
+def test_settle_names_the_files_it_could_not_put_back(
+    repo: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    head = gitrepo.head_sha(repo)
+    todo = written(repo, {"a.txt": "A\n", "new/c.txt": "c\n"})
+    for path in ("a.txt", "new/c.txt"):  # something else took their place meanwhile
+        (repo / path).unlink()
+        (repo / path).mkdir()
+        (repo / path / "keep").write_text("")
+    (tmp_path / "nothing").mkdir()
+    monkeypatch.setenv("PATH", str(tmp_path / "nothing"))
+    assert transaction.settle(repo, todo, head, "change a") == (
+        "nothing was committed, but new/c.txt, a.txt could not be put back: run 'git checkout "
+        "-- new/c.txt a.txt'; the index still stages them: run 'git reset -q -- a.txt "
+        "new/c.txt'")
 
 
 def test_settle_after_a_landed_commit_names_the_index_it_could_not_reset(repo: Path) -> None:
     head = gitrepo.head_sha(repo)
-    todo = written(repo, {"a.txt": "A\n"})
-    sha = gitrepo.commit_paths(repo, ["a.txt"], "change a")
+    todo = written(repo, {"a.txt": "A\n", "b.txt": "B\n"})
+    sha = gitrepo.commit_paths(repo, ["a.txt", "b.txt"], "change a")
     assert sha is not None
     (repo / ".git" / "index.lock").write_text("")  # another git holds the index
     assert transaction.settle(repo, todo, head, "change a") == (
         f"the commit {sha[:8]} (change a) landed before it stopped; the index still differs: "
-        "run 'git reset -q -- a.txt'")
+        "run 'git reset -q -- a.txt b.txt'")
