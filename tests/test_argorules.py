@@ -121,7 +121,10 @@ POLICY = "p, proj:todo-dev:ci, applications, sync, todo-dev/*, allow"
 PROJECTS: dict[str, tuple[dict[str, Any], list[Problem]]] = {
     "fine": (project(roles=[{"name": "ci", "policies": [POLICY, POLICY.replace("allow",
                                                                                "deny")]}]), []),
-    "destination-by-name": (project(destinations=[{"name": "in-cluster", "namespace": "x"}]), []),
+    "destinations-by-name": (project(destinations=[{"name": "in-cluster", "namespace": "x"},
+                                                   {"name": "staging", "namespace": "x"}]), []),
+    "destinations-by-namespace": (project(destinations=[DEST, {**DEST, "namespace": "y"}]), []),
+    "destinations-by-server": (project(destinations=[DEST, {**DEST, "server": "https://b"}]), []),
     "empty-destination": (project(destinations=[DEST, {"namespace": "todo-dev", "server": ""}]), [(
         "spec.destinations[1]", "names neither server nor name; such a destination allows "
         "nothing", "required", ("spec", "destinations", 1))]),
