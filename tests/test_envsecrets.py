@@ -9,15 +9,16 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import git
 import pytest
 
-from gitops_gen.errors import InputError
+from gitops_gen.errors import ConflictError, InputError
 from gitops_gen.model import envsecrets
 from gitops_gen.model.envsecrets import DB_REMINDER, SecretInfo
 from gitops_gen.repo import layout
-from gitops_gen.secrets import sops
+from gitops_gen.secrets import sops, sopsconfig
 
-from .conftest import AgeKey
+from .conftest import AgeKey, make_age_key
 from .helpers import env_add, new_repo
 
 ROTATED_DB = ("\n\nBefore this reaches the cluster, change the password inside the existing "
@@ -64,3 +65,25 @@ def test_a_secret_never_committed_has_no_last_change() -> None:
                               "lastChange": None, "placeholder": False}
     info = SecretInfo(sops.GEMINI_KEY, ["age1x"], "0123abcd", "2026-01-02", True)
     assert info.to_dict()["lastChange"] == {"sha": "0123abcd", "date": "2026-01-02"}
+
+
+def test_a_plan_says_when_the_file_and_its_sops_rule_disagree(
+    dev: Path, age_key: AgeKey, tmp_path: Path
+) -> None:
+    assert envsecrets.plan_set(dev, "dev", sops.SECRET_KEY, "one").notes == []
+    other = make_age_key(tmp_path / "other")
+    rules = sopsconfig.with_rule(sopsconfig.load(dev), "dev", [age_key.recipient,
+                                                               other.recipient])
+    (dev / layout.SOPS_CONFIG).write_text(sopsconfig.render(rules))
+    git.Repo(dev).git.commit("-q", "-am", "a second recipient in the rule, by hand")
+    note = (f"{layout.secrets_path('dev')} is encrypted to other recipients than its "
+            ".sops.yaml rule: run 'gitops-gen secrets rekey dev'")
+    assert envsecrets.plan_set(dev, "dev", sops.SECRET_KEY, "two").notes == [note]
+    assert envsecrets.plan_rotate(dev, "dev", [sops.SECRET_KEY]).notes == [note, SESSIONS]
+
+
+def test_a_rotation_overtaken_by_another_commit_is_refused(dev: Path) -> None:
+    plan = envsecrets.plan_rotate(dev, "dev")
+    assert envsecrets.apply(dev, envsecrets.plan_set(dev, "dev", sops.SECRET_KEY, "meanwhile"))
+    with pytest.raises(ConflictError, match="changed by another commit"):
+        envsecrets.apply(dev, plan)
