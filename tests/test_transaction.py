@@ -2,12 +2,16 @@
 
 from __future__ import annotations
 
+import errno
+import os
+import signal
+from collections.abc import Callable
 from pathlib import Path
 
 import git
 import pytest
 
-from gitops_gen.errors import ConflictError
+from gitops_gen.errors import ConflictError, MissingError, Stopped
 from gitops_gen.repo import changes, gitrepo, layout, transaction
 
 from .conftest import AgeKey
@@ -211,3 +215,67 @@ def test_settle_after_a_landed_commit_names_the_index_it_could_not_reset(repo: P
     assert transaction.settle(repo, todo, head, "change a") == (
         f"the commit {sha[:8]} (change a) landed before it stopped; the index still differs: "
         "run 'git reset -q -- a.txt b.txt'")
+
+
+# ---- apply: what a failure after the write says ------------------------------------------------
+
+
+def failing(exc: BaseException) -> Callable[[], None]:
+    def check() -> None:
+        raise exc
+    return check
+
+
+def test_a_failing_check_keeps_its_own_fix_and_adds_what_was_left(repo: Path) -> None:
+    before = snapshot(repo)
+    planned = changes.plan(repo, {"a.txt": "A\n", "new/c.txt": "c\n"})
+    for exc, fix in ((ConflictError("no", "nothing kept"), "nothing kept; nothing was changed"),
+                     (ConflictError("no", "nothing was written; fix x"),
+                      "nothing was written; fix x"),
+                     (ConflictError("no"), "nothing was changed")):
+        with pytest.raises(ConflictError) as caught:
+            transaction.apply(repo, planned, "m", check=failing(exc))
+        assert caught.value.fix == fix
+        assert snapshot(repo) == before
+
+
+def test_a_stop_during_the_check_says_nothing_changed(repo: Path) -> None:
+    before = snapshot(repo)
+    planned = changes.plan(repo, {"a.txt": "A\n"})
+    with pytest.raises(Stopped) as caught:
+        transaction.apply(repo, planned, "m", check=failing(Stopped(signal.SIGTERM)))
+    assert caught.value.outcome == "nothing was changed; run the command again"
+    assert snapshot(repo) == before
+
+
+def test_a_full_disk_after_the_write_is_a_missing_error_naming_the_outcome(repo: Path) -> None:
+    before = snapshot(repo)
+    planned = changes.plan(repo, {"a.txt": "A\n"})
+    full = OSError(errno.ENOSPC, os.strerror(errno.ENOSPC))
+    with pytest.raises(MissingError) as caught:
+        transaction.apply(repo, planned, "m", check=failing(full))
+    assert caught.value.render() == (f"could not write in {repo}: No space left on device; check "
+                                     "free space and permissions; nothing was changed")
+    assert snapshot(repo) == before
+
+
+def test_a_lock_that_cannot_be_opened_is_a_missing_error(repo: Path) -> None:
+    (repo / ".git" / layout.LOCK).mkdir()
+    before = snapshot(repo)
+    with pytest.raises(MissingError) as caught:
+        transaction.apply(repo, changes.plan(repo, {"a.txt": "A\n"}), "m")
+    assert caught.value.render() == (f"could not write in {repo}: Is a directory; check the file "
+                                     "system's permissions and free space; nothing was changed")
+    assert snapshot(repo) == before
+
+
+def test_a_target_replaced_by_a_directory_since_the_plan_is_refused(repo: Path) -> None:
+    (repo / "empty.txt").write_text("")
+    git.Repo(repo).git.add("empty.txt")
+    git.Repo(repo).git.commit("-q", "-m", "an empty file")
+    planned = changes.plan(repo, {"empty.txt": "now something\n"})
+    (repo / "empty.txt").unlink()
+    (repo / "empty.txt").mkdir()
+    with pytest.raises(ConflictError) as caught:
+        transaction.refuse_moved(repo, changes.pending(planned))
+    assert caught.value.message == "empty.txt changed while this command ran"
