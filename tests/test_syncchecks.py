@@ -291,3 +291,13 @@ def test_reads_covers_init_containers_pods_cron_jobs_and_skips_odd_entries() -> 
 def test_a_load_balancer_outside_the_final_wave_only_if_it_is_one() -> None:
     objects = [*good_objects(), service("todo-internal", 2, "frontend")]
     assert check_plan(plan_sync(objects)) == []
+
+
+def test_only_workloads_are_judged_on_what_they_read() -> None:
+    """A PodTemplate (or a custom resource shaped like one) starts no pods of its own."""
+    template = obj("PodTemplate", "todo-template", 0, "backend")
+    template["spec"] = {"template": {"spec": {"volumes": [
+        {"name": "cfg", "configMap": {"name": "todo-frontend"}}]}}}
+    assert reads(template) == {("ConfigMap", "todo-frontend")}
+    objects = [*good_objects(), template]
+    assert check_plan(plan_sync(objects)) == []
