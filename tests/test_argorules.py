@@ -77,7 +77,7 @@ APPLICATIONS: dict[str, tuple[dict[str, Any], list[Problem]]] = {
     "sync-options": (app(syncPolicy={"syncOptions": [
         "CreateNamespace=true", "CreateNamespace", "Validate=yes", "prunelast=true",
         "AutoPrune=true", "PrunePropagationPolicy=delete", "Prune=confirm", "Delete=maybe",
-        "ServerSideApply=True",
+        "ServerSideApply=True", "Validate=true=false",
     ]}), [
         ("spec.syncPolicy.syncOptions[2]", "Validate takes true or false, not 'yes'; Argo CD "
          "ignores any other value", "sync-option", ("spec", "syncPolicy", "syncOptions", 2)),
@@ -95,6 +95,8 @@ APPLICATIONS: dict[str, tuple[dict[str, Any], list[Problem]]] = {
         ("spec.syncPolicy.syncOptions[8]", "ServerSideApply takes true or false, not 'True'; "
          "Argo CD ignores any other value", "sync-option",
          ("spec", "syncPolicy", "syncOptions", 8)),
+        ("spec.syncPolicy.syncOptions[9]", "Validate takes true or false, not 'true=false'; Argo "
+         "CD ignores any other value", "sync-option", ("spec", "syncPolicy", "syncOptions", 9)),
     ]),
     "sync-options-not-a-list": (app(syncPolicy={"syncOptions": "Validate=yes"}), []),
     "sync-policy-not-a-mapping": (app(syncPolicy=["Validate=yes"]), []),
@@ -142,6 +144,7 @@ PROJECTS: dict[str, tuple[dict[str, Any], list[Problem]]] = {
     "duplicate-role": (project(roles=[{"name": "ci"}, {"name": "ops"}, {"name": "ci"}]), [(
         "spec.roles[2]", "role 'ci' is listed twice; remove one (Argo CD refuses duplicates)",
         "duplicate", ("spec", "roles", 2))]),
+    "odd-roles-differ": (project(roles=["ci", "ops"]), []),
     "policies": (project(roles=[{"name": "ci", "policies": [
         POLICY,
         "p, proj:other:ci, applications, get, todo-dev/*, allow",
@@ -177,5 +180,11 @@ def test_a_project_without_a_name_reads_its_policies_against_an_empty_one() -> N
     (problem,) = project_rules(spec, {"spec": spec})
     assert problem.message == (f"policy {POLICY!r} names subject 'proj:todo-dev:ci'; a role's "
                                "policies must use proj::ci")
-    (problem,) = project_rules(spec, {"metadata": "todo-dev", "spec": spec})
-    assert problem.message.endswith("must use proj::ci")
+    for metadata in ("todo-dev", {}):
+        (problem,) = project_rules(spec, {"metadata": metadata, "spec": spec})
+        assert problem.message.endswith("must use proj::ci")
+
+
+def test_a_role_without_a_name_reads_its_policies_against_an_empty_one() -> None:
+    spec = project(roles=[{"policies": ["p, proj:todo-dev:, applications, get, x/*, allow"]}])
+    assert project_rules(spec, {"metadata": {"name": "todo-dev"}, "spec": spec}) == []
