@@ -7,6 +7,7 @@ what it would commit and tell the user is compared word for word.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from pathlib import Path
 
 import git
@@ -87,3 +88,44 @@ def test_a_rotation_overtaken_by_another_commit_is_refused(dev: Path) -> None:
     assert envsecrets.apply(dev, envsecrets.plan_set(dev, "dev", sops.SECRET_KEY, "meanwhile"))
     with pytest.raises(ConflictError, match="changed by another commit"):
         envsecrets.apply(dev, plan)
+
+
+def refusal(call: Callable[[], object]) -> tuple[str, str]:
+    with pytest.raises(InputError) as caught:
+        call()
+    return caught.value.message, caught.value.fix
+
+
+def test_a_value_from_stdin_loses_one_line_ending_of_either_kind() -> None:
+    for given, value in (("v\r\n", "v"), ("v\n", "v"), ("v", "v"), ("v\n\n", "v\n"),
+                         ("v\r\n\r\n", "v\r\n"), ("a\rb\n", "a\rb")):
+        assert envsecrets.read_value(lambda: given, None, None) == value  # noqa: B023
+
+
+def test_each_source_of_a_value_and_its_refusals(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("THE_VALUE", "from-env")
+    assert envsecrets.read_value(lambda: "", None, "THE_VALUE") == "from-env"
+    path = tmp_path / "value"
+    assert refusal(lambda: envsecrets.read_value(lambda: "", path, "THE_VALUE")) == (
+        "--from-file and --from-env both given", "give one source for the value")
+    assert refusal(lambda: envsecrets.read_value(lambda: "", path, None)) == (
+        f"--from-file {path}: cannot read it (No such file or directory)",
+        "give a readable text file holding only the value")
+    path.write_bytes(b"\xff\xfe")
+    assert refusal(lambda: envsecrets.read_value(lambda: "", path, None)) == (
+        f"--from-file {path}: cannot read it (not UTF-8 text)",
+        "give a readable text file holding only the value")
+    monkeypatch.delenv("THE_VALUE")
+    assert refusal(lambda: envsecrets.read_value(lambda: "", None, "THE_VALUE")) == (
+        "--from-env THE_VALUE: the variable is not set",
+        "export THE_VALUE first, or pipe the value on stdin")
+    monkeypatch.setenv("THE_VALUE", "")
+    assert refusal(lambda: envsecrets.read_value(lambda: "", None, "THE_VALUE")) == (
+        "the value from --from-env THE_VALUE is empty", "give the secret's value")
+    assert refusal(lambda: envsecrets.read_value(lambda: "\n", None, None)) == (
+        "the value from stdin is empty", "give the secret's value")
+    path.write_text("\n")
+    assert refusal(lambda: envsecrets.read_value(lambda: "", path, None)) == (
+        f"the value from --from-file {path} is empty", "give the secret's value")
