@@ -301,3 +301,15 @@ def test_only_workloads_are_judged_on_what_they_read() -> None:
     assert reads(template) == {("ConfigMap", "todo-frontend")}
     objects = [*good_objects(), template]
     assert check_plan(plan_sync(objects)) == []
+
+
+def test_the_component_order_is_judged_without_a_database_too() -> None:
+    objects = [o for o in good_objects()
+               if o["metadata"]["labels"]["app.kubernetes.io/component"] != "database"]
+    for o in objects:
+        if (o["kind"], o["metadata"]["name"]) == ("Deployment", "todo-backend"):
+            o["metadata"]["annotations"]["argocd.argoproj.io/sync-wave"] = "2"
+    issues = [i for i in check_plan(plan_sync(objects)) if i.rule == "sync-component-order"]
+    assert issues == [PlanIssue("sync-component-order", "error", order(
+        "frontend", "backend", "Deployment/todo-frontend", 2, "Deployment/todo-backend", 2),
+        "Deployment", "todo-frontend")]
