@@ -305,15 +305,15 @@ def test_image_tag(image: str, tag: str | None) -> None:
     assert policy.image_tag(image) == tag
 
 
-def test_an_unlabelled_workload_names_no_component(
+def test_an_unlabelled_workload_and_an_unnamed_container_are_named_as_such(
     staging: tuple[repofiles.EnvFiles, list[Rendered]]
 ) -> None:
     def change(obj: dict[str, Any]) -> None:
         obj["metadata"].pop("labels", None)
         pod_of(obj)["containers"][0]["image"] = "postgres:latest"
+        pod_of(obj)["containers"][0].pop("name")
 
     found = policy_of(staging, "Deployment", "todo-db", change)
-    assert [(rule, file, line) for rule, file, line, _ in found] == [
-        ("policy-image-tag", "chart/templates/database/deployment.yaml", None)]
-    assert found[0][3].endswith(
-        "without a pinned tag (the moving tag 'latest'); set .image.tag to a release tag")
+    assert found == [("policy-image-tag", "chart/templates/database/deployment.yaml", None,
+                      "Deployment/todo-db: container ? runs image 'postgres:latest' without a "
+                      "pinned tag (the moving tag 'latest'); set .image.tag to a release tag")]
