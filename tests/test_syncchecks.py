@@ -313,3 +313,14 @@ def test_the_component_order_is_judged_without_a_database_too() -> None:
     assert issues == [PlanIssue("sync-component-order", "error", order(
         "frontend", "backend", "Deployment/todo-frontend", 2, "Deployment/todo-backend", 2),
         "Deployment", "todo-frontend")]
+
+
+def test_a_wave_without_a_gate_names_every_reader_in_the_next_wave() -> None:
+    objects = good_objects()
+    MUTATIONS["config-only-wave"][0](objects)
+    objects.append(workload("Deployment", "todo-worker", 2, "backend", replicas=None,
+                            config="todo-backend"))
+    issues = [i for i in check_plan(plan_sync(objects)) if i.rule == "sync-wave-not-gated"]
+    assert issues == [PlanIssue("sync-wave-not-gated", "warning", not_gated(
+        1, BACKEND_WAVE_1, "; Deployment/todo-backend, Deployment/todo-worker in wave 2 reads "
+        "them"), "Secret", "todo-backend")]
