@@ -129,3 +129,9 @@ def test_each_source_of_a_value_and_its_refusals(
     path.write_text("\n")
     assert refusal(lambda: envsecrets.read_value(lambda: "", path, None)) == (
         f"the value from --from-file {path} is empty", "give the secret's value")
+
+
+def test_setting_the_gemini_placeholder_itself_is_refused(dev: Path) -> None:
+    assert refusal(lambda: envsecrets.plan_set(dev, "dev", sops.GEMINI_KEY,
+                                               sops.GEMINI_PLACEHOLDER)) == (
+        "that value is the placeholder itself", "give the real Gemini API key")
