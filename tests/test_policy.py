@@ -325,3 +325,17 @@ def test_an_unlabelled_workload_and_an_unnamed_container_are_named_as_such(
     assert found == [("policy-image-tag", "chart/templates/database/deployment.yaml", None,
                       "Deployment/todo-db: container ? runs image 'postgres:latest' without a "
                       "pinned tag (the moving tag 'latest'); set .image.tag to a release tag")]
+
+
+def test_a_rendered_pod_level_security_context_counts_for_its_containers(
+    staging: tuple[repofiles.EnvFiles, list[Rendered]]
+) -> None:
+    def pod_level(obj: dict[str, Any]) -> None:
+        pod = pod_of(obj)
+        pod["securityContext"] = {"runAsNonRoot": True, "seccompProfile": {"type": "Localhost"}}
+        for group in ("initContainers", "containers"):
+            for container in pod.get(group) or []:
+                container["securityContext"].pop("runAsNonRoot", None)
+                container["securityContext"].pop("seccompProfile", None)
+
+    assert policy_of(staging, "Deployment", "todo-backend", pod_level) == []
