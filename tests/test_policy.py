@@ -161,7 +161,15 @@ def test_probes_are_required_of_containers_not_of_init_containers_or_jobs(
         no_probes(obj)
         obj["kind"] = "Job"
 
-    assert policy_of(staging, "Job", "todo-backend", as_job) == []
+    # policy_of picks the object by its kind before the change: the Deployment, become a Job.
+    env_files, rendered = staging
+    objects = [Rendered(item.source, item.index, copy.deepcopy(item.obj)) for item in rendered]
+    (backend,) = [r for r in objects if (r.kind, r.name) == ("Deployment", "todo-backend")]
+    as_job(backend.obj)
+    assert backend.kind == "Job"
+    found_job = [f for f in policy.policy_findings(env_files, objects)
+                 if f.message.startswith("Job/todo-backend: ")]
+    assert found_job == []
 
 
 def test_init_containers_are_held_to_resources_and_security(
@@ -303,3 +311,31 @@ def test_unpinned(tag: str, moving: bool) -> None:
 ])
 def test_image_tag(image: str, tag: str | None) -> None:
     assert policy.image_tag(image) == tag
+
+
+def test_an_unlabelled_workload_and_an_unnamed_container_are_named_as_such(
+    staging: tuple[repofiles.EnvFiles, list[Rendered]]
+) -> None:
+    def change(obj: dict[str, Any]) -> None:
+        obj["metadata"].pop("labels", None)
+        pod_of(obj)["containers"][0]["image"] = "postgres:latest"
+        pod_of(obj)["containers"][0].pop("name")
+
+    found = policy_of(staging, "Deployment", "todo-db", change)
+    assert found == [("policy-image-tag", "chart/templates/database/deployment.yaml", None,
+                      "Deployment/todo-db: container ? runs image 'postgres:latest' without a "
+                      "pinned tag (the moving tag 'latest'); set .image.tag to a release tag")]
+
+
+def test_a_rendered_pod_level_security_context_counts_for_its_containers(
+    staging: tuple[repofiles.EnvFiles, list[Rendered]]
+) -> None:
+    def pod_level(obj: dict[str, Any]) -> None:
+        pod = pod_of(obj)
+        pod["securityContext"] = {"runAsNonRoot": True, "seccompProfile": {"type": "Localhost"}}
+        for group in ("initContainers", "containers"):
+            for container in pod.get(group) or []:
+                container["securityContext"].pop("runAsNonRoot", None)
+                container["securityContext"].pop("seccompProfile", None)
+
+    assert policy_of(staging, "Deployment", "todo-backend", pod_level) == []
