@@ -14,6 +14,10 @@ REPO_ROOT = Path(__file__).resolve().parents[1]
 
 REFERENCE_VAR = "GITOPS_GEN_REFERENCE"
 REQUIRE_REFERENCE_VAR = "GITOPS_GEN_REQUIRE_REFERENCE"
+# What the reference directory holds: Argo CD v3.5.1's CRDs and its install manifest.
+CRD_FILES = {"Application": "argocd-crds/application-crd.yaml",
+             "AppProject": "argocd-crds/appproject-crd.yaml"}
+INSTALL_FILE = "argocd-install/install-v3.5.1.yaml"
 
 
 def reference_dir() -> Path:
@@ -30,8 +34,7 @@ def reference() -> Path:
     Absent, they are skipped with the reason (GITOPS_GEN_REQUIRE_REFERENCE=1 turns that into a
     failure, as CI sets it)."""
     path = reference_dir()
-    wanted = ("argocd-crds/application-crd.yaml", "argocd-crds/appproject-crd.yaml",
-              "argocd-install/install-v3.5.1.yaml")
+    wanted = (*CRD_FILES.values(), INSTALL_FILE)
     missing = [name for name in wanted if not (path / name).is_file()]
     if missing:
         reason = (f"upstream reference data missing: {', '.join(str(path / m) for m in missing)};"

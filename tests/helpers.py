@@ -24,7 +24,7 @@ from gitops_gen.cli import main
 from gitops_gen.model import scaffold
 from gitops_gen.repo import yamlio
 
-from .conftest import make_age_key
+from .conftest import CRD_FILES, make_age_key
 
 REPO_URL = "https://git.example.com/org/todo-gitops.git"
 GEMINI = "AIzaTestOnly-not-a-real-key-000000000000"
@@ -157,7 +157,8 @@ def _strip_k8s(schema: Any) -> Any:
 def crd_validator(reference: Path, kind: str) -> Any:
     """A validator for the CRD's openAPIV3Schema (kind: application | appproject), from the
     reference directory (the `reference` fixture)."""
-    crd = yaml.safe_load((reference / "argocd-crds" / f"{kind}-crd.yaml").read_text())
+    name = {"application": "Application", "appproject": "AppProject"}[kind]
+    crd = yaml.safe_load((reference / CRD_FILES[name]).read_text())
     schema = _strip_k8s(crd["spec"]["versions"][0]["schema"]["openAPIV3Schema"])
     return jsonschema_rs.validator_for(schema)
 

@@ -23,11 +23,10 @@ from gitops_gen.checks.validate import validate_repo
 from gitops_gen.model import argocd, sopsplugin
 from gitops_gen.secrets import sops
 
-from .conftest import make_age_key
+from .conftest import INSTALL_FILE, make_age_key
 from .helpers import REPO_URL, cli, crd_validator, new_repo
 
 VERSION = "3.5.1"
-INSTALL = "argocd-install/install-v3.5.1.yaml"
 CLUSTER_KINDS = {"CustomResourceDefinition", "ClusterRole", "ClusterRoleBinding"}
 Obj = dict[str, Any]
 
@@ -40,7 +39,7 @@ def kustomize(directory: Path) -> subprocess.CompletedProcess[str]:
 def offline_copy(repo: Path, reference: Path, work: Path) -> Path:
     """gitops/bootstrap copied to work, the install manifest's URL pointing at a local copy."""
     shutil.copytree(repo / "gitops" / "bootstrap", work)
-    shutil.copy(reference / INSTALL, work / "install.yaml")
+    shutil.copy(reference / INSTALL_FILE, work / "install.yaml")
     kz = work / "kustomization.yaml"
     url = argocd.install_url(VERSION)
     assert url in kz.read_text()
@@ -62,7 +61,7 @@ def built(repo: Path, reference: Path, tmp_path_factory: pytest.TempPathFactory)
 
 @pytest.fixture(scope="module")
 def upstream(reference: Path) -> list[Obj]:
-    return [d for d in yaml.safe_load_all((reference / INSTALL).read_text()) if d]
+    return [d for d in yaml.safe_load_all((reference / INSTALL_FILE).read_text()) if d]
 
 
 def key(obj: Obj) -> tuple[str, str]:

@@ -16,6 +16,8 @@ from gitops_gen.checks import argoschema
 from gitops_gen.checks.argoschema import validate_argo
 from gitops_gen.repo import layout
 
+from .conftest import CRD_FILES
+
 Obj = dict[str, Any]
 REPO = "https://github.com/acme/todo-gitops.git"
 
@@ -26,8 +28,7 @@ REPO = "https://github.com/acme/todo-gitops.git"
 @cache
 def crd_schema(reference: Path, kind: str) -> Obj:
     """openAPIV3Schema of the CRD, as published by Argo CD (the `reference` fixture's copy)."""
-    name = {"Application": "application-crd.yaml", "AppProject": "appproject-crd.yaml"}[kind]
-    crd = yaml.safe_load((reference / "argocd-crds" / name).read_text())
+    crd = yaml.safe_load((reference / CRD_FILES[kind]).read_text())
     (version,) = [v for v in crd["spec"]["versions"] if v["name"] == "v1alpha1"]
     schema: Obj = version["schema"]["openAPIV3Schema"]
     return schema

@@ -26,6 +26,7 @@ from typing import Any
 import jsonschema_rs
 
 from ..errors import InputError, MissingError
+from ..model import rendercache
 from .rules import Rule
 from .schemamessages import SchemaProblem, describe
 
@@ -108,9 +109,7 @@ def resolve_version(version: str) -> str:
 
 def cache_dir() -> Path:
     """Where built schemas are kept: $XDG_CACHE_HOME/gitops-gen, else ~/.cache/gitops-gen."""
-    base = os.environ.get("XDG_CACHE_HOME") or str(Path.home() / ".cache")
-    kv = _kv_version()
-    return Path(base) / "gitops-gen" / f"kubeschema-kv{kv}-f{_FORMAT}"
+    return rendercache.cache_root() / f"kubeschema-kv{_kv_version()}-f{_FORMAT}"
 
 
 def schema_filename(kind: str, api_version: str) -> str:

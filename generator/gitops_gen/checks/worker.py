@@ -32,6 +32,7 @@ from typing import Any, TextIO
 from ..errors import GitopsGenError
 from ..repo.limits import MIB, RunLimits
 from .findings import Finding
+from .isolated import HELM_FIRST
 
 _write_lock = threading.Lock()
 
@@ -112,7 +113,7 @@ def main() -> int:
     # its request (isolated.start_early) does this while its parent is still starting.
     from . import rendering, validate  # noqa: F401 - loaded for the requests below
 
-    if "--load-helm" in sys.argv[1:]:  # a spare of the service (isolated.keep_spares)
+    if HELM_FIRST in sys.argv[1:]:  # a spare of the service (isolated.keep_spares)
         import helm_python  # noqa: F401 - its Go runtime starts now, not at the first render
     send(sys.stdout, {"loaded": True})
     stdin = sys.stdin.buffer

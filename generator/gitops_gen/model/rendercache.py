@@ -133,7 +133,7 @@ class RenderCache:
             return False
         with self._lock:
             due = self._written is None or self._written + len(text) > self.budget
-            self._written = len(text) + (0 if due or self._written is None else self._written)
+            self._written = len(text) if due else (self._written or 0) + len(text)
         if due:
             self.prune()
         path = self._path(key)
