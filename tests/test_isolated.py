@@ -98,6 +98,21 @@ def test_the_service_spare_is_replaced_once_taken(repo: Path,
     assert second is not first and second.worker.process.poll() is None
 
 
+def test_a_spare_is_replaced_after_its_request_not_beside_it(spares: isolated._Spares) -> None:
+    isolated.keep_spares(1)
+    [first] = ready(spares)
+    taken = spares.take()
+    assert taken is first
+    assert spares._ready == [] and spares._starting == 0  # nothing starts beside the request
+    taken.close()
+    spares.refill()
+    deadline = time.monotonic() + 60
+    while not ready(spares) and time.monotonic() < deadline:
+        time.sleep(0.05)
+    [second] = ready(spares)
+    assert second is not first and second.worker.process.poll() is None
+
+
 def test_spares_say_when_their_checks_are_loaded(spares: isolated._Spares) -> None:
     isolated.keep_spares(2)
     deadline = time.monotonic() + 60

@@ -173,7 +173,9 @@ class _Spares:
         self.start(count)
 
     def take(self) -> _Early | None:
-        """A ready worker that can take a request now, or None."""
+        """A ready worker that can take a request now, or None. Its replacement starts once
+        the request has ended (refill): a worker's start-up is a core's worth of work for
+        a third of a second, which would slow the request it waits beside."""
         taken = None
         stale: list[_Early] = []
         with self._lock:
@@ -183,13 +185,17 @@ class _Spares:
                     taken = early
                 else:
                     stale.append(early)
-            keep = self._keep
         for early in stale:
             early.close()
+        return taken
+
+    def refill(self) -> None:
+        """Start, in the background, the workers that keep() asks for and that are missing."""
+        with self._lock:
+            keep = self._keep
         if keep:
             threading.Thread(target=self.start, args=(keep,), daemon=True,
                              name="worker-spare").start()
-        return taken
 
     def loaded(self) -> int:
         """How many ready workers are alive with the checks loaded (asked under the lock: a
@@ -242,6 +248,7 @@ def _talk(request: dict[str, Any], run_limits: RunLimits, single: str | None = N
     start = time.monotonic()
     payload = json.dumps({**request, "limits": run_limits.to_dict()}).encode()
     with contextlib.ExitStack() as stack:
+        stack.callback(_spares.refill)  # last, once this request's worker has ended
         early = _spares.take()
         if early is not None:
             stack.callback(early.close)
