@@ -15,7 +15,7 @@ demo: $(STAMP)
 	$(PY) -m gitops_gen.devtools.demo
 
 test: $(STAMP)
-	$(PY) -m pytest -q $(PYTEST_ARGS)
+	$(PY) -m pytest -q -n auto --maxprocesses=4 $(PYTEST_ARGS)
 
 bench: $(STAMP)
 	$(PY) -m benchmarks.run $(BENCH)

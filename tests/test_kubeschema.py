@@ -431,6 +431,18 @@ def test_the_disk_cache_is_reused(fresh_cache: Path) -> None:
     assert not list(path.parent.glob(".*.tmp"))  # no temp files left behind
 
 
+def test_warm_compiles_the_kinds_built_before_and_only_those(fresh_cache: Path) -> None:
+    assert kubeschema.warm("1.30") == 0  # nothing built on this machine yet
+    kubeschema.validate_objects([samples()["configmap"], samples()["deployment"]], "1.30")
+    (fresh_cache / "stray.txt").write_text("")
+    built = {f.name for f in _cached_files(fresh_cache)}
+    (next(iter(_cached_files(fresh_cache))).parent / "not a schema.json").write_text("{}")
+    kubeschema.forget_compiled()
+    assert kubeschema.warm("1.30") == len(built) == 2
+    assert set(kubeschema._compiled) == {("1.30", name) for name in built}
+    assert kubeschema.warm("1.29") == 0  # another version's schemas were never built
+
+
 def test_unwritable_cache_still_validates(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     blocker = tmp_path / "not-a-dir"
     blocker.write_text("")

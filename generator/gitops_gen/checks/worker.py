@@ -115,6 +115,11 @@ def main() -> int:
 
     if HELM_FIRST in sys.argv[1:]:  # a spare of the service (isolated.keep_spares)
         import helm_python  # noqa: F401 - its Go runtime starts now, not at the first render
+
+        from ..repo.config import DEFAULT_KUBE_VERSION
+        from . import kubeschema
+
+        kubeschema.warm(DEFAULT_KUBE_VERSION)  # the kinds validated before, compiled now
     send(sys.stdout, {"loaded": True})
     stdin = sys.stdin.buffer
     line = stdin.readline()
@@ -138,4 +143,8 @@ def main() -> int:
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    code = main()
+    sys.stdout.flush()
+    # Its answer is out (send flushes): end now, without the interpreter's teardown (every
+    # module's objects, the Go runtime's) that the parent would otherwise wait for.
+    os._exit(code)
