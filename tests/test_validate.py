@@ -362,6 +362,44 @@ def test_a_clash_with_a_named_environment_is_found_when_only_it_is_validated(
     assert findings(repo, "app-project", ["prod"]) == []  # not prod's clash
 
 
+@pytest.mark.parametrize("name", ["aa-copy.yaml", "zz-copy.yaml"])  # before and after its own
+def test_a_clash_of_a_named_environment_is_found_in_any_file_and_said_in_full(
+        repo: Path, name: str) -> None:
+    (repo / "gitops" / "apps" / name).write_text(
+        (repo / layout.app_path("staging")).read_text())
+    found = findings(repo, "app-project", ["staging"])
+    assert [(f.severity, f.env, f.file, f.line, f.message) for f in found] == [
+        ("error", "staging", layout.app_path("staging"), None,
+         f"Application todo-chatbot-staging is also defined in gitops/apps/{name}; Argo CD "
+         "keeps only one of them. Rename or remove one")]
+
+
+def test_two_named_environments_with_one_name_clash(repo: Path) -> None:
+    edit(repo, layout.app_path("prod"), lambda t: t.replace("name: todo-chatbot-prod\n",
+                                                            "name: todo-chatbot-staging\n", 1))
+    found = findings(repo, "app-project", ["staging", "prod"])
+    assert [(f.env, f.file, f.message.split(";")[0]) for f in found] == [
+        ("prod", layout.app_path("prod"),
+         f"Application todo-chatbot-staging is also defined in {layout.app_path('staging')}"),
+        ("staging", layout.app_path("staging"),
+         f"Application todo-chatbot-staging is also defined in {layout.app_path('prod')}")]
+
+
+def test_a_manifest_without_a_document_names_nothing(repo: Path) -> None:
+    (repo / "gitops" / "apps" / "notes.yaml").write_text("# todo-chatbot-staging, later\n")
+    assert findings(repo, "app-project", ["staging"]) == []
+    assert findings(repo, "app-project") == []
+
+
+def test_an_application_without_the_chart_points_at_its_source_path(repo: Path) -> None:
+    (repo / "chart" / "Chart.yaml").unlink()
+    app = layout.app_path("dev")
+    line = (repo / app).read_text().splitlines().index("    path: overlays/dev") + 1
+    found = [f for f in findings(repo, "app-source") if f.env == "dev"]
+    assert [(f.severity, f.file, f.line, f.message) for f in found] == [
+        ("error", app, line, "chart/Chart.yaml not found; restore the chart")]
+
+
 def test_a_named_environment_that_replaces_the_root_app_is_found(repo: Path) -> None:
     edit(repo, layout.app_path("prod"), lambda t: t.replace("name: todo-chatbot-prod\n",
                                                             "name: todo-chatbot-root\n", 1))
