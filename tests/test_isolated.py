@@ -1,9 +1,11 @@
-"""Workers started ahead of their requests (checks/isolated.py): one is taken by the next
-validation or render, one started under another environment is not, none outlives the process
-that started it, and the service's spare is replaced once taken."""
+"""Workers started ahead of their requests (checks/isolated.py, checks/prestart.py): one is
+taken by the next validation or render, one started under another environment is not, none
+outlives the process that started it, the console script's is forked where that is safe, and
+the service's spare is replaced once its request has ended."""
 
 from __future__ import annotations
 
+import json
 import os
 import subprocess
 import sys
@@ -239,3 +241,51 @@ def test_the_console_script_validates_in_the_worker_it_started_early(
 ])
 def test_which_commands_start_a_worker_early(argv: list[str], starts: bool) -> None:
     assert launcher.starts_worker(argv) is starts
+
+
+# The console script's fork (checks/prestart.py), in a fresh interpreter.
+_FORK = """
+import json, os, sys, threading
+from gitops_gen.checks import prestart
+if sys.argv[1] == "thread":
+    threading.Thread(target=threading.Event().wait, args=(5,), daemon=True).start()
+forked = prestart.fork_worker()
+state = prestart._forked
+print(json.dumps({"forked": forked, "pid": state.pid if state else None,
+                  "scratch": state.scratch if state else None}))
+if sys.argv[1] == "adopt":
+    from gitops_gen.checks import isolated
+    from pathlib import Path
+    report = isolated.validate(Path(sys.argv[2]))
+    print(json.dumps({"ok": report.ok, "envs": report.environments}))
+"""
+
+
+def _fork(tmp: Path, *args: str) -> list[dict[str, object]]:
+    done = subprocess.run([sys.executable, "-c", _FORK, *args], capture_output=True, text=True,
+                          timeout=120, env={**os.environ, "TMPDIR": str(tmp)})
+    assert done.returncode == 0, done.stderr
+    return [json.loads(line) for line in done.stdout.splitlines()]
+
+
+def test_a_forked_worker_is_adopted_and_takes_the_validation(repo: Path, tmp_path: Path) -> None:
+    tmp = tmp_path / "tmp"
+    tmp.mkdir()
+    forked, report = _fork(tmp, "adopt", str(repo))
+    assert forked["forked"] is True and str(forked["scratch"]).startswith(f"{tmp}/gitops-gen-work-")
+    assert report == {"ok": True, "envs": ["dev"]}
+    assert not _alive(int(str(forked["pid"]))) and list(tmp.iterdir()) == []
+
+
+def test_a_forked_worker_nobody_takes_is_stopped_at_exit(tmp_path: Path) -> None:
+    tmp = tmp_path / "tmp"
+    tmp.mkdir()
+    [forked] = _fork(tmp, "leave")
+    assert forked["forked"] is True
+    assert not _alive(int(str(forked["pid"]))) and list(tmp.iterdir()) == []
+
+
+def test_a_process_with_threads_does_not_fork(tmp_path: Path) -> None:
+    [forked] = _fork(tmp_path, "thread")
+    assert forked == {"forked": False, "pid": None, "scratch": None}
+    assert list(tmp_path.iterdir()) == []

@@ -8,7 +8,7 @@ help is click's own rendering of the top-level help, kept in help.txt beside thi
 (`python -m gitops_gen.devtools.clidoc --write` regenerates it; tests/test_launcher.py fails
 when it differs from what click prints). Anything else, or a terminal narrower than the one
 help.txt was rendered for, goes to click (cli.main), which then imports what the command needs.
-For validate, render, plan and env add, a worker starts first (checks/isolated.start_early), so
+For validate, render, plan and env add, a worker starts first (forked: checks/prestart.py), so
 that it loads the checks while this process loads click (and env add writes its files).
 """
 
@@ -68,9 +68,12 @@ def main() -> None:
         sys.stdout.flush()
         return
     if starts_worker(sys.argv[1:]):
-        from .checks import isolated
+        from .checks import prestart
 
-        isolated.start_early()
+        if not prestart.fork_worker():  # forked here, loaded while click loads
+            from .checks import isolated
+
+            isolated.start_early()  # where it cannot fork: spawned
     from .cli import main as cli_main
 
     cli_main()

@@ -17,6 +17,7 @@ import atexit
 import contextlib
 import json
 import os
+import shutil
 import signal
 import sys
 import tempfile
@@ -31,6 +32,7 @@ from .. import errors
 from ..errors import GitopsGenError, InputError, MissingError, RenderError
 from ..repo import layout, limits, proc
 from ..repo.limits import RunLimits
+from . import prestart
 from .findings import Finding, Report
 from .rules import Rule
 
@@ -92,17 +94,30 @@ def render(root: Path, env: str, *, decrypt: bool = False,
             for r in final["rendered"]]
 
 
+class _Scratch:
+    """A worker's private temporary directory (its TMPDIR), removed by cleanup()."""
+
+    def __init__(self, name: str | None = None) -> None:
+        self.name = name or tempfile.mkdtemp(prefix=prestart.SCRATCH_PREFIX)
+
+    def cleanup(self) -> None:
+        shutil.rmtree(self.name, ignore_errors=True)
+
+
 class _Early:
     """A worker started before its request was known, with its scratch directory and the
-    environment it was started with."""
+    environment it was started with: spawned, or forked by the console script (prestart)."""
 
-    def __init__(self, load_helm: bool = False) -> None:
-        self.scratch = tempfile.TemporaryDirectory(prefix="gitops-gen-work-")
-        self.env = {**os.environ, "TMPDIR": self.scratch.name}
+    def __init__(self, load_helm: bool = False, forked: prestart.Forked | None = None) -> None:
+        self.scratch = _Scratch(forked.scratch if forked else None)
+        self.env = forked.environ if forked else {**os.environ, "TMPDIR": self.scratch.name}
         self._loaded = False
         try:
-            self.worker = proc.Worker((*WORKER, HELM_FIRST) if load_helm else WORKER, None,
-                                      env=self.env, max_output=MAX_OUTPUT)
+            self.worker = proc.Worker(
+                (*WORKER, HELM_FIRST) if load_helm else WORKER, None, env=self.env,
+                max_output=MAX_OUTPUT,
+                forked=proc.Forked(forked.pid, forked.stdin, forked.stdout, forked.stderr)
+                if forked else None)
         except BaseException:
             self.scratch.cleanup()
             raise
@@ -172,6 +187,14 @@ class _Spares:
             early.close()
         self.start(count)
 
+    def adopt(self) -> None:
+        """Count the worker the console script forked (prestart) as ready."""
+        forked = prestart.take()
+        if forked is not None:
+            early = _Early(forked=forked)
+            with self._lock:
+                self._ready.append(early)
+
     def take(self) -> _Early | None:
         """A ready worker that can take a request now, or None. Its replacement starts once
         the request has ended (refill): a worker's start-up is a core's worth of work for
@@ -213,6 +236,7 @@ class _Spares:
 
 
 _spares = _Spares()
+_spares.adopt()  # the worker the console script forked, if it did
 atexit.register(lambda: _spares.close())  # the one in place at exit
 
 

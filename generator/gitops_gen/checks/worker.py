@@ -108,12 +108,15 @@ def handle(request: dict[str, Any], out: TextIO) -> None:
         raise ValueError(f"unknown request {request['op']!r}")
 
 
-def main() -> int:
+def main(argv: Sequence[str] | None = None) -> int:
+    """The worker's life: load, say so, take one request, answer it. argv: its flags
+    (sys.argv's by default)."""
     # What every request needs, loaded before the request is read: a worker started ahead of
     # its request (isolated.start_early) does this while its parent is still starting.
     from . import rendering, validate  # noqa: F401 - loaded for the requests below
 
-    if HELM_FIRST in sys.argv[1:]:  # a spare of the service (isolated.keep_spares)
+    flags = sys.argv[1:] if argv is None else argv
+    if HELM_FIRST in flags:  # a spare of the service (isolated.keep_spares)
         import helm_python  # noqa: F401 - its Go runtime starts now, not at the first render
 
         from ..repo.config import DEFAULT_KUBE_VERSION

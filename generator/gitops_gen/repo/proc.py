@@ -18,6 +18,7 @@ import threading
 import time
 from collections.abc import Iterable, Mapping, Sequence
 from types import TracebackType
+from typing import IO, Protocol
 
 from ..errors import ToolError
 
@@ -29,7 +30,63 @@ INSTALL_HINTS = {
 }
 GRACE = 0.5  # seconds between SIGTERM and SIGKILL
 
-_live: set[subprocess.Popen[bytes]] = set()
+
+
+class Child(Protocol):
+    """What this module needs of a child: a subprocess.Popen, or a Forked one."""
+
+    @property
+    def pid(self) -> int: ...
+    @property
+    def stdin(self) -> IO[bytes] | None: ...
+    @property
+    def stdout(self) -> IO[bytes] | None: ...
+    @property
+    def stderr(self) -> IO[bytes] | None: ...
+    def poll(self) -> int | None: ...
+    def wait(self, timeout: float | None = None) -> int: ...
+    def send_signal(self, sig: int) -> None: ...
+
+
+class Forked:
+    """A child this process forked itself (checks/prestart.py), with its pipes' parent ends:
+    the part of subprocess.Popen this module uses."""
+
+    def __init__(self, pid: int, stdin: int, stdout: int, stderr: int) -> None:
+        self.pid = pid
+        self.returncode: int | None = None
+        self.stdin: IO[bytes] | None = os.fdopen(stdin, "wb")
+        self.stdout: IO[bytes] | None = os.fdopen(stdout, "rb", buffering=0)
+        self.stderr: IO[bytes] | None = os.fdopen(stderr, "rb", buffering=0)
+        self._lock = threading.Lock()
+
+    def poll(self) -> int | None:
+        with self._lock:
+            if self.returncode is None:
+                try:
+                    pid, status = os.waitpid(self.pid, os.WNOHANG)
+                except ChildProcessError:  # reaped already: its status is lost
+                    pid, status = self.pid, 255 << 8
+                if pid:
+                    self.returncode = os.waitstatus_to_exitcode(status)
+            return self.returncode
+
+    def wait(self, timeout: float | None = None) -> int:
+        deadline = None if timeout is None else time.monotonic() + timeout
+        pause = 0.0005
+        while (code := self.poll()) is None:
+            if deadline is not None and time.monotonic() >= deadline:
+                raise subprocess.TimeoutExpired(f"worker {self.pid}", timeout or 0.0)
+            time.sleep(pause)
+            pause = min(pause * 2, 0.02)
+        return code
+
+    def send_signal(self, sig: int) -> None:
+        if self.poll() is None:
+            os.kill(self.pid, sig)
+
+
+_live: set[Child] = set()
 _live_lock = threading.Lock()
 _stopping = threading.Event()
 
@@ -62,7 +119,7 @@ def _start(args: Sequence[str], **kwargs: object) -> subprocess.Popen[bytes]:
     return process
 
 
-def stop(process: subprocess.Popen[bytes], grace: float = GRACE) -> None:
+def stop(process: Child, grace: float = GRACE) -> None:
     """End process: SIGTERM (to its group when it leads one), then SIGKILL after grace."""
     try:
         if process.poll() is None:
@@ -77,7 +134,7 @@ def stop(process: subprocess.Popen[bytes], grace: float = GRACE) -> None:
             _live.discard(process)
 
 
-def _signal(process: subprocess.Popen[bytes], sig: int) -> None:
+def _signal(process: Child, sig: int) -> None:
     try:
         if os.getpgid(process.pid) == process.pid:  # started in a session of its own
             os.killpg(process.pid, sig)
@@ -149,9 +206,15 @@ class Worker:
     STDERR_TAIL = 16 * 1024
 
     def __init__(self, args: Sequence[str], request: bytes | None, *, env: Mapping[str, str],
-                 max_output: int) -> None:
-        self.process = _start(list(args), stdin=subprocess.PIPE, stdout=subprocess.PIPE,
-                              stderr=subprocess.PIPE, env=dict(env), start_new_session=True)
+                 max_output: int, forked: Forked | None = None) -> None:
+        """Start args, or (forked) talk to a child this process forked already."""
+        if forked is not None:
+            self.process: Child = forked
+            with _live_lock:
+                _live.add(forked)
+        else:
+            self.process = _start(list(args), stdin=subprocess.PIPE, stdout=subprocess.PIPE,
+                                  stderr=subprocess.PIPE, env=dict(env), start_new_session=True)
         self.max_output = max_output
         self._buffer = b""
         self._read = 0
