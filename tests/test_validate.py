@@ -374,6 +374,16 @@ def test_a_clash_of_a_named_environment_is_found_in_any_file_and_said_in_full(
          "keeps only one of them. Rename or remove one")]
 
 
+def test_a_file_that_does_not_read_hides_no_clash_after_it(repo: Path) -> None:
+    (repo / "gitops" / "apps" / "aa-latin1.yaml").write_bytes(b"name: caf\xe9\n")
+    (repo / "gitops" / "apps" / "zz-copy.yaml").write_text(
+        (repo / layout.app_path("staging")).read_text())
+    found = findings(repo, "app-project", ["staging"])
+    assert [(f.file, f.message.split(";")[0]) for f in found] == [
+        (layout.app_path("staging"),
+         "Application todo-chatbot-staging is also defined in gitops/apps/zz-copy.yaml")]
+
+
 def test_two_named_environments_with_one_name_clash(repo: Path) -> None:
     edit(repo, layout.app_path("prod"), lambda t: t.replace("name: todo-chatbot-prod\n",
                                                             "name: todo-chatbot-staging\n", 1))
