@@ -9,6 +9,7 @@ import json
 import os
 import subprocess
 import sys
+import threading
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -113,6 +114,28 @@ def test_a_spare_is_replaced_after_its_request_not_beside_it(spares: isolated._S
         time.sleep(0.05)
     [second] = ready(spares)
     assert second is not first and second.worker.process.poll() is None
+
+
+def test_a_spare_that_answered_is_ended_beside_the_next_work(
+        repo: Path, spares: isolated._Spares, monkeypatch: pytest.MonkeyPatch) -> None:
+    isolated.keep_spares(1)
+    [first] = ready(spares)
+    release, ended = threading.Event(), []
+    close = isolated._Early.close
+
+    def slow_close(early: isolated._Early) -> None:  # this one's end takes a while
+        if early is first:
+            release.wait(30)
+        close(early)
+        ended.append(early)
+
+    monkeypatch.setattr(isolated._Early, "close", slow_close)
+    assert isolated.validate(repo).ok
+    assert first not in ended  # the answer did not wait for the worker's end
+    threading.Timer(0.3, release.set).start()
+    spares.close()  # waits for the threads that end the workers that answered
+    assert first in ended and first.worker.process.poll() is not None
+    assert not Path(first.scratch.name).exists()
 
 
 def test_spares_say_when_their_checks_are_loaded(spares: isolated._Spares) -> None:

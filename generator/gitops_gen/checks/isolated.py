@@ -23,7 +23,7 @@ import sys
 import tempfile
 import threading
 import time
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -153,6 +153,7 @@ class _Spares:
         self._keep = 0
         self._load_helm = False
         self._closing = False
+        self._ending: list[threading.Thread] = []  # threads stopping workers that answered
 
     def start(self, count: int = 1) -> None:
         """Start workers until count are ready; errors are left to the calls that need one."""
@@ -227,12 +228,28 @@ class _Spares:
             return sum(1 for early in self._ready
                        if early.loaded() and early.worker.process.poll() is None)
 
+    def finish(self, early: _Early, answered: Callable[[], bool]) -> None:
+        """Stop a taken worker and remove its directory. One that answered ends by itself: while
+        workers are kept (the service), its request need not wait for that, and a thread does it
+        (close() waits for those threads)."""
+        with self._lock:
+            later = self._keep > 0 and not self._closing and answered()
+            if later:
+                thread = threading.Thread(target=early.close, daemon=True, name="worker-end")
+                thread.start()
+                self._ending = [t for t in self._ending if t.is_alive()] + [thread]
+        if not later:
+            early.close()
+
     def close(self) -> None:
         with self._lock:
             self._closing = True
             ready, self._ready = self._ready, []
+            ending, self._ending = self._ending, []
         for early in ready:
             early.close()
+        for thread in ending:
+            thread.join(10)
 
 
 _spares = _Spares()
@@ -275,7 +292,7 @@ def _talk(request: dict[str, Any], run_limits: RunLimits, single: str | None = N
         stack.callback(_spares.refill)  # last, once this request's worker has ended
         early = _spares.take()
         if early is not None:
-            stack.callback(early.close)
+            stack.callback(_spares.finish, early, lambda: _answered(state))
             try:
                 early.worker.send(payload)
             except OSError:  # it ended since it was taken (the OOM killer, a stop): no matter
@@ -306,6 +323,11 @@ def _talk(request: dict[str, Any], run_limits: RunLimits, single: str | None = N
     if state.final is not None and "internal" in state.final:
         raise WorkerFailed(str(state.final["internal"]))
     return state
+
+
+def _answered(state: _Run) -> bool:
+    """Whether the worker gave its last answer (a report or objects): it is ending by itself."""
+    return state.final is not None and ("report" in state.final or "rendered" in state.final)
 
 
 def _receive(state: _Run, line: bytes) -> None:

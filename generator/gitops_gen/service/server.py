@@ -76,7 +76,8 @@ _REF_MAX = 256
 # Worker processes kept started ahead of the validations and renders that will use them
 # (checks/isolated.keep_spares), as many as /validate runs at once by default: a new commit's
 # validation does not wait for one to start. Each is an idle interpreter with the checks loaded
-# (about 40 MiB); one taken is replaced in the background once its validation ends.
+# (about 40 MiB); one taken is replaced in the background once its validation ends, and ended
+# (its exit waited for) beside the answer.
 SPARE_WORKERS = 2
 __all__ = ["Gate", "Refused", "create_app", "signature_ok"]
 
