@@ -401,6 +401,39 @@ def test_a_manifest_without_a_document_names_nothing(repo: Path) -> None:
     assert findings(repo, "app-project") == []
 
 
+def test_an_application_whose_source_is_no_mapping_points_at_its_spec(repo: Path) -> None:
+    app = layout.app_path("dev")
+    text = (repo / app).read_text()
+    start, end = text.index("  source:\n"), text.index("  destination:\n")
+    (repo / app).write_text(text[:start] + "  source: overlays/dev\n" + text[end:])
+    line = text.splitlines().index("spec:") + 1
+    found = [f for f in findings(repo, "app-plugin") if f.env == "dev"]
+    assert [(f.severity, f.file, f.line, f.message) for f in found] == [
+        ("error", app, line, "spec.source is not a mapping; the Application renders from one "
+         "source. run 'gitops-gen env add dev' to rewrite the Application")]
+
+
+@pytest.mark.parametrize("path, old, new", [
+    ("gitops/apps/dev.yaml", "spec:\n  project: todo-dev\n", "spec: todo-dev\nx:\n  project: x\n"),
+    ("gitops/apps/dev.yaml", "  destination:\n", "  destination: here\n  x:\n"),
+    ("gitops/apps/dev.yaml", "  syncPolicy:\n", "  syncPolicy: auto\n  x:\n"),
+    ("gitops/projects/dev.yaml", "spec:\n", "spec: open\nx:\n"),
+    ("gitops/projects/dev.yaml", "  destinations:\n", "  destinations: [anywhere]\n  x:\n"),
+    ("gitops/projects/dev.yaml", "  destinations:\n", "  destinations: 7\n  x:\n"),
+    ("gitops/projects/dev.yaml", "  sourceRepos:\n", "  sourceRepos: 7\n  x:\n"),
+    ("gitops/projects/dev.yaml", "    - server: https://kubernetes.default.svc\n",
+     "    - server: [https://kubernetes.default.svc]\n"),
+    ("gitops/apps/dev.yaml", "  finalizers:\n", "  finalizers: 7\n  x:\n"),
+    ("gitops/apps/dev.yaml", "kind: Application\n", "kind: [Application]\n"),
+])
+def test_a_field_of_another_type_is_a_finding_not_a_crash(
+        repo: Path, path: str, old: str, new: str) -> None:
+    edit(repo, path, lambda t: t.replace(old, new, 1))
+    report = validate_repo(repo)
+    assert not report.ok and any(f.env == "dev" and f.severity == "error"
+                                 for f in report.findings)
+
+
 def test_an_application_without_the_chart_points_at_its_source_path(repo: Path) -> None:
     (repo / "chart" / "Chart.yaml").unlink()
     app = layout.app_path("dev")

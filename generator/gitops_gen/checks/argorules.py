@@ -111,6 +111,10 @@ def _duplicates(items: Any, key: Any, where: Location, what: str) -> list[Schema
     out: list[SchemaProblem] = []
     for i, item in enumerate(_list(items)):
         k = key(item)
+        try:
+            hash(k)
+        except TypeError:  # a list or a mapping where a name belongs: the schema says so
+            continue
         if k in seen:
             out.append(_problem((*where, i), f"{what} {k!r} is listed twice; remove one "
                                 "(Argo CD refuses duplicates)", "duplicate"))

@@ -271,7 +271,7 @@ def _validator(kind: str) -> jsonschema_rs.Validator:
 def validate_argo(obj: Mapping[str, Any]) -> list[SchemaProblem]:
     """Every problem of an Application or AppProject: schema first, then Argo CD's own rules."""
     kind = obj.get("kind") if isinstance(obj, Mapping) else None
-    if kind not in SCHEMAS:
+    if not isinstance(kind, str) or kind not in SCHEMAS:
         return [SchemaProblem("kind", f"{kind!r} is not an Argo CD Application or AppProject "
                               "(argoproj.io/v1alpha1)", "kind", ("kind",))]
     schema = SCHEMAS[str(kind)]

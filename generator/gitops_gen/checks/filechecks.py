@@ -182,12 +182,23 @@ def check_placeholders(env_files: EnvFiles) -> Iterator[Finding]:
                        f"{env_files.env} {key}' (value from stdin)")
 
 
+def _mapping(value: Any) -> dict[str, Any]:
+    """value when it is a mapping, else an empty one: a field of another type is the schema
+    check's finding (argoschema), and reads here as absent."""
+    return value if isinstance(value, dict) else {}
+
+
+def _items(value: Any) -> list[Any]:
+    """value when it is a list, else an empty one (as _mapping)."""
+    return value if isinstance(value, list) else []
+
+
 def check_application(repo: RepoFiles, env_files: EnvFiles) -> Iterator[Finding]:
     app, env = env_files.app, env_files.env
     if app.data is None or repo.settings is None:
         return
-    spec = lookup(app.data, "spec") or {}
-    src = spec.get("source") or {}
+    spec = _mapping(lookup(app.data, "spec"))
+    src = _mapping(spec.get("source"))
     expect = {
         ("metadata", "name"): layout.app_name(env),
         ("metadata", "namespace"): layout.ARGOCD_NAMESPACE,
@@ -207,11 +218,11 @@ def check_application(repo: RepoFiles, env_files: EnvFiles) -> Iterator[Finding]
                        f"targetRevision {revision!r} differs from "
                        f"{repo.settings.target_revision!r} in {layout.SETTINGS}; align them unless "
                        "this environment pins a release")
-    yield from _check_plugin(repo, env_files, src)
-    if "automated" not in (spec.get("syncPolicy") or {}):
+    yield from _check_plugin(repo, env_files, spec.get("source") or {})
+    if "automated" not in _mapping(spec.get("syncPolicy")):
         yield _finding("app-sync", "warning", env, app, app.line(["spec", "syncPolicy"]),
                        "no syncPolicy.automated: Argo CD will not sync merges by itself; add it")
-    if apps.FINALIZER not in (lookup(app.data, "metadata", "finalizers") or []):
+    if apps.FINALIZER not in _items(lookup(app.data, "metadata", "finalizers")):
         yield _finding("app-sync", "warning", env, app, app.line(["metadata"]),
                        f"no {apps.FINALIZER}: deleting the Application leaves its "
                        "resources running")
@@ -237,7 +248,8 @@ def plugin_findings(app: Loaded, env: str | None, src: Any, path: str, secrets: 
     Application names). secrets is the SOPS file it decrypts there; fix says how to rewrite."""
     if not isinstance(src, dict):
         yield _finding("app-plugin", "error", env, app, app.line(["spec"]),
-                       f"spec.source is missing; the Application renders from one source. {fix}")
+                       f"spec.source is {'missing' if src is None else 'not a mapping'}; the "
+                       f"Application renders from one source. {fix}")
         return
     name = lookup(src, "plugin", "name")
     if name != sopsplugin.PLUGIN_NAME:
@@ -266,17 +278,18 @@ def _check_project(repo: RepoFiles, env_files: EnvFiles, spec: dict[str, Any]) -
         yield _finding("app-project", "error", env, proj, proj.line(["metadata", "name"]),
                        f"AppProject is named {project!r} but the Application "
                        f"uses project {spec.get('project')!r}; run 'gitops-gen env add {env}'")
-    pspec = lookup(proj.data, "spec") or {}
+    pspec = _mapping(lookup(proj.data, "spec"))
     repo_url = lookup(spec, "source", "repoURL")
-    if not any(fnmatchcase(str(repo_url), str(p)) for p in pspec.get("sourceRepos") or []):
+    if not any(fnmatchcase(str(repo_url), str(p)) for p in _items(pspec.get("sourceRepos"))):
         yield _finding("app-project", "error", env, proj, proj.line(["spec", "sourceRepos"]),
                        f"sourceRepos does not allow {repo_url}; add it or run 'gitops-gen "
                        f"env add {env}'")
-    dest = spec.get("destination") or {}
+    dest = _mapping(spec.get("destination"))
     if "server" in dest and "name" in dest:
         yield _finding("app-destination", "error", env, app, app.line(["spec", "destination"]),
                        "destination sets both server and name; keep one")
-    if not any(_dest_allowed(dest, allowed) for allowed in pspec.get("destinations") or []):
+    if not any(_dest_allowed(dest, _mapping(allowed))
+               for allowed in _items(pspec.get("destinations"))):
         yield _finding("app-destination", "error", env, app, app.line(["spec", "destination"]),
                        f"destination {dict(dest)} is outside AppProject {proj.path}'s "
                        f"destinations; run 'gitops-gen env add {env}' with the right "

@@ -161,11 +161,11 @@ def values_findings(repo: RepoFiles, env_files: EnvFiles) -> list[Finding]:
 
 def render_env(repo: RepoFiles, env_files: EnvFiles,
                decrypted: bool = False) -> tuple[list[chart.Rendered], list[Finding]]:
-    ns = ((env_files.app.data or {}).get("spec") or {}).get("destination", {}).get("namespace") \
-        if isinstance(env_files.app.data, dict) else None
+    ns = yamlio.lookup(env_files.app.data, "spec", "destination", "namespace")
     try:
         rendered = chart.render(repo.chart_files(), env_layers(env_files, decrypted),
-                                namespace=str(ns or layout.default_namespace(env_files.env)),
+                                namespace=ns if isinstance(ns, str) and ns
+                                else layout.default_namespace(env_files.env),
                                 cache=None if decrypted else rendercache.default())
     except ChartError as exc:
         fix = exc.fix if exc.file else "fix the overlay value or the chart template"
