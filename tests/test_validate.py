@@ -413,6 +413,22 @@ def test_an_application_whose_source_is_no_mapping_points_at_its_spec(repo: Path
          "source. run 'gitops-gen env add dev' to rewrite the Application")]
 
 
+@pytest.mark.parametrize("plugin, at, named", [
+    ("    plugin:\n      name: kustomize\n", "      name: kustomize", "'kustomize'"),
+    ("", "  source:", "None"),  # no plugin: the line of the source
+])
+def test_an_application_rendered_by_another_plugin_points_at_its_name(
+        repo: Path, plugin: str, at: str, named: str) -> None:
+    app = layout.app_path("dev")
+    edit(repo, app, lambda t: t.replace("    plugin:\n      name: todo-chatbot-sops\n", plugin, 1))
+    line = (repo / app).read_text().splitlines().index(at) + 1
+    found = [f for f in findings(repo, "app-plugin") if f.env == "dev"]
+    assert [(f.severity, f.file, f.line, f.message) for f in found] == [
+        ("error", app, line, f"source.plugin.name is {named}: only the todo-chatbot-sops plugin "
+         "decrypts overlays/dev/secrets.sops.yaml (gitops/bootstrap); run 'gitops-gen env add "
+         "dev' to rewrite the Application")]
+
+
 @pytest.mark.parametrize("path, old, new", [
     ("gitops/apps/dev.yaml", "spec:\n  project: todo-dev\n", "spec: todo-dev\nx:\n  project: x\n"),
     ("gitops/apps/dev.yaml", "  destination:\n", "  destination: here\n  x:\n"),
