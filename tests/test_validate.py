@@ -193,6 +193,41 @@ def test_application_semantics(repo: Path, old: str, new: str, rule: str) -> Non
     assert found and found[0].file == path and found[0].line is not None
 
 
+_RUN_ENV_ADD = "run 'gitops-gen env add dev'"
+
+
+@pytest.mark.parametrize("path, old, new, rule, at, message", [
+    ("gitops/projects/dev.yaml", "  name: todo-dev\n", "  name: todo-other\n", "app-project",
+     "  name: todo-other", f"AppProject is named 'todo-other' but the Application uses project "
+     f"'todo-dev'; {_RUN_ENV_ADD}"),
+    ("gitops/projects/dev.yaml", f"    - {REPO_URL}\n", "    - https://git.example.com/x.git\n",
+     "app-project", "  sourceRepos:", f"sourceRepos does not allow {REPO_URL}; add it or "
+     f"{_RUN_ENV_ADD}"),
+    ("gitops/apps/dev.yaml", "    namespace: todo-dev\n", "    namespace: kube-system\n",
+     "app-destination", "  destination:", "destination {'server': 'https://kubernetes.default"
+     ".svc', 'namespace': 'kube-system'} is outside AppProject gitops/projects/dev.yaml's "
+     f"destinations; {_RUN_ENV_ADD} with the right --namespace/--cluster"),
+    ("gitops/apps/dev.yaml", "    plugin:\n", "    helm:\n      releaseName: x\n    plugin:\n",
+     "app-plugin", "    helm:", "source.helm is set; the todo-chatbot-sops plugin renders the "
+     f"chart with overlays/dev's files and nothing else. Remove it ({_RUN_ENV_ADD} to rewrite "
+     "the Application)"),
+])
+def test_an_application_and_its_project_disagree(
+        repo: Path, path: str, old: str, new: str, rule: str, at: str, message: str) -> None:
+    edit(repo, path, lambda t: t.replace(old, new, 1))
+    line = (repo / path).read_text().splitlines().index(at) + 1
+    found = [f for f in findings(repo, rule) if f.env == "dev"]
+    assert [(f.severity, f.file, f.line, f.message) for f in found] == [
+        ("error", path, line, message)]
+
+
+def test_a_missing_app_project_is_said_once(repo: Path) -> None:
+    (repo / "gitops" / "projects" / "dev.yaml").unlink()
+    assert [f for f in findings(repo, "app-project") if f.env == "dev"] == []
+    assert [f.message.split(";")[0] for f in findings(repo, "env-files") if f.env == "dev"] \
+        == ["AppProject of environment dev missing"]
+
+
 def test_missing_value_file_and_root_app(repo: Path) -> None:
     (repo / layout.values_path("staging")).unlink()
     edit(repo, layout.ROOT_APP, lambda t: t.replace(REPO_URL, "https://git.example.com/x.git"))
