@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import json
 import os
+import signal
 import subprocess
 import sys
 import threading
@@ -20,6 +21,7 @@ from gitops_gen import launcher
 from gitops_gen.checks import isolated
 from gitops_gen.errors import InputError
 from gitops_gen.model import rendercache
+from gitops_gen.repo import proc
 
 from .helpers import copy_repo, template_repo
 
@@ -221,11 +223,9 @@ def send(self, request):
     original(self, request)
 proc.Worker.send = send
 sys.argv = ["gitops-gen", *sys.argv[1:]]
-from gitops_gen.launcher import main
-try:
-    main()
-except SystemExit as stop:
-    sys.stderr.write(f"EXIT {stop.code} SENT {len(sent)}")
+from gitops_gen.launcher import run
+code = run(sys.argv[1:])
+sys.stderr.write(f"EXIT {code} SENT {len(sent)}")
 """
 
 
@@ -312,3 +312,23 @@ def test_a_process_with_threads_does_not_fork(tmp_path: Path) -> None:
     [forked] = _fork(tmp_path, "thread")
     assert forked == {"forked": False, "pid": None, "scratch": None}
     assert list(tmp_path.iterdir()) == []
+
+
+def _spawned(script: str) -> proc.Forked:
+    """A child of this process (posix_spawn: no fork of the test process) as proc.Forked."""
+    (in_read, in_write), (out_read, out_write), (err_read, err_write) = (os.pipe()
+                                                                          for _ in range(3))
+    pid = os.posix_spawn("/bin/sh", ["sh", "-c", script], dict(os.environ))
+    for end in (in_read, out_write, err_write):  # the child's ends: it uses none of them
+        os.close(end)
+    return proc.Forked(pid, in_write, out_read, err_read)
+
+
+def test_a_forked_child_s_end_is_waited_for_and_a_timeout_said() -> None:
+    ends = _spawned("sleep 0.2; exit 3")
+    assert ends.poll() is None and ends.wait(30) == 3 and ends.poll() == 3
+    stays = _spawned("sleep 30")
+    with pytest.raises(subprocess.TimeoutExpired):
+        stays.wait(0.1)
+    proc.stop(stays, grace=5)  # SIGTERM ends it; stop waits for that
+    assert stays.returncode == -signal.SIGTERM

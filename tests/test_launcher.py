@@ -24,14 +24,23 @@ main(sys.argv[1:], prog_name="gitops-gen")
 
 # The launcher in a fresh interpreter; reports on stderr whether click got imported.
 LAUNCHER_IMPORTS = """
-import json, sys
+import atexit, json, sys
 sys.argv[0] = "/usr/local/bin/gitops-gen"
+atexit.register(lambda: sys.stderr.write("CLICK " + json.dumps("click" in sys.modules)))
 from gitops_gen.launcher import main
-try:
-    main()
-except SystemExit:
-    pass
-sys.stderr.write("CLICK " + json.dumps("click" in sys.modules))
+main()
+"""
+
+# launcher.end in a fresh interpreter: output buffered, an exit handler, maybe a thread.
+END = """
+import atexit, sys, threading, time
+from gitops_gen import launcher
+sys.stdout.write("buffered ")
+atexit.register(lambda: sys.stdout.write("handler "))
+if sys.argv[1] == "thread":
+    threading.Thread(target=lambda: (time.sleep(0.3), sys.stdout.write("thread "))).start()
+launcher.end(int(sys.argv[2]))
+sys.stdout.write("after end")
 """
 
 
@@ -86,6 +95,26 @@ def test_a_narrow_terminal_gets_click_s_own_wrapping() -> None:
 ])
 def test_only_the_two_answers_skip_click(args: list[str], columns: str, imported: bool) -> None:
     assert _click_imported(args, columns) is imported
+
+
+@pytest.mark.parametrize("how, code, out", [
+    ("alone", 3, "buffered handler "),  # the handlers run, the output is flushed
+    ("thread", 4, "buffered thread handler "),  # a thread that runs on gets the usual exit
+    ("alone", 0, "buffered handler "),
+])
+def test_end_exits_with_the_code_after_the_handlers(how: str, code: int, out: str) -> None:
+    done = subprocess.run([sys.executable, "-c", END, how, str(code)], capture_output=True,
+                          text=True, timeout=60)
+    assert (done.returncode, done.stdout, done.stderr) == (code, out, "")
+
+
+@pytest.mark.parametrize("code, status, said", [
+    (None, 0, ""), (0, 0, ""), (2, 2, ""), ("no such environment", 1, "no such environment\n"),
+])
+def test_status_is_the_interpreter_s(code: object, status: int, said: str,
+                                     capsys: pytest.CaptureFixture[str]) -> None:
+    assert launcher.status(code) == status
+    assert capsys.readouterr().err == said
 
 
 @pytest.mark.parametrize("argv, prog, answered", [

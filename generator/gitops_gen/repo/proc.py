@@ -9,6 +9,7 @@ so a stopping service ends them all at once (stop_all).
 from __future__ import annotations
 
 import os
+import select
 import selectors
 import shutil
 import signal
@@ -72,13 +73,26 @@ class Forked:
             return self.returncode
 
     def wait(self, timeout: float | None = None) -> int:
-        deadline = None if timeout is None else time.monotonic() + timeout
-        pause = 0.0005
-        while (code := self.poll()) is None:
-            if deadline is not None and time.monotonic() >= deadline:
-                raise subprocess.TimeoutExpired(f"worker {self.pid}", timeout or 0.0)
-            time.sleep(pause)
-            pause = min(pause * 2, 0.02)
+        """Its exit status, once it has ended; TimeoutExpired after timeout seconds. Woken by
+        its end (a pidfd, Linux) rather than by polling, whose growing pauses would add up to
+        their last one to an end that takes a few milliseconds."""
+        if (code := self.poll()) is not None:
+            return code
+        try:
+            pidfd = os.pidfd_open(self.pid)
+        except (AttributeError, OSError):  # no pidfd here: poll, a millisecond apart
+            deadline = None if timeout is None else time.monotonic() + timeout
+            while (code := self.poll()) is None:
+                if deadline is not None and time.monotonic() >= deadline:
+                    raise subprocess.TimeoutExpired(f"worker {self.pid}", timeout or 0.0) from None
+                time.sleep(0.001)
+            return code
+        try:
+            select.select([pidfd], [], [], timeout)
+        finally:
+            os.close(pidfd)
+        if (code := self.poll()) is None:
+            raise subprocess.TimeoutExpired(f"worker {self.pid}", timeout or 0.0)
         return code
 
     def send_signal(self, sig: int) -> None:
