@@ -9,7 +9,9 @@ help is click's own rendering of the top-level help, kept in help.txt beside thi
 when it differs from what click prints). Anything else, or a terminal narrower than the one
 help.txt was rendered for, goes to click (cli.main), which then imports what the command needs.
 For validate, render, plan and env add, a worker starts first (forked: checks/prestart.py), so
-that it loads the checks while this process loads click (and env add writes its files).
+that it loads the checks while this process loads click (and env add writes its files). A
+command through click ends the process with end(): exit handlers, flushed output, and no
+teardown of every module after them.
 """
 
 # os.path rather than pathlib: importing pathlib would cost these answers a tenth of their time.
