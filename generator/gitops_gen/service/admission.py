@@ -44,14 +44,6 @@ def require_bearer(request: Request, token: str | None) -> None:
                            "<GITOPS_GEN_API_TOKEN>'", {"WWW-Authenticate": "Bearer"})
 
 
-def signature_ok(secret: str, body: bytes, header: str | None) -> bool:
-    """X-Hub-Signature-256 is 'sha256=' + HMAC-SHA256(secret, body) in hex."""
-    if not header:
-        return False
-    expected = "sha256=" + hmac.new(secret.encode(), body, hashlib.sha256).hexdigest()
-    return hmac.compare_digest(expected.encode(), header.strip().encode())
-
-
 class Readers:
     """At most `limit` request bodies read at once; one more is refused at once (503)."""
 

@@ -53,7 +53,6 @@ from .admission import (
     read_body,
     read_signed,
     require_bearer,
-    signature_ok,
 )
 from .deliveries import Queued
 from .reportcache import Abandoned, Answer, Flights, Key, ReportCache
@@ -79,7 +78,7 @@ _REF_MAX = 256
 # (about 40 MiB); one taken is replaced in the background once its validation ends, and ended
 # (its exit waited for) beside the answer.
 SPARE_WORKERS = 2
-__all__ = ["Gate", "Refused", "create_app", "signature_ok"]
+__all__ = ["Gate", "Refused", "create_app"]
 
 
 def _refusal(exc: GitopsGenError) -> Refused:
