@@ -102,3 +102,20 @@ def age_key(isolated_home: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Ag
     key = make_age_key(isolated_home / "age")
     monkeypatch.setenv("SOPS_AGE_KEY_FILE", str(key.path))
     yield key
+
+
+# The repository most tests start from: dev, staging and prod, written once per test module by
+# the tool itself (tests/helpers.template_repo) and copied for each test. A module that needs
+# another starting point defines its own `template`; `repo` copies that one.
+@pytest.fixture(scope="module")
+def template(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    from .helpers import template_repo  # helpers imports this module
+
+    return template_repo(tmp_path_factory.mktemp("template"))
+
+
+@pytest.fixture
+def repo(template: Path, tmp_path: Path) -> Path:
+    from .helpers import copy_repo
+
+    return copy_repo(template, tmp_path)

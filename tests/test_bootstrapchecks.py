@@ -14,8 +14,6 @@ from gitops_gen.checks.validate import RULES, validate_repo
 from gitops_gen.model import argocd
 from gitops_gen.repo import layout, yamlio
 
-from .helpers import copy_repo, template_repo
-
 KZ, PATCH, PLUGIN, PROJECT, DOCKER = (argocd.KUSTOMIZATION, argocd.PATCH, argocd.PLUGIN,
                                       argocd.ROOT_PROJECT, argocd.DOCKERFILE)
 URL = "https://raw.githubusercontent.com/argoproj/argo-cd/v3.5.1/manifests/install.yaml"
@@ -25,16 +23,6 @@ AMD64 = "775f1384d55decfad228e7196a3f683791914f92a473f78fc47700531c29dfef"
 FS_GROUP = "      securityContext:\n        fsGroup: 999\n"
 INIT_MOUNT = ("            - name: gitops-tools\n              mountPath: /gitops-tools\n"
               "      containers:")
-
-
-@pytest.fixture(scope="module")
-def template(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    return template_repo(tmp_path_factory.mktemp("template"))
-
-
-@pytest.fixture
-def repo(template: Path, tmp_path: Path) -> Path:
-    return copy_repo(template, tmp_path)
 
 
 def replace(root: Path, path: str, old: str, new: str) -> None:

@@ -18,7 +18,7 @@ from gitops_gen.secrets import sops
 from gitops_gen.service.server import create_app
 
 from .browser import Chromium, Element, chromium  # noqa: F401 - a fixture
-from .helpers import copy_repo, set_value, template_repo
+from .helpers import set_value, template_repo
 from .servicekit import TIMEOUT, running
 
 STAGING, DEV = layout.values_path("staging"), layout.values_path("dev")
@@ -39,11 +39,6 @@ def template(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return template_repo(tmp_path_factory.mktemp("dashboard"),
                          ["staging", "--host", "staging.example.com", "--backend-tag", "1.2.0"],
                          then=commits)
-
-
-@pytest.fixture
-def repo(template: Path, tmp_path: Path) -> Path:
-    return copy_repo(template, tmp_path)
 
 
 def plaintext_secrets(template: Path, root: Path, monkeypatch: pytest.MonkeyPatch) -> list[str]:

@@ -19,7 +19,7 @@ from gitops_gen.model.imagehistory import History, Snapshot
 from gitops_gen.model.images import ImageRef
 from gitops_gen.repo import config, layout, yamlio
 
-from .helpers import cli, copy_repo, set_value, snapshot, template_repo
+from .helpers import cli, set_value, snapshot, template_repo
 
 DIGEST = "sha256:" + "0123456789abcdef" * 4
 HOUR = timedelta(hours=1)
@@ -139,11 +139,6 @@ def template(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """dev, staging and prod, all on the chart's 1.0.0."""
     return template_repo(tmp_path_factory.mktemp("gates"), ["staging"],
                          ["prod", "--from", "staging"])
-
-
-@pytest.fixture
-def repo(template: Path, tmp_path: Path) -> Path:
-    return copy_repo(template, tmp_path)
 
 
 def set_gates(root: Path, text: str) -> None:

@@ -17,7 +17,7 @@ from gitops_gen.checks.validate import validate_repo
 from gitops_gen.repo import layout
 
 from .fakegithub import FakeGitHub, bare_remote, github, no_proxy
-from .helpers import cli, commit_files, copy_repo, set_value, snapshot, template_repo
+from .helpers import cli, commit_files, set_value, snapshot, template_repo
 
 __all__ = ["github", "no_proxy"]  # fixtures, used by name
 
@@ -61,11 +61,6 @@ def template(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """dev and staging added at T0, then the releases."""
     with committed_at(T0):
         return template_repo(tmp_path_factory.mktemp("history"), ["staging"], then=releases)
-
-
-@pytest.fixture
-def repo(template: Path, tmp_path: Path) -> Path:
-    return copy_repo(template, tmp_path)
 
 
 def sha(root: Path, rev: str) -> str:

@@ -13,7 +13,7 @@ from gitops_gen.checks.validate import validate_repo
 from gitops_gen.repo import layout
 
 from .fakegithub import FakeGitHub, bare_remote, github, no_proxy
-from .helpers import cli, commit_files, copy_repo, snapshot, template_repo, write_executable
+from .helpers import cli, commit_files, snapshot, template_repo, write_executable
 
 __all__ = ["github", "no_proxy"]  # fixtures, used by name
 
@@ -36,11 +36,6 @@ def annotate(root: Path) -> None:
 @pytest.fixture(scope="module")
 def template(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return template_repo(tmp_path_factory.mktemp("image-set"), ["staging"], then=annotate)
-
-
-@pytest.fixture
-def repo(template: Path, tmp_path: Path) -> Path:
-    return copy_repo(template, tmp_path)
 
 
 @pytest.fixture

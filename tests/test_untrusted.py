@@ -21,20 +21,10 @@ from gitops_gen.repo import layout
 from gitops_gen.repo.limits import RunLimits
 from gitops_gen.secrets import sops
 
-from .helpers import cli, copy_repo, snapshot, template_repo
+from .helpers import cli, snapshot
 
 MARKER = "MARKER-outside-the-repository-5c1e"
 FORMATS = ("text", "json", "github", "junit")
-
-
-@pytest.fixture(scope="module")
-def template(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    return template_repo(tmp_path_factory.mktemp("untrusted"))
-
-
-@pytest.fixture
-def repo(template: Path, tmp_path: Path) -> Path:
-    return copy_repo(template, tmp_path)
 
 
 @pytest.fixture

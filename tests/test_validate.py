@@ -24,7 +24,6 @@ from .helpers import (
     GEMINI,
     REPO_URL,
     cli,
-    copy_repo,
     edit,
     new_repo,
     set_value,
@@ -38,11 +37,6 @@ def template(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return template_repo(tmp_path_factory.mktemp("template"),
                          ["staging", "--host", "staging.example.com", "--backend-tag", "1.2.0"],
                          ["prod", "--from", "staging", "--host", "todo.example.com"])
-
-
-@pytest.fixture
-def repo(template: Path, tmp_path: Path) -> Path:
-    return copy_repo(template, tmp_path)
 
 
 def findings(root: Path, rule: str, envs: list[str] | None = None) -> list[Finding]:

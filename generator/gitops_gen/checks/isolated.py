@@ -300,7 +300,8 @@ def _talk(request: dict[str, Any], run_limits: RunLimits, single: str | None = N
         if early is not None:
             worker = early.worker
         else:
-            scratch = stack.enter_context(tempfile.TemporaryDirectory(prefix="gitops-gen-work-"))
+            scratch = stack.enter_context(
+                tempfile.TemporaryDirectory(prefix=prestart.SCRATCH_PREFIX))
             env = {**os.environ, "TMPDIR": scratch}
             worker = stack.enter_context(
                 proc.Worker(WORKER, payload, env=env, max_output=MAX_OUTPUT))
