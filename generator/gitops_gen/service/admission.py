@@ -145,11 +145,13 @@ class Deliveries:
         """Record delivery; False when it was seen within ttl (a replay)."""
         now = time.monotonic()
         with self._lock:
-            while self._seen and (next(iter(self._seen.values())) < now - self.ttl
-                                  or len(self._seen) >= self.size):
+            while self._seen and next(iter(self._seen.values())) < now - self.ttl:
                 self._seen.popitem(last=False)
             if delivery in self._seen:
                 return False
+            # Room is made only for a new one: a replay never pushes out the oldest seen.
+            while self._seen and len(self._seen) >= self.size:
+                self._seen.popitem(last=False)
             self._seen[delivery] = now
             return True
 
