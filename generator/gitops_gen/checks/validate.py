@@ -7,6 +7,7 @@ from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Protocol
 
+from ..model import chart
 from ..repo import config, limits
 from . import (
     argoschema,
@@ -111,11 +112,22 @@ def validate_repo(root: Path, envs: list[str] | None = None,
         return found
 
     # The gates wait mostly on git (the target revision, its merge-base, the settings there):
-    # they run beside the environments' checks.
-    with ThreadPoolExecutor(max_workers=min(4, len(repo.envs)) + 1) as pool:
+    # they run beside the environments' checks. Those hold the GIL (YAML, schemas), except
+    # Helm's render, which runs in Go without it: environments are checked one after another
+    # until one is rendered by Helm (the render cache did not have it), then the rest are
+    # spread over threads. Measured in a fresh process at 30 environments: renders all kept,
+    # 113 ms in one thread against 144 ms over four; renders all Helm's, 570 ms over four
+    # against 700 ms in one.
+    pending = list(repo.envs.values())
+    with ThreadPoolExecutor(max_workers=min(4, len(pending)) + 1) as pool:
         gating = pool.submit(gates.gate_findings, repo)
-        for found in pool.map(one, repo.envs.values()):
-            report.extend(found)
+        while pending:
+            helm_before = chart.helm_renders()
+            report.extend(one(pending.pop(0)))
+            if chart.helm_renders() > helm_before:
+                for found in pool.map(one, pending):
+                    report.extend(found)
+                pending = []
         gated = list(gating.result())
     told.finished(None, gated)
     report.extend(gated)

@@ -140,6 +140,7 @@ def _plain(node: Any) -> Any:
 
 
 _CACHE: dict[str, helm_python.Chart] = {}
+_helm_renders = 0  # renders this process asked Helm for (helm_renders())
 _CACHE_LOCK = threading.Lock()
 _CACHE_SIZE = 8
 _SCHEMA_FILE = "values.schema.json"
@@ -339,10 +340,17 @@ def render(
     return out
 
 
+def helm_renders() -> int:
+    """How many renders this process has asked Helm for; those a cache answered not counted."""
+    return _helm_renders
+
+
 def _render(source: ChartFiles, values: dict[str, Any], *, namespace: str, release: str,
             include_tests: bool) -> list[Rendered]:
     import helm_python
 
+    global _helm_renders
+    _helm_renders += 1
     try:
         manifests = load(source).render(values, name=release, namespace=namespace)
     except helm_python.HelmError as exc:
