@@ -118,6 +118,17 @@ def test_an_autoscaler_without_min_replicas_means_one(
     assert not policy.policy_findings(env_files, with_hpa)
 
 
+def test_a_deployment_without_replicas_means_one(
+    staging: tuple[repofiles.EnvFiles, list[Rendered]]
+) -> None:
+    found = policy_of(staging, "Deployment", "todo-backend",
+                      lambda obj: obj["spec"].pop("replicas"))
+    line = staging[0].values.line(["backend", "replicaCount"])
+    assert found == [("policy-replicas", layout.values_path("staging"), line,
+                      "Deployment/todo-backend: 1 replica(s); outside dev run at least 2 for "
+                      "availability (set backend.replicaCount)")]
+
+
 # ---- resources and probes ------------------------------------------------------------------
 
 
@@ -240,6 +251,21 @@ def test_a_privileged_container_is_flagged(repo: Path) -> None:
     assert all(f.file.startswith("chart/templates/") for f in found)
 
 
+def test_every_missing_security_setting_is_named_in_one_finding(
+    staging: tuple[repofiles.EnvFiles, list[Rendered]]
+) -> None:
+    def loosen(obj: dict[str, Any]) -> None:
+        context = pod_of(obj)["containers"][0]["securityContext"]
+        context["privileged"] = True
+        context.pop("allowPrivilegeEscalation")
+
+    found = policy_of(staging, "Deployment", "todo-backend", loosen)
+    assert [(rule, file, line) for rule, file, line, _ in found] == [
+        ("policy-security-context", "chart/templates/backend/deployment.yaml", None)]
+    assert found[0][3].endswith("is not at the 'restricted' Pod Security level; set "
+                                "allowPrivilegeEscalation: false, privileged: false")
+
+
 # ---- image tags ----------------------------------------------------------------------------
 
 
@@ -285,10 +311,13 @@ def test_no_tag_is_unpinned_outside_dev_and_a_digest_is_pinned(
                          env="dev")
     digest = "todo-frontend@sha256:" + "0" * 64
     assert not policy_of(staging, "Deployment", "todo-frontend", image(digest))
-    # The database's tag is not an overlay value: the finding points at its template.
+    # The database's tag cannot move in the values (the values schema takes a major version):
+    # a moving one is its template's, which the finding points at.
     found = policy_of(staging, "Deployment", "todo-db", image("postgres:latest"))
     assert [(file, line) for _, file, line, _ in found] == [
         ("chart/templates/database/deployment.yaml", None)]
+    assert found[0][3].endswith("(the moving tag 'latest'); pin the image in the chart's "
+                                "template")
 
 
 @pytest.mark.parametrize(("tag", "moving"), [
@@ -303,6 +332,9 @@ def test_unpinned(tag: str, moving: bool) -> None:
     ("todo-backend:1.4.0", "1.4.0"), ("registry:5000/team/todo-backend", ""),
     ("registry:5000/team/todo-backend:main", "main"), ("todo-backend@sha256:" + "a" * 64, None),
     ("todo-backend:1.4.0@sha256:" + "a" * 64, None),
+    # Not valid references, but read the same way: the tag is all after the last name's
+    # first colon, and a colon before the last slash is no tag.
+    ("todo-backend:1.4.0:extra", "1.4.0:extra"), ("host/team:x/todo-backend", ""),
 ])
 def test_image_tag(image: str, tag: str | None) -> None:
     assert policy.image_tag(image) == tag
@@ -319,7 +351,8 @@ def test_an_unlabelled_workload_and_an_unnamed_container_are_named_as_such(
     found = policy_of(staging, "Deployment", "todo-db", change)
     assert found == [("policy-image-tag", "chart/templates/database/deployment.yaml", None,
                       "Deployment/todo-db: container ? runs image 'postgres:latest' without a "
-                      "pinned tag (the moving tag 'latest'); set .image.tag to a release tag")]
+                      "pinned tag (the moving tag 'latest'); pin the image in the chart's "
+                      "template")]
 
 
 def test_a_rendered_pod_level_security_context_counts_for_its_containers(

@@ -107,11 +107,15 @@ def _check_container(ctx: _Ctx, pod: dict[str, Any], c: dict[str, Any], init: bo
     tag = image_tag(str(c.get("image", "")))
     if strict and tag is not None and unpinned(tag):
         comp = _component(ctx.item.obj)
+        # The backend's and frontend's tags are values. The database's cannot move there (the
+        # values schema takes a PostgreSQL major version), so a moving one is a template's.
+        key = [comp, "image", "tag"] if comp in SCALED else None
         why = f"the moving tag {tag!r}" if tag else "no tag"
+        fix = (f"set {'.'.join(key)} to a release tag" if key
+               else "pin the image in the chart's template")
         yield ctx.finding("policy-image-tag", "error",
                           f"container {name} runs image {c.get('image')!r} without a pinned tag "
-                          f"({why}); set {comp}.image.tag to a release tag",
-                          [comp, "image", "tag"] if comp in SCALED else None)
+                          f"({why}); {fix}", key)
     problems = restricted_problems(c.get("securityContext") or {},
                                    pod.get("securityContext") or {})
     if problems:
