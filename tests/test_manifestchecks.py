@@ -1,0 +1,105 @@
+"""The values schema's findings (checks/manifestchecks.py) on a real repository, in-process: which
+quote the schema's message and which withhold it because the value is, or holds, a secret; and
+where a sync option's finding points.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from gitops_gen.checks import manifestchecks
+from gitops_gen.checks.findings import Finding
+from gitops_gen.checks.repofiles import load_repo
+from gitops_gen.repo import layout
+from gitops_gen.secrets import sops
+
+from .helpers import edit
+
+WITHHELD = "has the wrong type or format (value not shown)"
+
+
+def values_findings(root: Path, overlay: str, env: str = "dev") -> list[Finding]:
+    """The values schema's findings of env with this overlay and no SOPS file (whose values
+    would be merged over the overlay's)."""
+    (root / layout.values_path(env)).write_text(overlay)
+    (root / layout.secrets_path(env)).unlink(missing_ok=True)
+    repo = load_repo(root, [env])
+    return manifestchecks.values_findings(repo, repo.envs[env])
+
+
+def test_a_wrong_value_that_holds_no_secret_is_quoted(repo: Path) -> None:
+    found = values_findings(repo, "backend:\n  replicaCount: many\n")
+    assert [(f.rule, f.env, f.file, f.line) for f in found] == [
+        ("values-schema", "dev", layout.values_path("dev"), 2)]
+    assert found[0].message.startswith("backend.replicaCount: ")
+    assert "'many'" in found[0].message or '"many"' in found[0].message
+    assert WITHHELD not in found[0].message
+    assert found[0].message.endswith("; fix the value to match chart/values.schema.json")
+
+
+def test_a_wrong_value_in_a_list_that_holds_no_secret_is_quoted(repo: Path) -> None:
+    found = values_findings(repo, "backend:\n  replicaCount: [{name: NOT-SECRET-1}]\n")
+    assert len(found) == 1
+    assert "NOT-SECRET-1" in found[0].message
+
+
+@pytest.mark.parametrize(("overlay", "where"), [
+    # a secret's own place (the name says so too)
+    ("postgresql:\n  auth:\n    password: 12345678912345\n", "postgresql.auth.password"),
+    # places above a secret: their value holds it, though no name says so
+    ("postgresql:\n  auth: SECRET-VALUE-12345\n", "postgresql.auth"),
+    ("backend:\n  secrets: SECRET-VALUE-12345\n", "backend.secrets"),
+    # a value that holds a secret-named key, in a mapping or in a list
+    ("backend:\n  replicaCount: {apiToken: SECRET-VALUE-12345}\n", "backend.replicaCount"),
+    ("backend:\n  replicaCount: [{name: x, password: SECRET-VALUE-12345}]\n",
+     "backend.replicaCount"),
+    ("backend:\n  replicaCount: [[1, {token: SECRET-VALUE-12345}]]\n", "backend.replicaCount"),
+])
+def test_a_wrong_value_that_is_or_holds_a_secret_is_withheld(repo: Path, overlay: str,
+                                                             where: str) -> None:
+    found = values_findings(repo, overlay)
+    assert found, overlay
+    ours = [f for f in found if f.message.startswith(f"{where}: ")]
+    assert ours, [f.message for f in found]
+    assert all(f.message == f"{where}: {WITHHELD}; fix the value to match "
+                            "chart/values.schema.json" for f in ours)
+    assert not [f for f in found if "SECRET-VALUE" in f.message or "12345" in f.message]
+
+
+def test_a_place_beside_a_secret_is_not_taken_for_one(repo: Path) -> None:
+    # postgresql.au is a prefix of postgresql.auth but not a place above it
+    found = values_findings(repo, "postgresql:\n  au: NOT-SECRET-2\n")
+    assert len(found) == 1
+    assert found[0].message.startswith("postgresql: ")
+    assert "NOT-SECRET-2" not in found[0].message or WITHHELD not in found[0].message
+    found = values_findings(repo, "postgresql:\n  image:\n    tag: [NOT-SECRET-3]\n")
+    assert len(found) == 1
+    assert found[0].message.startswith("postgresql.image.tag: ")
+    assert "NOT-SECRET-3" in found[0].message
+
+
+def test_every_secret_key_ends_in_a_secret_name() -> None:
+    """Why a place below a secret key needs no test of its own: its path names the secret."""
+    from gitops_gen.checks.filechecks import is_secret_name
+
+    assert all(is_secret_name(key.rsplit(".", 1)[-1]) for key in sops.SECRET_KEYS)
+
+
+def test_an_option_finding_points_at_the_option_or_else_at_the_sync_policy(repo: Path) -> None:
+    app = layout.app_path("dev")
+    edit(repo, app, lambda t: t.replace("      - CreateNamespace=true\n",
+                                        "      - CreateNamespace=true\n      - PruneLast=true\n"))
+    lines = (repo / app).read_text().splitlines()
+    env_files = load_repo(repo, ["dev"]).envs["dev"]
+    line = manifestchecks._option_line(env_files, "PruneLast=true")
+    assert line is not None and lines[line - 1].strip() == "- PruneLast=true"
+    line = manifestchecks._option_line(env_files, "Replace=true")
+    assert line is not None and lines[line - 1].strip() == "syncPolicy:"
+    edit(repo, app, lambda t: t.replace("    syncOptions:\n      - CreateNamespace=true\n"
+                                        "      - PruneLast=true\n", ""))
+    lines = (repo / app).read_text().splitlines()
+    env_files = load_repo(repo, ["dev"]).envs["dev"]
+    line = manifestchecks._option_line(env_files, "PruneLast=true")
+    assert line is not None and lines[line - 1].strip() == "syncPolicy:"
