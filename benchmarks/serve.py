@@ -52,9 +52,10 @@ def _serving(root: Path, **options: Any) -> Iterator[str]:
     import uvicorn
 
     from gitops_gen.checks import isolated
-    from gitops_gen.service.server import SPARE_WORKERS, create_app
+    from gitops_gen.service.server import SPARE_WORKERS, create_app, use_scratch
 
-    isolated.keep_spares(SPARE_WORKERS, load_helm=True)  # as `serve` does (server.run)
+    use_scratch()  # as `serve` does (server.run): checkouts in memory when it has room
+    isolated.keep_spares(SPARE_WORKERS, load_helm=True)
     app = create_app(root, webhook_secret=None, github=None, **options)
     server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=0, log_config=None,
                                            log_level="warning", lifespan="off"))

@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import logging
 import re
+import tempfile
 import threading
 import time
 from collections.abc import Callable
@@ -39,7 +40,7 @@ from .. import __version__
 from ..checks import isolated, rendering
 from ..checks.findings import Report
 from ..errors import GitopsGenError, InputError, MissingError
-from ..repo import config, forge, gitrepo, proc
+from ..repo import config, forge, gitrepo, limits, proc, scratch
 from ..repo.forge import ForgeSettings
 from ..repo.limits import RunLimits
 from ..repo.yamlio import lookup
@@ -78,6 +79,10 @@ _REF_MAX = 256
 # (about 40 MiB); one taken is replaced in the background once its validation ends, and ended
 # (its exit waited for) beside the answer.
 SPARE_WORKERS = 2
+# What the service may have written at once at its limits: two checkouts of each of two
+# concurrent validations (a review reads the base beside the head) and a chart copy per spare
+# worker. With that much free in memory, its temporary files go there (repo/scratch.py).
+SCRATCH_BYTES = (2 * 2 + SPARE_WORKERS) * limits.MAX_TREE_BYTES
 __all__ = ["Gate", "Refused", "create_app"]
 
 
@@ -487,6 +492,14 @@ def create_app(root: Path, *, webhook_secret: str | None, github: ForgeSettings 
     return app
 
 
+def use_scratch() -> None:
+    """Temporary checkouts and worker directories in memory when it has room (SCRATCH_BYTES)
+    and TMPDIR does not say otherwise; said in the log either way."""
+    chosen = scratch.prefer_memory(SCRATCH_BYTES)
+    log.info("temporary checkouts in %s%s", chosen or tempfile.gettempdir(),
+             " (memory)" if chosen else "")
+
+
 def run(app: FastAPI, host: str, port: int) -> None:
     """Serve app until SIGTERM or SIGINT: then every worker process and git call is
     stopped at once, so requests in flight end (503) and the server exits within a second."""
@@ -500,6 +513,7 @@ def run(app: FastAPI, host: str, port: int) -> None:
 
     config = uvicorn.Config(app, host=host, port=port, log_level="info", server_header=False,
                             timeout_graceful_shutdown=1)
+    use_scratch()
     isolated.keep_spares(SPARE_WORKERS, load_helm=True)
     try:
         Server(config).run()
