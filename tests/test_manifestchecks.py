@@ -7,6 +7,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import jsonschema_rs
 import pytest
 
 from gitops_gen.checks import manifestchecks
@@ -103,3 +104,35 @@ def test_an_option_finding_points_at_the_option_or_else_at_the_sync_policy(repo:
     env_files = load_repo(repo, ["dev"]).envs["dev"]
     line = manifestchecks._option_line(env_files, "PruneLast=true")
     assert line is not None and lines[line - 1].strip() == "syncPolicy:"
+
+
+def test_a_missing_top_level_field_of_an_application_is_reported_at_line_1(repo: Path) -> None:
+    path = layout.app_path("dev")
+    edit(repo, path, lambda t: "# a comment\n\n" + t.replace("apiVersion: argoproj.io/v1alpha1\n",
+                                                             "", 1))
+    found = list(manifestchecks.argo_findings(load_repo(repo, ["dev"]).envs["dev"]))
+    assert [(f.rule, f.env, f.file, f.line, f.message) for f in found] == [
+        ("argocd-schema", "dev", path, 1, "missing required field 'apiVersion'; fix it or run "
+         "'gitops-gen env add dev' to rewrite it")]
+
+
+def test_a_missing_top_level_field_of_the_root_application_is_reported_at_line_1(
+        repo: Path) -> None:
+    edit(repo, layout.ROOT_APP, lambda t: "# a comment\n\n" + t.replace(
+        "apiVersion: argoproj.io/v1alpha1\n", "", 1))
+    found = list(manifestchecks.root_argo_findings(load_repo(repo)))
+    assert [(f.rule, f.env, f.file, f.line, f.message) for f in found] == [
+        ("argocd-schema", None, layout.ROOT_APP, 1,
+         f"missing required field 'apiVersion'; fix {layout.ROOT_APP}")]
+
+
+def test_the_values_schema_validator_never_fetches_a_schema() -> None:
+    """Behind the check that every $ref stays inside the schema (chart.schema_problem): the
+    validator is given a retriever that reads nothing."""
+    uri = "https://example.com/" + "a" * 100
+    with pytest.raises(ValueError) as caught:
+        manifestchecks._no_retrieval(uri)
+    assert str(caught.value) == f"{uri[:80]} is not read: a schema may only refer inside itself"
+    with pytest.raises(jsonschema_rs.ValidationError) as refused:
+        jsonschema_rs.Draft7Validator({"$ref": uri}, retriever=manifestchecks._no_retrieval)
+    assert "is not read: a schema may only refer inside itself" in str(refused.value)

@@ -280,6 +280,17 @@ def test_prune_last_annotation_from_an_overlay_is_reported_at_the_template(repo:
                                        "PruneLast=true")
 
 
+def test_prune_last_in_the_options_and_in_an_annotation_are_both_reported(repo: Path) -> None:
+    path = layout.app_path("staging")
+    edit(repo, path, lambda t: t.replace("      - CreateNamespace=true\n",
+                                         "      - CreateNamespace=true\n      - PruneLast=true\n"))
+    set_value(repo, layout.values_path("staging"),
+              ["ingress", "annotations", "argocd.argoproj.io/sync-options"], "PruneLast=true")
+    found = findings(repo, "sync-prune-last")
+    assert [(f.env, f.file) for f in found] == [("staging", path),
+                                                ("staging", "chart/templates/ingress.yaml")]
+
+
 @pytest.mark.parametrize(
     ("env", "keys", "value", "rule"),
     [
