@@ -190,7 +190,7 @@ def plan_set(root: Path, env: str, key: str, value: str) -> SecretsPlan:
     return SecretsPlan(changes.plan(root, desired), f"secrets: set {key} in {env}", notes, base)
 
 
-def check_rotate_keys(keys: Sequence[str], env: str = "ENV") -> list[str]:
+def check_rotate_keys(keys: Sequence[str], env: str) -> list[str]:
     chosen = list(dict.fromkeys(keys)) or list(sops.GENERATED_KEYS)
     for key in chosen:
         check_key(key)
