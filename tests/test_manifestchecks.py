@@ -136,3 +136,13 @@ def test_the_values_schema_validator_never_fetches_a_schema() -> None:
     with pytest.raises(jsonschema_rs.ValidationError) as refused:
         jsonschema_rs.Draft7Validator({"$ref": uri}, retriever=manifestchecks._no_retrieval)
     assert "is not read: a schema may only refer inside itself" in str(refused.value)
+
+
+def test_the_root_project_is_checked_against_argo_cds_schema(repo: Path) -> None:
+    path = f"{layout.BOOTSTRAP_DIR}/root-project.yaml"
+    edit(repo, path, lambda t: t.replace("spec:\n", "spec:\n  bogus: 1\n", 1))
+    lines = (repo / path).read_text().splitlines()
+    found = list(manifestchecks.root_argo_findings(load_repo(repo)))
+    assert [(f.rule, f.env, f.file, f.message) for f in found] == [
+        ("argocd-schema", None, path, f"spec: unknown field 'bogus'; fix {path}")]
+    assert found[0].line is not None and lines[found[0].line - 1] == "  bogus: 1"
