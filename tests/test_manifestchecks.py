@@ -146,3 +146,94 @@ def test_the_root_project_is_checked_against_argo_cds_schema(repo: Path) -> None
     assert [(f.rule, f.env, f.file, f.message) for f in found] == [
         ("argocd-schema", None, path, f"spec: unknown field 'bogus'; fix {path}")]
     assert found[0].line is not None and lines[found[0].line - 1] == "  bogus: 1"
+
+
+NAMESPACE_PROBE = ("apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: probe\n"
+                   "data:\n  namespace: {{ .Release.Namespace | quote }}\n")
+
+
+@pytest.mark.parametrize(("namespace", "rendered"), [
+    ("team-x", "team-x"), ('""', "todo-dev"), ("5", "todo-dev"), ("[a]", "todo-dev"),
+])
+def test_the_chart_renders_into_the_applications_namespace(repo: Path, namespace: str,
+                                                           rendered: str) -> None:
+    (repo / "chart/templates/probe.yaml").write_text(NAMESPACE_PROBE)
+    edit(repo, layout.app_path("dev"), lambda t: t.replace("    namespace: todo-dev\n",
+                                                           f"    namespace: {namespace}\n"))
+    repo_files = load_repo(repo, ["dev"])
+    objects, errors = manifestchecks.render_env(repo_files, repo_files.envs["dev"])
+    assert errors == []
+    probe = [r.obj for r in objects if r.kind == "ConfigMap" and r.name == "probe"]
+    assert probe == [{"apiVersion": "v1", "kind": "ConfigMap", "metadata": {"name": "probe"},
+                      "data": {"namespace": rendered}}]
+    assert layout.default_namespace("dev") == "todo-dev"
+
+
+def test_a_template_that_fails_is_a_finding_on_the_values(repo: Path) -> None:
+    (repo / "chart/templates/stop.yaml").write_text('{{ fail "stopped here" }}\n')
+    repo_files = load_repo(repo, ["dev"])
+    objects, errors = manifestchecks.render_env(repo_files, repo_files.envs["dev"])
+    assert objects == []
+    assert [(f.rule, f.severity, f.env, f.file, f.line) for f in errors] == [
+        ("helm-render", "error", "dev", layout.values_path("dev"), None)]
+    assert "stopped here" in errors[0].message
+    assert errors[0].message.endswith("; fix the overlay value or the chart template")
+
+
+def test_a_chart_without_chart_yaml_is_a_finding_on_chart_yaml(repo: Path) -> None:
+    (repo / "chart/Chart.yaml").unlink()
+    repo_files = load_repo(repo, ["dev"])
+    objects, errors = manifestchecks.render_env(repo_files, repo_files.envs["dev"])
+    assert objects == []
+    assert [(f.rule, f.severity, f.env, f.file, f.line) for f in errors] == [
+        ("helm-render", "error", "dev", "chart/Chart.yaml", None)]
+    assert "Chart.yaml" in errors[0].message
+
+
+def test_no_values_schema_is_one_finding(repo: Path) -> None:
+    (repo / "chart/values.schema.json").unlink()
+    found = values_findings(repo, "backend:\n  replicaCount: many\n")
+    assert [(f.rule, f.severity, f.env, f.file, f.line, f.message) for f in found] == [
+        ("values-schema", "error", "dev", "chart/values.schema.json", None,
+         "the chart has no values.schema.json; restore it")]
+
+
+@pytest.mark.parametrize("name", ["values.schema.json", "values.yaml"])
+def test_a_chart_file_that_is_a_link_is_refused_not_read(repo: Path, name: str) -> None:
+    (repo / "chart" / name).unlink()
+    (repo / "chart" / name).symlink_to("/etc/hostname")
+    found = values_findings(repo, "backend:\n  replicaCount: many\n")
+    assert [(f.rule, f.env, f.file) for f in found] == [("file-refused", "dev", f"chart/{name}")]
+
+
+@pytest.mark.parametrize(("name", "text", "line", "message"), [
+    ("values.yaml", "a: 1\nb: [\n", 3, "fix the YAML at that line"),
+    ("values.yaml", "- a\n", 1, "chart/values.yaml is not a mapping; write it as key: value "
+                                "pairs"),
+    ("values.schema.json", '{"type": 5}', None, "chart/values.schema.json is not a valid JSON "
+                                                "schema"),
+])
+def test_a_broken_chart_file_is_one_finding_on_it(repo: Path, name: str, text: str,
+                                                  line: int | None, message: str) -> None:
+    (repo / "chart" / name).write_text(text)
+    found = values_findings(repo, "backend:\n  replicaCount: many\n")
+    assert [(f.rule, f.env, f.file, f.line) for f in found] == [
+        ("values-schema", "dev", f"chart/{name}", line)]
+    assert message in found[0].message
+
+
+def test_an_error_at_the_top_level_is_named_so_and_withheld(repo: Path) -> None:
+    found = values_findings(repo, "bogus: SECRET-VALUE-4\n")
+    assert [f.message for f in found] == [
+        f"(top level): {WITHHELD}; fix the value to match chart/values.schema.json"]
+
+
+def test_a_wrong_value_of_the_sops_file_is_reported_at_its_line(repo: Path) -> None:
+    secrets = layout.secrets_path("dev")
+    (repo / layout.values_path("dev")).write_text("backend: {}\n")
+    (repo / secrets).write_text("# not encrypted\npostgresql:\n  auth:\n    username: x\n")
+    repo_files = load_repo(repo, ["dev"])
+    found = manifestchecks.values_findings(repo_files, repo_files.envs["dev"])
+    assert [(f.file, f.line) for f in found] == [(secrets, 4)]
+    assert found[0].message.startswith("postgresql.auth.username: ")
+    assert manifestchecks.UNENCRYPTED in found[0].message  # the value, withheld
