@@ -766,3 +766,52 @@ def test_a_snapshot_s_report_answers_post_validate_of_its_commit(
     answer = post_validate(url, {"ref": older})
     assert answer.headers["x-gitops-gen-report"] == "hit"
     assert answer.json() == taken.report.to_dict() and answer.json()["ok"] is True
+
+
+# ---- the error handlers, in-process ----------------------------------------------------------
+
+
+def _answer(handler: Callable[..., Any], exc: Exception) -> tuple[int, Any, dict[str, str]]:
+    from starlette.requests import Request
+
+    request = Request({"type": "http", "method": "GET", "path": "/", "headers": []})
+    response = anyio.run(handler, request, exc)
+    return response.status_code, json.loads(response.body), dict(response.headers)
+
+
+def test_an_http_error_answers_its_status_and_detail_as_json() -> None:
+    from starlette.exceptions import HTTPException
+
+    from gitops_gen.service import server
+
+    assert _answer(server._http_error, HTTPException(404))[:2] == (404, {"error": "Not Found"})
+    assert _answer(server._http_error, HTTPException(405, "use POST"))[:2] == (
+        405, {"error": "use POST"})
+    assert _answer(server._http_error, ValueError("a detail never shown"))[:2] == (
+        500, {"error": "internal error"})
+
+
+def test_an_internal_error_names_its_type_only_in_the_answer_and_the_log(
+        caplog: pytest.LogCaptureFixture) -> None:
+    from gitops_gen.service import server
+
+    with caplog.at_level(logging.ERROR, logger=server.__name__):
+        status, body, _ = _answer(server._internal, KeyError("SECRET-DETAIL"))
+    assert (status, body) == (500, {"error": "internal error (KeyError); see the service log"})
+    assert [(r.levelno, r.getMessage()) for r in caplog.records] == [
+        (logging.ERROR, "internal error: KeyError")]
+
+
+def test_a_refusal_answers_its_status_message_and_headers() -> None:
+    from gitops_gen.errors import MissingError
+    from gitops_gen.service import server
+
+    assert _answer(server._refused, Refused(429, "slow down", {"Retry-After": "3"})) == (
+        429, {"error": "slow down"}, {"retry-after": "3", "content-length": "21",
+                                      "content-type": "application/json"})
+    assert _answer(server._refused, InputError("bad ref", "give a commit"))[:2] == (
+        400, {"error": "bad ref; give a commit"})
+    assert _answer(server._refused, MissingError("no git", "install git"))[:2] == (
+        503, {"error": "no git; install git"})
+    assert _answer(server._refused, ValueError("a detail never shown"))[:2] == (
+        500, {"error": "error"})
