@@ -63,3 +63,13 @@ def test_the_service_says_where_its_checkouts_go(tmp_path: Path, unset: None,
         server.use_scratch()
     assert os.environ["TMPDIR"] == str(tmp_path)
     assert f"temporary checkouts in {tmp_path} (memory)" in caplog.messages
+
+
+def test_the_service_says_when_its_checkouts_stay_on_disk(tmp_path: Path, unset: None,
+                                                          monkeypatch: pytest.MonkeyPatch,
+                                                          caplog: pytest.LogCaptureFixture) -> None:
+    monkeypatch.setattr(scratch, "MEMORY_DIRS", (str(tmp_path / "absent"),))
+    with caplog.at_level(logging.INFO, logger=server.__name__):
+        server.use_scratch()
+    assert "TMPDIR" not in os.environ
+    assert caplog.messages == [f"temporary checkouts in {tempfile.gettempdir()}"]
