@@ -135,3 +135,12 @@ def test_setting_the_gemini_placeholder_itself_is_refused(dev: Path) -> None:
     assert refusal(lambda: envsecrets.plan_set(dev, "dev", sops.GEMINI_KEY,
                                                sops.GEMINI_PLACEHOLDER)) == (
         "that value is the placeholder itself", "give the real Gemini API key")
+
+
+def test_a_key_the_chart_does_not_have_is_refused_with_the_keys_it_has() -> None:
+    with pytest.raises(InputError) as caught:
+        envsecrets.check_key("backend.secrets.other")
+    assert caught.value.message == "'backend.secrets.other' is not a secret key of the chart"
+    assert caught.value.fix == ("use one of: postgresql.auth.password, "
+                                "backend.secrets.secretKey, backend.secrets.geminiApiKey")
+    assert envsecrets.check_key(sops.GEMINI_KEY) == sops.GEMINI_KEY
