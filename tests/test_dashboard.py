@@ -169,7 +169,11 @@ def test_commit_pages_and_headers(repo: Path) -> None:
             assert "No such commit" in missing.text and "<script>alert" not in missing.text
         page = wait_ready(url, f"/commits/{older}")
         response = httpx.get(f"{url}/commits/{older}", timeout=TIMEOUT)
+        home = wait_ready(url)
     assert 'data-state="ok"' in page and "This commit is valid" in page
+    # a commit's page links back to the target revision's, which speaks of that revision
+    assert '<a href="/">\u2190 target revision</a>' in page
+    assert '<a href="/">\u2190 target revision</a>' not in home and "This commit" not in home
     # before dev moved on, staging ran a newer backend than dev: ahead, not behind
     assert 'class="behind"' not in page and 'data-behind="dev"' not in page
     assert "Ahead of dev" in page and "backend <code>1.2.0</code> → <code>1.0.0</code>" in page

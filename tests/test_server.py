@@ -815,3 +815,36 @@ def test_a_refusal_answers_its_status_message_and_headers() -> None:
         503, {"error": "no git; install git"})
     assert _answer(server._refused, ValueError("a detail never shown"))[:2] == (
         500, {"error": "error"})
+
+
+def test_a_failed_fetch_is_logged_once_per_ref_tried_and_never_with_the_token(
+        tmp_path: Path, caplog: pytest.LogCaptureFixture) -> None:
+    from gitops_gen.service import server
+
+    token = "SECRET-TOKEN-7"
+    root = tmp_path / "clone"
+    clone = git.Repo.init(root)
+    (root / "a").write_text("a\n")
+    clone.index.add(["a"])
+    clone.index.commit("a")
+    clone.create_remote("origin", str(tmp_path / f"gone-{token}"))  # git quotes it on failure
+    missing = "1" * 40
+
+    def warnings(pull: int | None, github: ForgeSettings | None) -> list[str]:
+        caplog.clear()
+        with caplog.at_level(logging.WARNING, logger=server.__name__), \
+                pytest.raises(Refused) as caught:
+            server.ensure_commit(root, missing, pull, github)
+        assert caught.value.status == 422
+        assert caught.value.message.startswith(f"commit {missing} is not in the repository, "
+                                               "even after 'git fetch origin'")
+        return [r.getMessage() for r in caplog.records if r.levelno == logging.WARNING]
+
+    settings = ForgeSettings(token, "http://127.0.0.1:9")
+    (logged,) = warnings(None, settings)
+    assert logged.startswith("git fetch origin failed: ") and token not in logged
+    first, second = warnings(7, settings)
+    assert second.startswith("git fetch origin refs/pull/7/head failed: ")
+    assert token not in first + second
+    (raw,) = warnings(None, None)  # no forge, no token to hide: git's words as they are
+    assert f"gone-{token}" in raw
