@@ -167,6 +167,7 @@ def test_commit_pages_and_headers(repo: Path) -> None:
             missing = httpx.get(f"{url}/commits/{name}", timeout=TIMEOUT)
             assert missing.status_code == 404
             assert "No such commit" in missing.text and "<script>alert" not in missing.text
+            assert "default-src 'none'" in missing.headers["content-security-policy"]
         page = wait_ready(url, f"/commits/{older}")
         response = httpx.get(f"{url}/commits/{older}", timeout=TIMEOUT)
         home = wait_ready(url)
