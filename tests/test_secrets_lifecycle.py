@@ -316,8 +316,40 @@ def test_rekey_add_then_remove_locks_the_removed_key_out(
         decrypt(dev, bob)  # ... but not the current one,
     assert data_key(current, age_key) != data_key(shared, bob)  # not even with the old key
     assert decrypt(dev, age_key) == decrypt(dev, age_key, shared)
-    assert "data key" in head(dev).message and bob.recipient in head(dev).message
+    assert head(dev).message.rstrip("\n") == (
+        f"secrets: rekey dev\n\nremoved: {bob.recipient}\n"
+        "new SOPS data key (a removed key cannot decrypt): dev")
+    assert result.output.count("note: ") == 1
+    assert (f"note: dev: data key rotated; {bob.recipient} can no longer decrypt {DEV_SECRETS}; "
+            "it could read the values before, so consider 'gitops-gen secrets rotate dev' and a "
+            f"new {sops.GEMINI_KEY}") in " ".join(result.output.split())
 
+
+
+def test_handing_a_file_over_says_your_own_key_can_no_longer_decrypt_it(
+    dev: Path, age_key: AgeKey, tmp_path: Path
+) -> None:
+    bob = make_age_key(tmp_path / "bob")
+    result = cli("secrets", "rekey", "dev", "--add-recipient", bob.recipient,
+                 "--remove-recipient", age_key.recipient, repo=dev)
+    assert result.exit_code == 0, result.output
+    assert sops.file_recipients(dev_text(dev)) == [bob.recipient]
+    notes = " ".join(result.output.split())
+    assert notes.count("note: ") == 2
+    assert (f"note: dev: your identity {age_key.path} can no longer decrypt it") in notes
+    decrypt(dev, bob)
+
+
+def test_removing_two_people_at_once_names_both(dev: Path, tmp_path: Path) -> None:
+    bob, carol = make_age_key(tmp_path / "bob"), make_age_key(tmp_path / "carol")
+    assert cli("secrets", "rekey", "dev", "--add-recipient", bob.recipient, "--add-recipient",
+               carol.recipient, repo=dev).exit_code == 0
+    result = cli("secrets", "rekey", "dev", "--remove-recipient", carol.recipient,
+                 "--remove-recipient", bob.recipient, repo=dev)
+    assert result.exit_code == 0, result.output
+    lost = ", ".join(sorted([bob.recipient, carol.recipient]))
+    assert f"note: dev: data key rotated; {lost} can no longer decrypt" in " ".join(
+        result.output.split())
 
 def test_rekey_follows_a_hand_edited_rule(dev: Path, age_key: AgeKey, tmp_path: Path) -> None:
     carol = make_age_key(tmp_path / "carol")
@@ -393,20 +425,30 @@ def test_rekey_all_remove_recipient_locks_the_person_out_of_every_environment(
 )
 def test_rekey_refusals_exit_2(dev: Path, age_key: AgeKey, tmp_path: Path, case: str) -> None:
     other = make_age_key(tmp_path / "other").recipient
-    args, needle = {
-        "last": (["dev", "--remove-recipient", age_key.recipient], "last recipient"),
-        "bad-add": (["dev", "--add-recipient", "age1notakey"], "--add-recipient"),
-        "bad-remove": (["dev", "--remove-recipient", "ssh-rsa AAA"], "--remove-recipient"),
-        "not-a-recipient": (["dev", "--remove-recipient", other], "not a recipient of dev"),
-        "env-and-all": (["dev", "--all"], "--all"),
-        "neither": (["--add-recipient", other], "ENV or --all"),
+    not_age = ("is not an age recipient (invalid Bech32 encoding); give a public key starting "
+               "with 'age1', as printed by 'age-keygen -y'")
+    args, error = {
+        "last": (["dev", "--remove-recipient", age_key.recipient],
+                 "refusing to remove the last recipient of dev; add the new recipient in the "
+                 "same run (--add-recipient)"),
+        "bad-add": (["dev", "--add-recipient", "age1notakey"],
+                    f"--add-recipient 'age1notakey' {not_age}"),
+        "bad-remove": (["dev", "--remove-recipient", "ssh-rsa AAA"],
+                       f"--remove-recipient 'ssh-rsa AAA' {not_age}"),
+        "not-a-recipient": (["dev", "--remove-recipient", other],
+                            f"--remove-recipient {other} is not a recipient of dev; see "
+                            "'gitops-gen secrets list dev'"),
+        "env-and-all": (["dev", "--all"], "both ENV (dev) and --all given; give one of them"),
+        "neither": (["--add-recipient", other],
+                    "secrets rekey needs ENV or --all; name one environment, or pass --all for "
+                    "every environment"),
         "add-and-remove": (["dev", "--add-recipient", other, "--remove-recipient", other],
-                           "both added and removed"),
+                           "the same recipient is both added and removed; give it once"),
     }[case]
     before = snapshot(dev)
     result = cli("secrets", "rekey", *args, repo=dev)
     assert result.exit_code == 2, result.output
-    assert needle in one_line(result.output)
+    assert one_line(result.output) == f"error: {error}"
     assert snapshot(dev) == before
 
 
