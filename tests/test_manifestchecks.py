@@ -237,3 +237,36 @@ def test_a_wrong_value_of_the_sops_file_is_reported_at_its_line(repo: Path) -> N
     assert [(f.file, f.line) for f in found] == [(secrets, 4)]
     assert found[0].message.startswith("postgresql.auth.username: ")
     assert manifestchecks.UNENCRYPTED in found[0].message  # the value, withheld
+
+
+RENDERED_PROJECT = ("apiVersion: argoproj.io/v1alpha1\nkind: AppProject\nmetadata:\n"
+                    "  name: rendered\nspec: {}\n")
+RENDERED_WIDGET = "apiVersion: example.com/v1\nkind: Widget\nmetadata:\n  name: w\n"
+
+
+def test_the_kubernetes_schema_check_leaves_argo_cds_kinds_to_its_own_schemas(
+        repo: Path) -> None:
+    (repo / "chart/templates/project.yaml").write_text(RENDERED_PROJECT)
+    (repo / "chart/templates/widget.yaml").write_text(RENDERED_WIDGET)
+    repo_files = load_repo(repo, ["dev"])
+    env_files = repo_files.envs["dev"]
+    objects, errors = manifestchecks.render_env(repo_files, env_files)
+    assert errors == []
+    found = manifestchecks.kube_findings(env_files, objects, "1.33.0")
+    assert [(f.rule, f.env, f.file, f.line) for f in found] == [
+        ("k8s-schema-unknown-kind", "dev", "chart/templates/widget.yaml", None)]
+    assert found[0].message.startswith("Widget/w: ")
+    assert found[0].message.endswith(" (Kubernetes 1.33.0); fix the template or the value that "
+                                     "feeds it")
+
+
+def test_a_rendered_object_against_its_kubernetes_schema(repo: Path) -> None:
+    (repo / "chart/templates/bad.yaml").write_text(
+        "apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: bad\ndata:\n  n: 5\n")
+    repo_files = load_repo(repo, ["dev"])
+    env_files = repo_files.envs["dev"]
+    objects, _ = manifestchecks.render_env(repo_files, env_files)
+    found = manifestchecks.kube_findings(env_files, objects, "1.33.0")
+    assert [(f.rule, f.severity, f.env, f.file, f.line) for f in found] == [
+        ("k8s-schema", "error", "dev", "chart/templates/bad.yaml", None)]
+    assert found[0].message.startswith("ConfigMap/bad: ")
