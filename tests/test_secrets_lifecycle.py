@@ -351,6 +351,42 @@ def test_removing_two_people_at_once_names_both(dev: Path, tmp_path: Path) -> No
     assert f"note: dev: data key rotated; {lost} can no longer decrypt" in " ".join(
         result.output.split())
 
+
+def test_rekey_of_one_environment_leaves_the_others_alone(dev: Path, tmp_path: Path) -> None:
+    env_add(dev, "staging")
+    staging = (dev / layout.secrets_path("staging")).read_text()
+    bob = make_age_key(tmp_path / "bob")
+    assert cli("secrets", "rekey", "dev", "--add-recipient", bob.recipient,
+               repo=dev).exit_code == 0
+    assert commit_files(dev, head(dev).hexsha) == sorted([DEV_SECRETS, ".sops.yaml"])
+    assert (dev / layout.secrets_path("staging")).read_text() == staging
+    assert bob.recipient not in rule_of(dev, "staging")
+
+
+def test_rekey_all_without_any_environment_is_refused(repo: Path, age_key: AgeKey) -> None:
+    before = snapshot(repo)
+    result = cli("secrets", "rekey", "--all", "--add-recipient", age_key.recipient, repo=repo)
+    assert result.exit_code == 2, result.output
+    assert one_line(result.output) == ("error: no environment has a secrets file; add one with "
+                                       "'gitops-gen env add'")
+    assert snapshot(repo) == before
+
+
+def test_a_recipient_the_rule_dropped_by_hand_can_still_be_removed(
+        dev: Path, age_key: AgeKey, tmp_path: Path) -> None:
+    bob = make_age_key(tmp_path / "bob")
+    assert cli("secrets", "rekey", "dev", "--add-recipient", bob.recipient,
+               repo=dev).exit_code == 0
+    config = dev / ".sops.yaml"
+    config.write_text(config.read_text().replace(f",{bob.recipient}", "").replace(
+        f"{bob.recipient},", ""))
+    git.Repo(dev).git.commit("-qam", "bob left the dev rule, not yet the file")
+    assert rule_of(dev, "dev") == [age_key.recipient]
+    assert bob.recipient in sops.file_recipients(dev_text(dev))
+    result = cli("secrets", "rekey", "dev", "--remove-recipient", bob.recipient, repo=dev)
+    assert result.exit_code == 0, result.output
+    assert sops.file_recipients(dev_text(dev)) == [age_key.recipient]
+
 def test_rekey_follows_a_hand_edited_rule(dev: Path, age_key: AgeKey, tmp_path: Path) -> None:
     carol = make_age_key(tmp_path / "carol")
     config = dev / ".sops.yaml"
