@@ -5,6 +5,7 @@ where a sync option's finding points.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from pathlib import Path
 
 import jsonschema_rs
@@ -270,3 +271,17 @@ def test_a_rendered_object_against_its_kubernetes_schema(repo: Path) -> None:
     assert [(f.rule, f.severity, f.env, f.file, f.line) for f in found] == [
         ("k8s-schema", "error", "dev", "chart/templates/bad.yaml", None)]
     assert found[0].message.startswith("ConfigMap/bad: ")
+
+
+@pytest.mark.parametrize(("application", "namespace"), [
+    (lambda t: t.replace("    namespace: todo-dev\n", "    namespace: team-x\n"), "team-x"),
+    (lambda _: "- not an Application\n", "todo-dev"),
+])
+def test_the_sync_plan_puts_objects_in_the_applications_namespace(
+        repo: Path, application: Callable[[str], str], namespace: str) -> None:
+    rendered_with = load_repo(repo, ["dev"])
+    objects, _ = manifestchecks.render_env(rendered_with, rendered_with.envs["dev"])
+    edit(repo, layout.app_path("dev"), application)
+    plan = manifestchecks.sync_plan(load_repo(repo, ["dev"]).envs["dev"], objects)
+    spaces = {step.namespace for wave in plan.waves for step in wave.steps}
+    assert spaces == {namespace}
