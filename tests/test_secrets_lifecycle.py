@@ -388,6 +388,15 @@ def test_a_recipient_the_rule_dropped_by_hand_can_still_be_removed(
     assert result.exit_code == 0, result.output
     assert sops.file_recipients(dev_text(dev)) == [age_key.recipient]
 
+
+def test_a_rekey_plan_names_its_environments_and_every_recipient_added(
+        dev: Path, tmp_path: Path) -> None:
+    env_add(dev, "staging")
+    bob, carol = make_age_key(tmp_path / "bob"), make_age_key(tmp_path / "carol")
+    plan = envsecrets.plan_rekey(dev, ["dev", "staging"], add=[carol.recipient, bob.recipient])
+    first, second = sorted([bob.recipient, carol.recipient])
+    assert plan.message == f"secrets: rekey dev, staging\n\nadded: {first}\nadded: {second}"
+
 def test_rekey_follows_a_hand_edited_rule(dev: Path, age_key: AgeKey, tmp_path: Path) -> None:
     carol = make_age_key(tmp_path / "carol")
     config = dev / ".sops.yaml"
@@ -437,6 +446,11 @@ def test_rekey_all_remove_recipient_locks_the_person_out_of_every_environment(
     assert head(dev).message.rstrip("\n") == (
         f"secrets: rekey all environments\n\nremoved: {bob.recipient}\n"
         "new SOPS data key (a removed key cannot decrypt): dev, prod")
+    said = " ".join(result.output.split())
+    for env in ("dev", "prod"):  # a note per environment the person could read
+        assert (f"note: {env}: data key rotated; {bob.recipient} can no longer decrypt "
+                f"{layout.secrets_path(env)}") in said
+    assert "note: staging:" not in said
     for env in envs:
         current = (dev / layout.secrets_path(env)).read_text()
         assert sops.file_recipients(current) == rule_of(dev, env) == [age_key.recipient], env
