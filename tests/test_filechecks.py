@@ -249,3 +249,223 @@ def test_a_placeholder_left_in_an_environment_is_a_warning(repo: Path) -> None:
          f"{sops.GEMINI_KEY} still holds a placeholder; set it with 'gitops-gen secrets set dev "
          f"{sops.GEMINI_KEY}' (value from stdin)")]
     assert check(repo, lambda _, e: filechecks.check_placeholders(e), "staging") == []
+
+
+# ---- the Application and its AppProject -----------------------------------------------------
+
+
+APP = layout.app_path("dev")
+PROJECT = layout.project_path("dev")
+REWRITE = "run 'gitops-gen env add dev' to rewrite the Application"
+
+
+def repo_url(root: Path) -> str:
+    settings = load_repo(root).settings
+    assert settings is not None
+    return settings.repo_url
+
+
+def application(root: Path, change: Callable[[str], str] | None = None,
+                path: str = APP) -> list[Row]:
+    if change is not None:
+        edit(root, path, change)
+    return check(root, filechecks.check_application)
+
+
+def test_a_clean_application_has_no_findings(repo: Path) -> None:
+    assert application(repo) == []
+
+
+@pytest.mark.parametrize(("old", "new", "keys", "have", "want"), [
+    ("  name: todo-chatbot-dev\n", "  name: other\n", "metadata.name", "other",
+     "todo-chatbot-dev"),
+    ("  namespace: argocd\n", "  namespace: default\n", "metadata.namespace", "default",
+     "argocd"),
+    ("  project: todo-dev\n", "  project: todo-x\n", "spec.project", "todo-x", "todo-dev"),
+    ("    repoURL: ", "    repoURL: https://example.com/other.git\n    old: ",
+     "spec.source.repoURL", "https://example.com/other.git", None),
+])
+def test_each_field_the_application_must_hold(repo: Path, old: str, new: str, keys: str,
+                                              have: str, want: str | None) -> None:
+    want = want or repo_url(repo)
+    found = [r for r in application(repo, lambda t: t.replace(old, new, 1))
+             if r[5].startswith(f"{keys} is ")]
+    assert found == [("app-source", "error", "dev", APP,
+                      line_of(repo, APP, new.split("\n")[0]),
+                      f"{keys} is {have!r}, expected {want!r}; {REWRITE}")]
+
+
+def test_another_target_revision_is_a_warning(repo: Path) -> None:
+    assert application(repo, lambda t: t.replace("targetRevision: main", "targetRevision: v1")) \
+        == [("app-source", "warning", "dev", APP, line_of(repo, APP, "    targetRevision: v1"),
+             f"targetRevision 'v1' differs from 'main' in {layout.SETTINGS}; align them unless "
+             "this environment pins a release")]
+
+
+def test_no_automated_sync_and_no_finalizer_are_warnings(repo: Path) -> None:
+    def loosen(text: str) -> str:
+        text = text.replace("    automated:\n      prune: true\n      selfHeal: true\n", "")
+        return text.replace("  finalizers:\n    - resources-finalizer.argocd.argoproj.io\n", "")
+
+    assert application(repo, loosen) == [
+        ("app-sync", "warning", "dev", APP, line_of(repo, APP, "  syncPolicy:"),
+         "no syncPolicy.automated: Argo CD will not sync merges by itself; add it"),
+        ("app-sync", "warning", "dev", APP, line_of(repo, APP, "metadata:"),
+         "no resources-finalizer.argocd.argoproj.io: deleting the Application leaves its "
+         "resources running"),
+    ]
+
+
+@pytest.mark.parametrize(("old", "new", "at", "message"), [
+    ("    path: overlays/dev\n", "    path: overlays/prod\n", "    path: overlays/prod",
+     "source.path is 'overlays/prod', expected 'overlays/dev': the plugin renders the "
+     f"directory it runs in, and only that; {REWRITE}"),
+    ("      name: todo-chatbot-sops\n", "      name: other\n", "      name: other",
+     "source.plugin.name is 'other': only the todo-chatbot-sops plugin decrypts "
+     f"overlays/dev/secrets.sops.yaml (gitops/bootstrap); {REWRITE}"),
+    ("    plugin:\n      name: todo-chatbot-sops\n", "", "  source:",
+     "source.plugin.name is None: only the todo-chatbot-sops plugin decrypts "
+     f"overlays/dev/secrets.sops.yaml (gitops/bootstrap); {REWRITE}"),
+    ("    path: overlays/dev\n", "    path: overlays/dev\n    directory: {}\n",
+     "    directory: {}",
+     "source.directory is set; the todo-chatbot-sops plugin renders the chart with "
+     f"overlays/dev's files and nothing else. Remove it ({REWRITE})"),
+    ("  source:\n", "  source: none\n  old:\n", "spec:",
+     f"spec.source is not a mapping; the Application renders from one source. {REWRITE}"),
+])
+def test_the_source_is_the_overlay_rendered_by_the_plugin(repo: Path, old: str, new: str,
+                                                          at: str, message: str) -> None:
+    found = [r for r in application(repo, lambda t: t.replace(old, new, 1))
+             if r[0] == "app-plugin"]
+    assert found == [("app-plugin", "error", "dev", APP, line_of(repo, APP, at), message)]
+
+
+def test_an_application_without_the_chart_says_to_restore_it(repo: Path) -> None:
+    (repo / "chart/Chart.yaml").unlink()
+    assert application(repo) == [
+        ("app-source", "error", "dev", APP, line_of(repo, APP, "    path: overlays/dev"),
+         "chart/Chart.yaml not found; restore the chart")]
+
+
+def test_the_appproject_must_be_the_applications(repo: Path) -> None:
+    assert application(repo, lambda t: t.replace("  name: todo-dev\n", "  name: other\n", 1),
+                       PROJECT) == [
+        ("app-project", "error", "dev", PROJECT, line_of(repo, PROJECT, "  name: other"),
+         "AppProject is named 'other' but the Application uses project 'todo-dev'; run "
+         "'gitops-gen env add dev'")]
+
+
+def test_the_appproject_must_allow_the_repository(repo: Path) -> None:
+    url = repo_url(repo)
+    assert application(repo, lambda t: t.replace(f"    - {url}\n",
+                                                  "    - https://example.com/*\n"), PROJECT) == [
+        ("app-project", "error", "dev", PROJECT, line_of(repo, PROJECT, "  sourceRepos:"),
+         f"sourceRepos does not allow {url}; add it or run 'gitops-gen env add dev'")]
+    assert application(repo, lambda t: t.replace("    - https://example.com/*\n",
+                                                  "    - '*'\n"), PROJECT) == []
+
+
+def test_a_destination_with_server_and_name(repo: Path) -> None:
+    assert application(repo, lambda t: t.replace(
+        "  destination:\n", "  destination:\n    name: in-cluster\n")) == [
+        ("app-destination", "error", "dev", APP, line_of(repo, APP, "  destination:"),
+         "destination sets both server and name; keep one")]
+
+
+def test_a_destination_outside_the_project(repo: Path) -> None:
+    found = application(repo, lambda t: t.replace("    namespace: todo-dev\n",
+                                                  "    namespace: kube-system\n"))
+    assert found == [
+        ("app-destination", "error", "dev", APP, line_of(repo, APP, "  destination:"),
+         "destination {'server': 'https://kubernetes.default.svc', 'namespace': 'kube-system'} "
+         f"is outside AppProject {PROJECT}'s destinations; run 'gitops-gen env add dev' with "
+         "the right --namespace/--cluster")]
+
+
+@pytest.mark.parametrize(("dest", "allowed", "ok"), [
+    ({"server": "s", "namespace": "n"}, {"server": "s", "namespace": "n"}, True),
+    ({"server": "s", "namespace": "n1"}, {"server": "*", "namespace": "n*"}, True),
+    ({"server": "s", "namespace": "n"}, {"server": "t", "namespace": "n"}, False),
+    ({"server": "s", "namespace": "n"}, {"server": "s", "namespace": "m"}, False),
+    ({"server": "s", "namespace": "N"}, {"server": "s", "namespace": "n"}, False),
+    ({"name": "c", "namespace": "n"}, {"name": "c", "namespace": "n"}, True),
+    ({"name": "c", "namespace": "n"}, {"name": "d", "namespace": "n"}, False),
+    ({"name": "c", "namespace": "n"}, {"name": "c", "namespace": "m"}, False),
+    ({"name": "c", "namespace": "n"}, {"server": "s", "namespace": "n"}, False),
+    ({"server": "s", "namespace": "n"}, {"name": "c", "namespace": "n"}, False),
+    ({"server": "s"}, {"server": "s"}, True),
+    ({"server": "s", "namespace": "n"}, {"server": "s"}, False),
+    ({"namespace": "n"}, {"namespace": "n"}, False),
+])
+def test_a_destination_the_project_allows(dest: dict[str, str], allowed: dict[str, str],
+                                          ok: bool) -> None:
+    assert filechecks._dest_allowed(dest, allowed) is ok
+
+
+# ---- the root Application, .sops.yaml -------------------------------------------------------
+
+
+def root_rows(root: Path, run: Callable[[RepoFiles], Iterable[Finding]]) -> list[Row]:
+    return rows(run(load_repo(root)))
+
+
+def test_a_missing_root_application(repo: Path) -> None:
+    (repo / layout.ROOT_APP).unlink()
+    assert root_rows(repo, filechecks.check_root_app) == [
+        ("root-app", "error", None, layout.ROOT_APP, None,
+         f"{layout.ROOT_APP} missing; restore it from a new 'gitops-gen init'")]
+
+
+def test_the_root_application_names_the_repository_and_its_project(repo: Path) -> None:
+    url = repo_url(repo)
+    assert root_rows(repo, filechecks.check_root_app) == []
+    edit(repo, layout.ROOT_APP, lambda t: t.replace(f"repoURL: {url}", "repoURL: x").replace(
+        "  project: todo-root\n", "  project: default\n"))
+    assert root_rows(repo, filechecks.check_root_app) == [
+        ("root-app", "error", None, layout.ROOT_APP, line_of(repo, layout.ROOT_APP,
+                                                              "    repoURL: x"),
+         f"repoURL is 'x', expected {url!r} from {layout.SETTINGS}"),
+        ("root-app", "error", None, layout.ROOT_APP, line_of(repo, layout.ROOT_APP,
+                                                              "  project: default"),
+         "project is 'default': the root app runs in todo-root "
+         f"({layout.BOOTSTRAP_DIR}/root-project.yaml), which may create only Applications and "
+         "AppProjects in the argocd namespace"),
+    ]
+
+
+def test_a_rule_sops_cannot_load(repo: Path) -> None:
+    edit(repo, layout.SOPS_CONFIG, lambda t: t.replace(
+        "creation_rules:\n", "creation_rules:\n  - path_regex: ^overlays/x/(\n    age: nobody\n"))
+    found = root_rows(repo, filechecks.check_sops_config)
+    assert [(r[0], r[1], r[2], r[3], r[4]) for r in found] == [
+        ("sops-config", "error", None, layout.SOPS_CONFIG,
+         line_of(repo, layout.SOPS_CONFIG, "  - path_regex: ^overlays/x/(")),
+        ("sops-config", "error", None, layout.SOPS_CONFIG,
+         line_of(repo, layout.SOPS_CONFIG, "    age: nobody"))]
+    assert all(r[5].endswith(f"; sops cannot load {layout.SOPS_CONFIG}: fix that rule or "
+                             "restore the file from git") for r in found)
+    (repo / layout.SOPS_CONFIG).write_text("- not rules\n")
+    assert [r[4] for r in root_rows(repo, filechecks.check_sops_config)] == [1]
+
+
+def test_a_rule_of_a_removed_environment(repo: Path) -> None:
+    edit(repo, layout.SOPS_CONFIG, lambda t: t + "  - path_regex: ^overlays/gone/secrets\\."
+                                                 "sops\\.yaml$\n    age: age1x\n")
+    assert root_rows(repo, filechecks.check_orphans) == [
+        ("sops-recipients", "warning", "gone", layout.SOPS_CONFIG,
+         line_of(repo, layout.SOPS_CONFIG, "  - path_regex: ^overlays/gone/secrets\\.sops\\.yaml$"),
+         "creation rule for a removed environment gone; delete the rule")]
+
+
+def test_other_yaml_files_under_overlays_are_searched_for_plaintext(repo: Path) -> None:
+    for name in ("extra.yaml", "extra.yml"):
+        (repo / "overlays/dev" / name).write_text("# extra\nbackend:\n  apiToken: abc\n")
+    (repo / "overlays/dev/notes.txt").write_text("apiToken: abc\n")
+    (repo / "overlays/dev/other.sops.yaml").write_text("apiToken: abc\n")
+    found = root_rows(repo, filechecks.check_other_overlay_files)
+    assert sorted(found) == [
+        ("plaintext-secret", "error", "dev", f"overlays/dev/{name}", 3, f"backend.apiToken {LOOKS}")
+        for name in ("extra.yaml", "extra.yml")]
+    (repo / "overlays/dev/extra.yml").write_text("a: [\n")
+    assert [(r[0], r[3]) for r in root_rows(repo, filechecks.check_other_overlay_files)] == [
+        ("plaintext-secret", "overlays/dev/extra.yaml"), ("yaml-syntax", "overlays/dev/extra.yml")]
