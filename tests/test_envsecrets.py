@@ -144,3 +144,9 @@ def test_a_key_the_chart_does_not_have_is_refused_with_the_keys_it_has() -> None
     assert caught.value.fix == ("use one of: postgresql.auth.password, "
                                 "backend.secrets.secretKey, backend.secrets.geminiApiKey")
     assert envsecrets.check_key(sops.GEMINI_KEY) == sops.GEMINI_KEY
+
+
+def test_an_environment_name_that_is_not_one_names_the_argument(dev: Path) -> None:
+    with pytest.raises(InputError) as caught:
+        envsecrets.check_env(dev, "Not_A_Name")
+    assert caught.value.message.startswith("environment ENV 'Not_A_Name' is not a DNS-1123 label")

@@ -235,6 +235,16 @@ def test_plan_overtaken_by_another_commit_is_refused(dev: Path, age_key: AgeKey)
     assert decrypt(dev, age_key)[sops.SECRET_KEY] != "from-the-slow-run"
 
 
+def test_a_rekey_plan_is_not_applied_over_a_newer_commit(dev: Path, tmp_path: Path) -> None:
+    bob = make_age_key(tmp_path / "bob")
+    plan = envsecrets.plan_rekey(dev, ["dev"], add=[bob.recipient])
+    assert cli("secrets", "rotate", "dev", repo=dev).exit_code == 0
+    before = snapshot(dev)
+    with pytest.raises(ConflictError, match="changed by another commit"):
+        envsecrets.apply(dev, plan)
+    assert snapshot(dev) == before
+
+
 # ---- rotate ------------------------------------------------------------------------------
 
 
@@ -348,6 +358,10 @@ def test_removing_two_people_at_once_names_both(dev: Path, tmp_path: Path) -> No
                  "--remove-recipient", bob.recipient, repo=dev)
     assert result.exit_code == 0, result.output
     lost = ", ".join(sorted([bob.recipient, carol.recipient]))
+    first, second = sorted([bob.recipient, carol.recipient])
+    assert head(dev).message.rstrip("\n") == (
+        f"secrets: rekey dev\n\nremoved: {first}\nremoved: {second}\n"
+        "new SOPS data key (a removed key cannot decrypt): dev")
     assert f"note: dev: data key rotated; {lost} can no longer decrypt" in " ".join(
         result.output.split())
 
@@ -403,10 +417,12 @@ def test_rekey_follows_a_hand_edited_rule(dev: Path, age_key: AgeKey, tmp_path: 
     config.write_text(config.read_text().replace(age_key.recipient,
                                                  f"{age_key.recipient},{carol.recipient}"))
     git.Repo(dev).git.commit("-qam", "add carol to the dev rule")
+    assert envsecrets.plan_rekey(dev, ["dev"]).message == "secrets: rekey dev"
     result = cli("secrets", "rekey", "dev", repo=dev)
     assert result.exit_code == 0, result.output
     assert decrypt(dev, carol) == decrypt(dev, age_key)
     assert commit_files(dev, head(dev).hexsha) == [DEV_SECRETS]
+    assert head(dev).message.rstrip("\n") == "secrets: rekey dev"  # nothing added or removed
     again = cli("secrets", "rekey", "dev", repo=dev)
     assert again.exit_code == 0 and "nothing to commit" in again.output
 
