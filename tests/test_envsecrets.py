@@ -150,3 +150,13 @@ def test_an_environment_name_that_is_not_one_names_the_argument(dev: Path) -> No
     with pytest.raises(InputError) as caught:
         envsecrets.check_env(dev, "Not_A_Name")
     assert caught.value.message.startswith("environment ENV 'Not_A_Name' is not a DNS-1123 label")
+
+
+def test_an_environment_without_secrets_says_where_to_look(dev: Path) -> None:
+    with pytest.raises(InputError) as caught:
+        envsecrets.check_env(dev, "qa")
+    assert caught.value.message == ("no secrets for environment 'qa': "
+                                    "overlays/qa/secrets.sops.yaml does not exist")
+    assert caught.value.fix == ("see 'gitops-gen env list', or create it with 'gitops-gen env "
+                                "add'")
+    assert envsecrets.check_env(dev, "dev") == "dev"
