@@ -467,5 +467,13 @@ def test_other_yaml_files_under_overlays_are_searched_for_plaintext(repo: Path) 
         ("plaintext-secret", "error", "dev", f"overlays/dev/{name}", 3, f"backend.apiToken {LOOKS}")
         for name in ("extra.yaml", "extra.yml")]
     (repo / "overlays/dev/extra.yml").write_text("a: [\n")
-    assert [(r[0], r[3]) for r in root_rows(repo, filechecks.check_other_overlay_files)] == [
-        ("plaintext-secret", "overlays/dev/extra.yaml"), ("yaml-syntax", "overlays/dev/extra.yml")]
+    assert [(r[0], r[2], r[3]) for r in root_rows(repo, filechecks.check_other_overlay_files)] \
+        == [("plaintext-secret", "dev", "overlays/dev/extra.yaml"),
+            ("yaml-syntax", "dev", "overlays/dev/extra.yml")]
+
+
+@pytest.mark.parametrize("text", ["- a list, not rules\n", "creation_rules:\n  - just text\n",
+                                  "creation_rules: none\n"])
+def test_rules_of_another_shape_name_no_removed_environment(repo: Path, text: str) -> None:
+    (repo / layout.SOPS_CONFIG).write_text(text)
+    assert root_rows(repo, filechecks.check_orphans) == []
