@@ -848,3 +848,107 @@ def test_a_failed_fetch_is_logged_once_per_ref_tried_and_never_with_the_token(
     assert token not in first + second
     (raw,) = warnings(None, None)  # no forge, no token to hide: git's words as they are
     assert f"gone-{token}" in raw
+
+
+# ---- request parsing, the served repository, the gate, in-process ---------------------------
+
+
+def test_a_report_summary_counts_errors_and_warnings() -> None:
+    from gitops_gen.checks.findings import Finding, Report
+    from gitops_gen.service import server
+
+    def report(errors: int, warnings: int) -> Report:
+        return Report(findings=[Finding("r", "error", None, None, None, "e")] * errors
+                      + [Finding("r", "warning", None, None, None, "w")] * warnings)
+
+    assert server.summary(report(0, 0)) == "0 errors, 0 warnings"
+    assert server.summary(report(1, 1)) == "1 error, 1 warning"
+    assert server.summary(report(2, 3)) == "2 errors, 3 warnings"
+
+
+SHA = "a" * 40
+
+
+@pytest.mark.parametrize(("payload", "event"), [
+    ({"action": "opened", "number": 7, "pull_request": {"head": {"sha": SHA}},
+      "repository": {"full_name": "acme/todo-gitops"}}, ("opened", SHA, "acme/todo-gitops", 7)),
+    ({"action": "synchronize", "number": 0, "pull_request": {"head": {"sha": SHA}},
+      "repository": {"full_name": "a.b/c_d-e"}}, ("synchronize", SHA, "a.b/c_d-e", None)),
+    ({"action": "opened", "number": "7", "pull_request": {"head": {"sha": SHA}},
+      "repository": {"full_name": "acme/x"}}, ("opened", SHA, "acme/x", None)),
+])
+def test_a_pull_request_payload(payload: dict[str, Any], event: tuple[Any, ...]) -> None:
+    from gitops_gen.service import server
+
+    parsed = server.parse_pull_request(payload)
+    assert (parsed.action, parsed.sha, parsed.repository, parsed.number) == event
+
+
+@pytest.mark.parametrize(("payload", "message"), [
+    ({}, "not a pull_request payload: action and pull_request.head.sha needed"),
+    ({"action": 1, "pull_request": {"head": {"sha": SHA}}}, "action and pull_request.head.sha"),
+    ({"action": "opened", "pull_request": {"head": {"sha": "A" * 40}}}, "action and pull"),
+    ({"action": "opened", "pull_request": {"head": {"sha": SHA[:39]}}}, "action and pull"),
+    ({"action": "opened", "pull_request": {"head": {"sha": SHA}}},
+     "not a pull_request payload: repository.full_name (owner/repo) needed"),
+    ({"action": "opened", "pull_request": {"head": {"sha": SHA}},
+      "repository": {"full_name": "no-slash"}}, "repository.full_name (owner/repo) needed"),
+    ({"action": "opened", "pull_request": {"head": {"sha": SHA}},
+      "repository": {"full_name": 5}}, "repository.full_name (owner/repo) needed"),
+])
+def test_a_payload_that_is_not_a_pull_request(payload: dict[str, Any], message: str) -> None:
+    from gitops_gen.service import server
+
+    with pytest.raises(Refused) as caught:
+        server.parse_pull_request(payload)
+    assert caught.value.status == 400 and message in caught.value.message
+
+
+def test_the_served_repository_is_origins_else_the_settings(tmp_path: Path) -> None:
+    from gitops_gen.service import server
+
+    root = tmp_path / "clone"
+    clone = git.Repo.init(root)
+    assert server.served_repository(root) is None
+    (root / layout.SETTINGS).write_text("repoURL: https://github.com/acme/from-settings.git\n")
+    assert server.served_repository(root) == "acme/from-settings"
+    clone.create_remote("origin", "git@github.com:acme/from-origin.git")
+    assert server.served_repository(root) == "acme/from-origin"
+    clone.delete_remote(clone.remote("origin"))
+    clone.create_remote("origin", "/a/local/path")  # not a GitHub remote: the settings say
+    assert server.served_repository(root) == "acme/from-settings"
+
+
+def test_the_gate_runs_limit_at_once_and_refuses_past_the_queue() -> None:
+    from gitops_gen.service import server
+
+    gate = server.Gate(1, 1)
+    started, release = threading.Event(), threading.Event()
+
+    def work() -> str:
+        started.set()
+        release.wait(10)
+        return "done"
+
+    async def scenario() -> list[Any]:
+        results: list[Any] = []
+
+        async def run() -> None:
+            results.append(await gate.run(work))
+
+        async with anyio.create_task_group() as group:
+            group.start_soon(run)
+            await anyio.to_thread.run_sync(started.wait, 10)
+            group.start_soon(run)  # the one that may wait
+            await anyio.sleep(0.05)
+            assert (gate.admitted, gate.running) == (2, 1)
+            with pytest.raises(Refused) as caught:
+                await gate.run(work)
+            results.append((caught.value.status, caught.value.message))
+            release.set()
+        return results
+
+    results = anyio.run(scenario)
+    assert results[0] == (503, "too many validations in progress; retry shortly")
+    assert results[1:] == ["done", "done"]
+    assert (gate.admitted, gate.running, gate.peak) == (0, 0, 1)
