@@ -5,6 +5,7 @@ where a sync option's finding points.
 
 from __future__ import annotations
 
+import json
 from collections.abc import Callable
 from pathlib import Path
 
@@ -285,3 +286,55 @@ def test_the_sync_plan_puts_objects_in_the_applications_namespace(
     plan = manifestchecks.sync_plan(load_repo(repo, ["dev"]).envs["dev"], objects)
     spaces = {step.namespace for wave in plan.waves for step in wave.steps}
     assert spaces == {namespace}
+
+
+def test_a_sops_value_left_in_plaintext_is_withheld_from_the_render(repo: Path) -> None:
+    import base64
+
+    secrets = layout.secrets_path("dev")
+    text = (repo / secrets).read_text()  # the other keys stay encrypted, so the chart renders
+    start = text.index("        password: ENC[")
+    end = text.index("\n", start)
+    (repo / secrets).write_text(text[:start] + "        password: PLAIN-PASSWORD-1" + text[end:])
+    repo_files = load_repo(repo, ["dev"])
+    objects, errors = manifestchecks.render_env(repo_files, repo_files.envs["dev"])
+    assert errors == []
+    rendered = json.dumps([r.obj for r in objects])
+    assert "PLAIN-PASSWORD-1" not in rendered
+    assert base64.b64encode(b"PLAIN-PASSWORD-1").decode() not in rendered
+    withheld = base64.b64encode(manifestchecks.UNENCRYPTED.encode()).decode()
+    assert withheld in rendered
+
+
+def test_the_sync_plan_follows_the_applications_sync_options(repo: Path) -> None:
+    edit(repo, layout.app_path("dev"), lambda t: t.replace(
+        "      - CreateNamespace=true\n", "      - CreateNamespace=true\n      - PruneLast=true\n"))
+    repo_files = load_repo(repo, ["dev"])
+    objects, _ = manifestchecks.render_env(repo_files, repo_files.envs["dev"])
+    plan = manifestchecks.sync_plan(repo_files.envs["dev"], objects)
+    assert plan.options.options == ("CreateNamespace=true", "PruneLast=true")
+    assert plan.options.automated and plan.options.automated_prune
+
+
+def test_at_most_max_findings_values_schema_findings(repo: Path,
+                                                     monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(manifestchecks.limits, "MAX_FINDINGS", 3)
+    found = values_findings(repo, "imagePullSecrets: [1, 2, 3, 4, 5]\n")
+    assert [f.message.split(":")[0] for f in found] == [
+        "imagePullSecrets.0", "imagePullSecrets.1", "imagePullSecrets.2"]
+
+
+def test_a_chart_without_values_yaml_has_no_defaults_not_a_broken_file(repo: Path) -> None:
+    (repo / "chart/values.yaml").unlink()
+    found = values_findings(repo, "backend:\n  replicaCount: many\n")
+    assert "chart/values.yaml" not in {f.file for f in found}
+    assert "backend.replicaCount" in {f.message.split(":")[0] for f in found}
+
+
+def test_a_wrong_value_in_the_overlay_and_the_sops_file_points_at_the_overlay(repo: Path) -> None:
+    (repo / layout.values_path("dev")).write_text("backend:\n  replicaCount: many\n")
+    (repo / layout.secrets_path("dev")).write_text("backend:\n  replicaCount: many\n")
+    repo_files = load_repo(repo, ["dev"])
+    found = manifestchecks.values_findings(repo_files, repo_files.envs["dev"])
+    assert [(f.file, f.line) for f in found if f.message.startswith("backend.replicaCount:")] \
+        == [(layout.values_path("dev"), 2)]
