@@ -58,7 +58,8 @@ def test_a_clean_environment_has_no_file_findings(repo: Path) -> None:
 
 def test_each_missing_file_of_an_environment_is_named_with_the_command_that_writes_it(
         repo: Path) -> None:
-    for path in (layout.values_path("dev"), DEV_SECRETS, layout.app_path("dev")):
+    for path in (layout.values_path("dev"), DEV_SECRETS, layout.app_path("dev"),
+                 layout.project_path("dev")):
         (repo / path).unlink()
     fix = "missing; run 'gitops-gen env add dev' to write it again"
     assert check(repo, filechecks.check_presence) == [
@@ -67,6 +68,8 @@ def test_each_missing_file_of_an_environment_is_named_with_the_command_that_writ
         ("env-files", "error", "dev", DEV_SECRETS, None, f"SOPS secrets of environment dev {fix}"),
         ("env-files", "error", "dev", layout.app_path("dev"), None,
          f"Application of environment dev {fix}"),
+        ("env-files", "error", "dev", layout.project_path("dev"), None,
+         f"AppProject of environment dev {fix}"),
     ]
 
 
@@ -477,3 +480,11 @@ def test_other_yaml_files_under_overlays_are_searched_for_plaintext(repo: Path) 
 def test_rules_of_another_shape_name_no_removed_environment(repo: Path, text: str) -> None:
     (repo / layout.SOPS_CONFIG).write_text(text)
     assert root_rows(repo, filechecks.check_orphans) == []
+
+
+def test_manifests_are_listed_from_projects_when_apps_is_a_link(repo: Path) -> None:
+    apps = repo / layout.APPS_DIR
+    apps.rename(repo / "elsewhere")
+    apps.symlink_to(repo / "elsewhere")
+    assert list(filechecks._manifest_files(load_repo(repo))) == [layout.project_path("dev"),
+                                                                layout.project_path("staging")]
