@@ -338,3 +338,38 @@ def test_a_wrong_value_in_the_overlay_and_the_sops_file_points_at_the_overlay(re
     found = manifestchecks.values_findings(repo_files, repo_files.envs["dev"])
     assert [(f.file, f.line) for f in found if f.message.startswith("backend.replicaCount:")] \
         == [(layout.values_path("dev"), 2)]
+
+
+def test_renders_are_kept_but_never_decrypted_ones(repo: Path) -> None:
+    from gitops_gen.model import chart
+
+    repo_files = load_repo(repo, ["dev"])
+    env_files = repo_files.envs["dev"]
+    counts = [chart.helm_renders()]
+    for decrypted in (False, False, True, True):
+        objects, errors = manifestchecks.render_env(repo_files, env_files, decrypted)
+        assert objects and not errors
+        counts.append(chart.helm_renders())
+    assert [b - a for a, b in zip(counts, counts[1:], strict=False)] == [1, 0, 1, 1]
+
+
+def test_a_decrypted_render_takes_the_sops_files_values_as_they_are(repo: Path) -> None:
+    import base64
+
+    secrets = layout.secrets_path("dev")
+    text = (repo / secrets).read_text()
+    start = text.index("        password: ENC[")
+    end = text.index("\n", start)
+    (repo / secrets).write_text(text[:start] + "        password: DECRYPTED-1" + text[end:])
+    repo_files = load_repo(repo, ["dev"])
+    objects, _ = manifestchecks.render_env(repo_files, repo_files.envs["dev"], decrypted=True)
+    assert base64.b64encode(b"DECRYPTED-1").decode() in json.dumps([r.obj for r in objects])
+
+
+def test_a_chart_file_helm_refuses_is_a_finding_on_that_file(repo: Path) -> None:
+    (repo / "chart/Chart.yaml").write_text("apiVersion: v2\nname: [\n")
+    repo_files = load_repo(repo, ["dev"])
+    objects, errors = manifestchecks.render_env(repo_files, repo_files.envs["dev"])
+    assert objects == []
+    assert [(f.rule, f.env, f.file) for f in errors] == [("helm-render", "dev", "chart/Chart.yaml")]
+    assert not errors[0].message.endswith("fix the overlay value or the chart template")
