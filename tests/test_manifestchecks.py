@@ -371,5 +371,18 @@ def test_a_chart_file_helm_refuses_is_a_finding_on_that_file(repo: Path) -> None
     repo_files = load_repo(repo, ["dev"])
     objects, errors = manifestchecks.render_env(repo_files, repo_files.envs["dev"])
     assert objects == []
-    assert [(f.rule, f.env, f.file) for f in errors] == [("helm-render", "dev", "chart/Chart.yaml")]
+    assert [(f.rule, f.env, f.file, f.line) for f in errors] == [
+        ("helm-render", "dev", "chart/Chart.yaml", 3)]  # where YAML found the list unclosed
     assert not errors[0].message.endswith("fix the overlay value or the chart template")
+
+
+def test_the_sops_layer_keeps_encrypted_values_and_withholds_the_rest(repo: Path) -> None:
+    enc = "ENC[AES256_GCM,data:eA==,iv:eA==,tag:eA==,type:str]"
+    (repo / layout.secrets_path("dev")).write_text(
+        f"postgresql:\n  auth:\n    password: {enc}\nbackend:\n  extra:\n    - plain\n"
+        f"    - null\n    - {enc}\n  none: null\nsops:\n  mac: x\n")
+    overlay, secrets = manifestchecks.env_layers(load_repo(repo, ["dev"]).envs["dev"])
+    assert secrets == {"postgresql": {"auth": {"password": enc}},
+                       "backend": {"extra": [manifestchecks.UNENCRYPTED, None, enc],
+                                   "none": None}}
+    assert "sops" not in overlay
