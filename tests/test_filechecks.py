@@ -486,5 +486,26 @@ def test_manifests_are_listed_from_projects_when_apps_is_a_link(repo: Path) -> N
     apps = repo / layout.APPS_DIR
     apps.rename(repo / "elsewhere")
     apps.symlink_to(repo / "elsewhere")
+    (repo / layout.PROJECTS_DIR / "README.md").write_text("# not a manifest\n")
+    (repo / layout.PROJECTS_DIR / "dir.yaml").mkdir()
     assert list(filechecks._manifest_files(load_repo(repo))) == [layout.project_path("dev"),
                                                                 layout.project_path("staging")]
+
+
+def test_a_manifest_that_replaces_the_root_application(repo: Path) -> None:
+    stray = f"{layout.APPS_DIR}/stray.yaml"
+    (repo / stray).write_text("apiVersion: argoproj.io/v1alpha1\nkind: Application\n"
+                              "metadata:\n  name: todo-chatbot-root\n  namespace: argocd\n")
+    assert root_rows(repo, filechecks.check_unique_names) == [
+        ("root-app", "error", None, stray, None,
+         f"Application todo-chatbot-root replaces the app-of-apps in {layout.ROOT_APP}; rename "
+         "that environment")]
+
+
+@pytest.mark.parametrize("text", [None, "- not an Application\n"])
+def test_no_root_application_to_replace(repo: Path, text: str | None) -> None:
+    if text is None:
+        (repo / layout.ROOT_APP).unlink()
+    else:
+        (repo / layout.ROOT_APP).write_text(text)
+    assert root_rows(repo, filechecks.check_unique_names) == []
