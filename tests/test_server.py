@@ -922,11 +922,11 @@ def test_the_served_repository_is_origins_else_the_settings(tmp_path: Path) -> N
 def test_the_gate_runs_limit_at_once_and_refuses_past_the_queue() -> None:
     from gitops_gen.service import server
 
-    gate = server.Gate(1, 1)
-    started, release = threading.Event(), threading.Event()
+    gate = server.Gate(2, 1)
+    started, release = threading.Semaphore(0), threading.Event()
 
     def work() -> str:
-        started.set()
+        started.release()
         release.wait(10)
         return "done"
 
@@ -938,10 +938,12 @@ def test_the_gate_runs_limit_at_once_and_refuses_past_the_queue() -> None:
 
         async with anyio.create_task_group() as group:
             group.start_soon(run)
-            await anyio.to_thread.run_sync(started.wait, 10)
+            group.start_soon(run)
+            for _ in range(2):
+                assert await anyio.to_thread.run_sync(started.acquire, True, 10)
             group.start_soon(run)  # the one that may wait
             await anyio.sleep(0.05)
-            assert (gate.admitted, gate.running) == (2, 1)
+            assert (gate.admitted, gate.running) == (3, 2)
             with pytest.raises(Refused) as caught:
                 await gate.run(work)
             results.append((caught.value.status, caught.value.message))
@@ -950,5 +952,5 @@ def test_the_gate_runs_limit_at_once_and_refuses_past_the_queue() -> None:
 
     results = anyio.run(scenario)
     assert results[0] == (503, "too many validations in progress; retry shortly")
-    assert results[1:] == ["done", "done"]
-    assert (gate.admitted, gate.running, gate.peak) == (0, 0, 1)
+    assert results[1:] == ["done", "done", "done"]
+    assert (gate.admitted, gate.running, gate.peak) == (0, 0, 2)
