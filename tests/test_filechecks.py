@@ -509,3 +509,56 @@ def test_no_root_application_to_replace(repo: Path, text: str | None) -> None:
     else:
         (repo / layout.ROOT_APP).write_text(text)
     assert root_rows(repo, filechecks.check_unique_names) == []
+
+
+def test_a_file_encrypted_to_more_recipients_than_its_rule_names_them_all(repo: Path) -> None:
+    have = recipient(repo)
+    other = "age1" + "q" * 58
+    edit(repo, DEV_SECRETS, lambda t: t.replace(
+        f"        - recipient: {have}\n",
+        f"        - recipient: {have}\n          enc: x\n        - recipient: {other}\n", 1))
+    found = [r for r in check(repo, filechecks.check_sops_file) if r[0] == "sops-recipients"]
+    both = ", ".join(sorted([have, other]))
+    assert [r[5] for r in found] == [f"encrypted to {both} but {layout.SOPS_CONFIG} says {have}; "
+                                     "run 'gitops-gen secrets rekey dev'"]
+
+
+def test_a_file_encrypted_to_nobody(repo: Path) -> None:
+    text = (repo / DEV_SECRETS).read_text()
+    start = text.index("    age:\n")
+    end = text.index("    lastmodified:")
+    (repo / DEV_SECRETS).write_text(text[:start] + "    age: []\n" + text[end:])
+    found = [r for r in check(repo, filechecks.check_sops_file) if r[0] == "sops-recipients"]
+    assert [r[5] for r in found] == [
+        f"encrypted to nobody but {layout.SOPS_CONFIG} says {recipient_of_rule(repo)}; run "
+        "'gitops-gen secrets rekey dev'"]
+
+
+def recipient_of_rule(root: Path) -> str:
+    text = (root / layout.SOPS_CONFIG).read_text()
+    return text.split("age: ", 1)[1].splitlines()[0]
+
+
+def test_without_sops_yaml_every_file_lacks_a_creation_rule(repo: Path) -> None:
+    (repo / layout.SOPS_CONFIG).unlink()
+    assert [r[:5] for r in check(repo, filechecks.check_sops_file)] == [
+        ("sops-recipients", "error", "dev", layout.SOPS_CONFIG, None)]
+
+
+def test_a_sops_file_that_is_a_list_is_not_a_sops_file(repo: Path) -> None:
+    (repo / DEV_SECRETS).write_text("- a\n- b\n")
+    assert [r[:5] for r in check(repo, filechecks.check_sops_file)] == [
+        ("sops-metadata", "error", "dev", DEV_SECRETS, 1)]
+
+
+def test_every_missing_secret_key_is_named(repo: Path) -> None:
+    def drop(text: str) -> str:
+        kept = [line for line in text.splitlines(keepends=True)
+                if not line.startswith(("        secretKey:", "        geminiApiKey:"))]
+        return "".join(kept)
+
+    edit(repo, DEV_SECRETS, drop)
+    assert [r[5] for r in check(repo, filechecks.check_sops_file)
+            if r[5].startswith("missing")] == [
+        "missing secret keys backend.secrets.secretKey, backend.secrets.geminiApiKey; set them "
+        "with 'gitops-gen secrets set dev KEY'"]
