@@ -146,12 +146,14 @@ def post_validate(url: str, body: object) -> httpx.Response:
     return httpx.post(f"{url}/validate", json=body, timeout=TIMEOUT)
 
 
-def deliver(url: str, payload: object, *, event: str = "pull_request",
+def deliver(url: str, payload: object, *, event: str | None = "pull_request",
             secret: str | None = SECRET, signature: str | None = None,
             delivery: str | None = None) -> httpx.Response:
     body = json.dumps(payload).encode()
-    headers = {"X-GitHub-Event": event, "Content-Type": "application/json",
+    headers = {"Content-Type": "application/json",
                "X-GitHub-Delivery": delivery or str(uuid.uuid4())}
+    if event is not None:
+        headers["X-GitHub-Event"] = event
     if signature is None and secret is not None:
         signature = "sha256=" + hmac.new(secret.encode(), body, hashlib.sha256).hexdigest()
     if signature is not None:
@@ -324,7 +326,16 @@ def test_webhook_with_a_bad_signature_is_401(
 def test_webhook_without_a_secret_refuses(repo: Path, serve: Callable[[FastAPI], str]) -> None:
     url = serve(create_app(repo, webhook_secret=None, github=None))
     error = assert_one_line_error(deliver(url, pull_request(sha_of(repo, "HEAD"))), 503)
-    assert "GITOPS_GEN_WEBHOOK_SECRET" in error
+    assert error == ("webhook signatures cannot be checked: set GITOPS_GEN_WEBHOOK_SECRET to "
+                     "the webhook's secret and restart")
+
+
+def test_webhook_events_it_does_not_act_on_are_named_and_ignored(
+        repo: Path, serve: Callable[[FastAPI], str]) -> None:
+    url = serve(create_app(repo, webhook_secret=SECRET, github=None))
+    for event, name in (("issues", "'issues'"), (None, "''")):
+        answer = deliver(url, {"action": "opened"}, event=event)
+        assert (answer.status_code, answer.json()) == (202, {"ignored": f"event {name}"})
 
 
 def test_webhook_fetches_a_commit_the_clone_lacks(
@@ -836,8 +847,9 @@ def test_a_failed_fetch_is_logged_once_per_ref_tried_and_never_with_the_token(
                 pytest.raises(Refused) as caught:
             server.ensure_commit(root, missing, pull, github)
         assert caught.value.status == 422
-        assert caught.value.message.startswith(f"commit {missing} is not in the repository, "
-                                               "even after 'git fetch origin'")
+        assert caught.value.message == (
+            f"commit {missing} is not in the repository, even after 'git fetch origin'; check "
+            "the service's clone has the webhook's repository as origin")
         return [r.getMessage() for r in caplog.records if r.levelno == logging.WARNING]
 
     settings = ForgeSettings(token, "http://127.0.0.1:9")
