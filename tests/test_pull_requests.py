@@ -217,7 +217,11 @@ def test_a_full_queue_answers_503_and_github_can_redeliver(
     with running(app) as url:
         assert app.state.service.jobs.submit("hold", lambda: release.wait(60))
         full = deliver(url, pull_request_event(head, None))
-        assert full.status_code == 503 and "queue is full" in full.json()["error"]
+        assert (full.status_code, full.json()) == (
+            503, {"error": "the work queue is full; redeliver the event shortly"})
+        # refused before its body is read: a wrong signature is not even looked at
+        unread = deliver(url, pull_request_event(head, None), secret="another-secret")
+        assert unread.status_code == 503
         assert sample(metrics(url), "gitops_gen_queue_depth") == 1
         release.set()
         idle(app)
@@ -225,7 +229,7 @@ def test_a_full_queue_answers_503_and_github_can_redeliver(
         idle(app)
         counted = metrics(url)
     assert sample(counted, "gitops_gen_queue_depth") == 0
-    assert sample(counted, "gitops_gen_queue_rejected_total") == 1
+    assert sample(counted, "gitops_gen_queue_rejected_total") == 2
     assert [s["state"] for s in github.statuses] == ["success"]
 
 
