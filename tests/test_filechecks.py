@@ -562,3 +562,12 @@ def test_every_missing_secret_key_is_named(repo: Path) -> None:
             if r[5].startswith("missing")] == [
         "missing secret keys backend.secrets.secretKey, backend.secrets.geminiApiKey; set them "
         "with 'gitops-gen secrets set dev KEY'"]
+
+
+def test_a_manifest_that_is_not_a_mapping_hides_no_clash_after_it(repo: Path) -> None:
+    (repo / layout.APPS_DIR / "0-list.yaml").write_text("- not a manifest\n")
+    copy = f"{layout.APPS_DIR}/zz-copy.yaml"
+    (repo / copy).write_text((repo / APP).read_text())
+    found = root_rows(repo, filechecks.check_unique_names)
+    assert [(r[0], r[3]) for r in found] == [("app-project", copy)]
+    assert found[0][5].startswith(f"Application todo-chatbot-dev is also defined in {APP}")
