@@ -571,3 +571,11 @@ def test_a_manifest_that_is_not_a_mapping_hides_no_clash_after_it(repo: Path) ->
     found = root_rows(repo, filechecks.check_unique_names)
     assert [(r[0], r[3]) for r in found] == [("app-project", copy)]
     assert found[0][5].startswith(f"Application todo-chatbot-dev is also defined in {APP}")
+
+
+def test_an_application_without_a_source_is_told_it_is_missing(repo: Path) -> None:
+    app = load_repo(repo, ["dev"]).envs["dev"].app
+    assert rows(filechecks.plugin_findings(app, "dev", None, "overlays/dev", DEV_SECRETS,
+                                           "FIX")) == [
+        ("app-plugin", "error", "dev", APP, line_of(repo, APP, "spec:"),
+         "spec.source is missing; the Application renders from one source. FIX")]
