@@ -579,3 +579,9 @@ def test_an_application_without_a_source_is_told_it_is_missing(repo: Path) -> No
                                            "FIX")) == [
         ("app-plugin", "error", "dev", APP, line_of(repo, APP, "spec:"),
          "spec.source is missing; the Application renders from one source. FIX")]
+
+
+def test_a_missing_appproject_is_left_to_the_presence_check(repo: Path) -> None:
+    (repo / PROJECT).unlink()
+    assert application(repo) == []
+    assert [r[3] for r in check(repo, filechecks.check_presence)] == [PROJECT]
