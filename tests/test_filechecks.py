@@ -103,6 +103,8 @@ LOOKS = ("looks like a secret in plaintext (value not shown); move it to a Secre
 
 @pytest.mark.parametrize(("overlay", "dotted", "line"), [
     ("backend:\n  apiToken: abc\n", "backend.apiToken", 2),  # its name
+    ("backend:\n  extra:\n    apiToken: abc\n", "backend.extra.apiToken", 3),
+    ("apiToken: abc\n", "apiToken", 1),
     ("backend:\n  tokens:\n    - abc\n", "backend.tokens.0", 3),  # its list's name
     ("backend:\n  env:\n    - name: DB_PASSWORD\n      value: abc\n", "backend.env.0.value", 4),
     ("backend:\n  note: AGE-SECRET-KEY-1QQQ\n", "backend.note", 2),  # its value
@@ -127,6 +129,7 @@ def test_a_value_that_looks_like_a_secret_is_named_never_shown(repo: Path, overl
     "backend:\n  env:\n    - name: DB_PASSWORD\n      valueFrom: {secretKeyRef: {name: x}}\n",
     "backend:\n  note: AGE-SECRET-KEY-\n",  # the prefix alone, not a key
     "backend:\n  note: AIzaShort\n",
+    "backend:\n  hosts:\n    - example.com\n",
 ])
 def test_a_value_that_is_not_a_secret_is_left_alone(repo: Path, overlay: str) -> None:
     assert plaintext(repo, overlay) == []
