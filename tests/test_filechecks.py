@@ -8,6 +8,7 @@ from __future__ import annotations
 from collections.abc import Callable, Iterable
 from pathlib import Path
 
+import pyrage
 import pytest
 
 from gitops_gen.checks import filechecks
@@ -107,7 +108,6 @@ LOOKS = ("looks like a secret in plaintext (value not shown); move it to a Secre
     ("apiToken: abc\n", "apiToken", 1),
     ("backend:\n  tokens:\n    - abc\n", "backend.tokens.0", 3),  # its list's name
     ("backend:\n  env:\n    - name: DB_PASSWORD\n      value: abc\n", "backend.env.0.value", 4),
-    ("backend:\n  note: AGE-SECRET-KEY-1QQQ\n", "backend.note", 2),  # its value
     ("backend:\n  note: '-----BEGIN RSA PRIVATE KEY-----'\n", "backend.note", 2),
     ("backend:\n  note: AIza" + "x" * 35 + "\n", "backend.note", 2),
     ("backend:\n  password: 12345\n", "backend.password", 2),  # not only strings
@@ -119,6 +119,14 @@ def test_a_value_that_looks_like_a_secret_is_named_never_shown(repo: Path, overl
                       f"{dotted} {LOOKS}")]
 
 
+def test_an_age_private_key_is_a_secret_whatever_its_name(repo: Path) -> None:
+    key = str(pyrage.x25519.Identity.generate())  # a real key, made for this test
+    found = plaintext(repo, f"backend:\n  note: {key}\n")
+    assert found == [("plaintext-secret", "error", "dev", layout.values_path("dev"), 2,
+                      f"backend.note {LOOKS}")]
+    assert key not in repr(found)
+
+
 @pytest.mark.parametrize("overlay", [
     "backend:\n  existingSecret: todo-backend\n",  # names a Secret, holds none
     "backend:\n  secretName: todo\n",
@@ -127,7 +135,7 @@ def test_a_value_that_looks_like_a_secret_is_named_never_shown(repo: Path, overl
     "backend:\n  password: ENC[AES256_GCM,data:eA==,iv:eA==,tag:eA==,type:str]\n",
     "backend:\n  env:\n    - name: LOG_LEVEL\n      value: debug\n",
     "backend:\n  env:\n    - name: DB_PASSWORD\n      valueFrom: {secretKeyRef: {name: x}}\n",
-    "backend:\n  note: AGE-SECRET-KEY-\n",  # the prefix alone, not a key
+    "backend:\n  note: AGE-SECRET" + "-KEY-\n",  # the prefix alone, not a key
     "backend:\n  note: AIzaShort\n",
     "backend:\n  hosts:\n    - example.com\n",
 ])
