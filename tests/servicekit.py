@@ -75,14 +75,20 @@ def sample(found: dict[tuple[str, frozenset[tuple[str, str]]], float], name: str
     return found[(name, frozenset(labels.items()))]
 
 
-def deliver(url: str, payload: object, *, event: str = "pull_request",
-            secret: str | None = SECRET, delivery: str | None = None) -> httpx.Response:
+def deliver(url: str, payload: object, *, event: str | None = "pull_request",
+            secret: str | None = SECRET, signature: str | None = None,
+            delivery: str | None = None) -> httpx.Response:
+    """POST payload to the webhook as GitHub would: signed with secret (or carrying signature
+    as given), with event (none when None) and a delivery id."""
     body = json.dumps(payload).encode()
-    headers = {"X-GitHub-Event": event, "Content-Type": "application/json",
+    headers = {"Content-Type": "application/json",
                "X-GitHub-Delivery": delivery or str(uuid.uuid4())}
-    if secret is not None:
-        headers["X-Hub-Signature-256"] = "sha256=" + hmac.new(
-            secret.encode(), body, hashlib.sha256).hexdigest()
+    if event is not None:
+        headers["X-GitHub-Event"] = event
+    if signature is None and secret is not None:
+        signature = "sha256=" + hmac.new(secret.encode(), body, hashlib.sha256).hexdigest()
+    if signature is not None:
+        headers["X-Hub-Signature-256"] = signature
     return httpx.post(f"{url}/webhook/github", content=body, headers=headers, timeout=TIMEOUT)
 
 

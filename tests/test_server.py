@@ -39,12 +39,8 @@ from gitops_gen.repo.limits import RunLimits
 from gitops_gen.service.server import Gate, Refused, create_app
 
 from .helpers import cli, set_value, template_repo
-from .servicekit import metrics, sample
+from .servicekit import FULL_NAME, SECRET, TIMEOUT, TOKEN, deliver, metrics, sample
 
-TOKEN = "ghp_TestOnlyToken0123456789abcdefABCDEF"
-SECRET = "webhook-secret-for-tests-only"
-FULL_NAME = "org/todo-gitops"
-TIMEOUT = httpx.Timeout(30.0, connect=5.0)
 STAGING = layout.values_path("staging")
 
 
@@ -144,21 +140,6 @@ def forge_factory() -> Iterator[Callable[..., FakeForge]]:
 
 def post_validate(url: str, body: object) -> httpx.Response:
     return httpx.post(f"{url}/validate", json=body, timeout=TIMEOUT)
-
-
-def deliver(url: str, payload: object, *, event: str | None = "pull_request",
-            secret: str | None = SECRET, signature: str | None = None,
-            delivery: str | None = None) -> httpx.Response:
-    body = json.dumps(payload).encode()
-    headers = {"Content-Type": "application/json",
-               "X-GitHub-Delivery": delivery or str(uuid.uuid4())}
-    if event is not None:
-        headers["X-GitHub-Event"] = event
-    if signature is None and secret is not None:
-        signature = "sha256=" + hmac.new(secret.encode(), body, hashlib.sha256).hexdigest()
-    if signature is not None:
-        headers["X-Hub-Signature-256"] = signature
-    return httpx.post(f"{url}/webhook/github", content=body, headers=headers, timeout=TIMEOUT)
 
 
 def pull_request(sha: str, action: str = "synchronize", number: int = 7) -> dict[str, Any]:
