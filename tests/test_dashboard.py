@@ -6,7 +6,9 @@ The repository: dev runs backend 1.3.0, staging 1.2.0 (so staging is behind dev)
 
 from __future__ import annotations
 
+import re
 import time
+from datetime import UTC, datetime
 from pathlib import Path
 
 import git
@@ -166,11 +168,22 @@ def test_commit_pages_and_headers(repo: Path) -> None:
         for name in ("f" * 40, "main", "%3Cscript%3Ealert(1)%3C", older[:12]):
             missing = httpx.get(f"{url}/commits/{name}", timeout=TIMEOUT)
             assert missing.status_code == 404
-            assert "No such commit" in missing.text and "<script>alert" not in missing.text
+            assert ('<span class="big">No such commit</span><span class="detail">the '
+                    "service&#x27;s clone has no commit by that name (a full 40-character "
+                    "sha); it fetches origin every minute</span>") in missing.text
+            assert "<script>alert" not in missing.text
             assert "default-src 'none'" in missing.headers["content-security-policy"]
+        before = time.time()
         page = wait_ready(url, f"/commits/{older}")
         response = httpx.get(f"{url}/commits/{older}", timeout=TIMEOUT)
         home = wait_ready(url)
+        after = time.time()
+    # each page says when it was rendered: now, not some other time
+    for text in (page, home):
+        rendered = re.search(r"rendered (\d{4}-\d\d-\d\d \d\d:\d\d:\d\d) UTC", text)
+        assert rendered, text[-400:]
+        at = datetime.strptime(rendered[1], "%Y-%m-%d %H:%M:%S").replace(tzinfo=UTC)
+        assert int(before) <= at.timestamp() <= after
     assert 'data-state="ok"' in page and "This commit is valid" in page
     # a commit's page links back to the target revision's, which speaks of that revision
     assert '<a href="/">\u2190 target revision</a>' in page

@@ -397,26 +397,35 @@ def free_port() -> int:
         return int(s.getsockname()[1])
 
 
+def serve_command(repo: Path, port: int, **popen: Any) -> subprocess.Popen[Any]:
+    """`gitops-gen serve` in a child process on port."""
+    return subprocess.Popen([sys.executable, "-m", "gitops_gen", "--repo", str(repo), "serve",
+                             "--port", str(port)], **popen)
+
+
+def healthz(process: subprocess.Popen[Any], port: int, seconds: float = 60,
+            output: Callable[[], str] = str) -> httpx.Response:
+    """GET /healthz of the child process's service once it answers."""
+    deadline = time.monotonic() + seconds
+    while True:
+        assert process.poll() is None and time.monotonic() < deadline, output()
+        try:
+            return httpx.get(f"http://127.0.0.1:{port}/healthz", timeout=2)
+        except httpx.TransportError:
+            time.sleep(0.1)
+
+
 def test_serve_command_runs_the_service(repo: Path, tmp_path: Path) -> None:
     port = free_port()
     env = {**os.environ, "GITOPS_GEN_WEBHOOK_SECRET": SECRET, "GITHUB_TOKEN": TOKEN,
            "GITHUB_API_URL": "http://127.0.0.1:9"}
     log_file = tmp_path / "serve.log"
     with log_file.open("wb") as log:
-        process = subprocess.Popen(
-            [sys.executable, "-m", "gitops_gen", "--repo", str(repo), "serve", "--port",
-             str(port)], stdout=log, stderr=subprocess.STDOUT, env=env)
+        process = serve_command(repo, port, stdout=log, stderr=subprocess.STDOUT, env=env)
         try:
-            deadline = time.monotonic() + 30
-            while True:
-                assert process.poll() is None, log_file.read_text()
-                assert time.monotonic() < deadline, log_file.read_text()
-                try:
-                    health = httpx.get(f"http://127.0.0.1:{port}/healthz", timeout=2)
-                    break
-                except httpx.TransportError:
-                    time.sleep(0.1)
+            health = healthz(process, port, 30, log_file.read_text)
             assert health.json()["ok"] is True
+            assert "server" not in health.headers  # no server name or version to fingerprint
             response = deliver(f"http://127.0.0.1:{port}", pull_request(sha_of(repo, "HEAD")))
             assert response.status_code == 202 and response.json()["queued"] == "pull_request"
         finally:
@@ -623,19 +632,10 @@ def test_a_bad_request_holds_one_slot_for_a_bounded_time_and_the_webhook_has_its
 def test_serve_stops_within_moments_with_a_validation_in_flight(repo: Path) -> None:
     looping = commit_file(repo, "chart/templates/loop.yaml", LOOP)
     port = free_port()
-    process = subprocess.Popen(
-        [sys.executable, "-m", "gitops_gen", "--repo", str(repo), "serve", "--port", str(port)],
-        stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True,
-        env={**os.environ, "GITOPS_GEN_ENV_TIMEOUT": "600"})
+    process = serve_command(repo, port, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
+                            text=True, env={**os.environ, "GITOPS_GEN_ENV_TIMEOUT": "600"})
     try:
-        deadline = time.monotonic() + 60
-        while True:
-            assert process.poll() is None and time.monotonic() < deadline
-            try:
-                httpx.get(f"http://127.0.0.1:{port}/healthz", timeout=2)
-                break
-            except httpx.TransportError:
-                time.sleep(0.1)
+        healthz(process, port)
         with ThreadPoolExecutor(max_workers=1) as pool:
             in_flight = pool.submit(httpx.post, f"http://127.0.0.1:{port}/validate",
                                     json={"ref": looping}, timeout=httpx.Timeout(120))
@@ -652,6 +652,33 @@ def test_serve_stops_within_moments_with_a_validation_in_flight(repo: Path) -> N
     assert code == 0, stderr
     assert answer in (503, "closed")
     assert "Traceback" not in stderr
+
+
+def test_serve_stops_within_moments_while_a_body_is_still_arriving(repo: Path) -> None:
+    """A client that sends a body slowly cannot hold the service's stop for the body's whole
+    time limit (30 s): the request is answered 503 once the stop's grace is over, and logged
+    in one line."""
+    port = free_port()
+    process = serve_command(repo, port, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
+                            text=True)
+    try:
+        healthz(process, port)
+        with socket.create_connection(("127.0.0.1", port), timeout=30) as conn:
+            conn.sendall(b"POST /validate HTTP/1.1\r\nHost: x\r\n"
+                         b"Content-Type: application/json\r\nContent-Length: 100\r\n\r\n{")
+            time.sleep(0.5)  # the request is in flight, reading its body
+            process.terminate()
+            code = process.wait(timeout=15)
+            answer = conn.recv(65536)
+    finally:
+        process.kill()
+        _, stderr = process.communicate()
+    assert code == 0, stderr
+    head, _, body = answer.partition(b"\r\n\r\n")
+    assert head.startswith(b"HTTP/1.1 503"), answer
+    assert json.loads(body) == {"error": "the service is stopping; retry once it is back"}
+    assert "POST '/validate' cut short: the service is stopping" in stderr, stderr
+    assert "Traceback" not in stderr and "ERROR:    Exception" not in stderr, stderr
 
 
 # ---- reports kept by commit, one validation per commit at a time (reportcache.py) ------------

@@ -19,6 +19,8 @@ holds one slot for a bounded time at most.
 
 from __future__ import annotations
 
+import asyncio
+import json
 import logging
 import re
 import tempfile
@@ -35,6 +37,7 @@ from fastapi import FastAPI, Request
 from fastapi.responses import HTMLResponse, JSONResponse, Response
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 from starlette.exceptions import HTTPException
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from .. import __version__
 from ..checks import isolated, rendering
@@ -73,6 +76,8 @@ _SHA = re.compile(r"[0-9a-f]{40}(?:[0-9a-f]{24})?")
 _NAME = r"[A-Za-z0-9_-][A-Za-z0-9_.-]*"  # GitHub's owner and repository names; never . or ..
 _FULL_NAME = re.compile(rf"{_NAME}/{_NAME}")
 _REF_MAX = 256
+STOP_GRACE = 1  # seconds a stop waits for the requests in flight
+STOPPED = "the service is stopping; retry once it is back"
 # Worker processes kept started ahead of the validations and renders that will use them
 # (checks/isolated.keep_spares), as many as /validate runs at once by default: a new commit's
 # validation does not wait for one to start. Each is an idle interpreter with the checks loaded
@@ -116,7 +121,7 @@ def validate_commit(root: Path, sha: str, envs: list[str] | None = None,
                               refused.message.replace(str(tree), sha[:12])) from exc
     except GitopsGenError as exc:
         if proc.is_stopping():
-            raise Refused(503, "the service is stopping; retry once it is back") from exc
+            raise Refused(503, STOPPED) from exc
         raise
 
 
@@ -500,6 +505,40 @@ def use_scratch() -> None:
              " (memory)" if chosen else "")
 
 
+def answering_stop(app: ASGIApp) -> ASGIApp:
+    """app, with each request that a stop cancels answered 503 and logged in one line.
+
+    After the stop's grace, uvicorn cancels the requests still in flight (uvicorn 0.55.0,
+    server.py L295-304) and would log each as "Exception in ASGI application" with its
+    traceback and answer 500 (protocols/http/h11_impl.py L405-415). A request the stop cut
+    short (a body still arriving) is no error of the service: it is answered as a validation
+    the stop ended is."""
+
+    async def answered(scope: Scope, receive: Receive, send: Send) -> None:
+        started = False
+
+        async def sending(message: Message) -> None:
+            nonlocal started
+            started = started or message["type"] == "http.response.start"
+            await send(message)
+
+        try:
+            await app(scope, receive, sending)
+        except asyncio.CancelledError:
+            if scope["type"] != "http" or not proc.is_stopping():
+                raise
+            log.warning("%s %r cut short: %s", scope["method"], scope["path"][:64], STOPPED)
+            if not started:
+                body = json.dumps({"error": STOPPED}).encode()
+                await send({"type": "http.response.start", "status": 503,
+                            "headers": [(b"content-type", b"application/json"),
+                                        (b"content-length", str(len(body)).encode()),
+                                        (b"connection", b"close")]})
+                await send({"type": "http.response.body", "body": body})
+
+    return answered
+
+
 def run(app: FastAPI, host: str, port: int) -> None:
     """Serve app until SIGTERM or SIGINT: then every worker process and git call is
     stopped at once, so requests in flight end (503) and the server exits within a second."""
@@ -511,8 +550,8 @@ def run(app: FastAPI, host: str, port: int) -> None:
             isolated.close_spares()
             super().handle_exit(sig, frame)
 
-    config = uvicorn.Config(app, host=host, port=port, log_level="info", server_header=False,
-                            timeout_graceful_shutdown=1)
+    config = uvicorn.Config(answering_stop(app), host=host, port=port, log_level="info",
+                            server_header=False, timeout_graceful_shutdown=STOP_GRACE)
     use_scratch()
     isolated.keep_spares(SPARE_WORKERS, load_helm=True)
     try:
