@@ -5,6 +5,7 @@ The one stand-in is the forge: a small HTTP server on loopback in place of GitHu
 
 from __future__ import annotations
 
+import asyncio
 import hashlib
 import hmac
 import json
@@ -33,10 +34,10 @@ from fastapi import FastAPI
 
 from gitops_gen import __version__
 from gitops_gen.errors import InputError
-from gitops_gen.repo import layout
+from gitops_gen.repo import layout, proc
 from gitops_gen.repo.forge import STATUS_CONTEXT, ForgeSettings
 from gitops_gen.repo.limits import RunLimits
-from gitops_gen.service.server import Gate, Refused, create_app
+from gitops_gen.service.server import Gate, Refused, answering_stop, create_app
 
 from .helpers import cli, set_value, template_repo
 from .servicekit import FULL_NAME, SECRET, TIMEOUT, TOKEN, deliver, metrics, sample
@@ -192,6 +193,36 @@ def test_validate_at_an_older_ref_and_never_the_work_tree(
     assert older.json()["environments"] == ["dev", "staging"]
     dev_only = post_validate(url, {"ref": sha_of(repo, "HEAD"), "environments": ["dev"]}).json()
     assert dev_only["ok"] is True and dev_only["environments"] == ["dev"]
+
+
+def test_an_api_validation_is_recorded_for_the_dashboard_and_logged(
+        repo: Path, serve: Callable[[FastAPI], str], caplog: pytest.LogCaptureFixture) -> None:
+    caplog.set_level(logging.INFO, "gitops_gen.service.server")
+    app = create_app(repo, webhook_secret=None, github=None)
+    url = serve(app)
+    branch = "release/" + "x" * 50  # the label keeps the first 40 characters of the ref
+    git.Repo(repo).create_head(branch, "HEAD~1")
+    start = time.monotonic()
+    answer = post_validate(url, {"ref": branch})
+    took = time.monotonic() - start
+    assert answer.status_code == 200
+    [done] = app.state.service.history
+    sha = sha_of(repo, "HEAD~1")
+    assert (done.source, done.label, done.sha, done.ok, done.errors, done.warnings) == (
+        "api", f"POST /validate {branch[:40]}", sha, True, 0, 1)
+    assert 0 < done.seconds <= took
+    assert answer.json()["summary"] == {"errors": 0, "warnings": 1}
+    assert f"validated {sha[:12]}: 0 errors, 1 warning" in caplog.messages
+
+
+def test_an_unknown_environment_is_named_with_the_commit_not_the_checkout(
+        repo: Path, serve: Callable[[FastAPI], str]) -> None:
+    url = serve(create_app(repo, webhook_secret=None, github=None))
+    sha = sha_of(repo, "HEAD")
+    error = assert_one_line_error(post_validate(url, {"ref": sha, "environments": ["nowhere"]}),
+                                  400)
+    assert error == (f"no environment 'nowhere' in {sha[:12]}; known environments: dev, "
+                     "staging (gitops-gen env list)")
 
 
 @pytest.mark.parametrize(("body", "words"), [
@@ -725,6 +756,16 @@ def test_concurrent_requests_for_one_new_commit_validate_it_once(
     assert validations(url) == 1
     dev = post_validate(url, {"ref": older, "environments": ["dev"]})  # other options: a key
     assert dev.headers["x-gitops-gen-report"] == "miss" and validations(url) == 2  # of its own
+    kube = post_validate(url, {"ref": older, "kubeVersion": "1.30"})
+    assert kube.headers["x-gitops-gen-report"] == "miss" and validations(url) == 3
+    # each report is kept under its own options: none replaced another
+    for body, content in [({"ref": older}, answers[0].content),
+                          ({"ref": older, "environments": ["dev"]}, dev.content),
+                          ({"ref": older, "kubeVersion": "1.30"}, kube.content)]:
+        again = post_validate(url, body)
+        assert (again.headers["x-gitops-gen-report"], again.content) == ("hit", content), body
+    assert json.loads(dev.content)["environments"] == ["dev"]
+    assert validations(url) == 3
 
 
 def test_a_commit_pushed_to_origin_is_fetched_into_the_clone_and_validated(
@@ -819,6 +860,69 @@ def test_an_internal_error_names_its_type_only_in_the_answer_and_the_log(
     assert (status, body) == (500, {"error": "internal error (KeyError); see the service log"})
     assert [(r.levelno, r.getMessage()) for r in caplog.records] == [
         (logging.ERROR, "internal error: KeyError")]
+
+
+def cut_short(monkeypatch: pytest.MonkeyPatch, *, stopping: bool, begun: bool = False,
+              kind: str = "http") -> tuple[list[dict[str, Any]], bool]:
+    """A request cancelled while its app waits (having begun its answer when begun), through
+    answering_stop, as uvicorn cancels it when a stop's grace is over: what was sent,
+    and whether the cancellation went on."""
+    monkeypatch.setattr(proc, "is_stopping", lambda: stopping)
+    sent: list[dict[str, Any]] = []
+
+    async def main() -> bool:
+        waiting = asyncio.Event()
+
+        async def app(scope: Any, receive: Any, send: Any) -> None:
+            if begun:
+                await send({"type": "http.response.start", "status": 200, "headers": []})
+            waiting.set()
+            await asyncio.Event().wait()
+
+        async def receive() -> dict[str, Any]:
+            return {"type": "http.disconnect"}
+
+        async def send(message: dict[str, Any]) -> None:
+            sent.append(message)
+
+        scope = {"type": kind, "method": "POST", "path": "/validate\n" + "x" * 60}
+        task = asyncio.create_task(answering_stop(app)(scope, receive, send))
+        await waiting.wait()
+        task.cancel()
+        try:
+            await task
+        except asyncio.CancelledError:
+            return True
+        return False
+
+    return sent, asyncio.run(main())
+
+
+def test_a_request_a_stop_cuts_short_is_answered_503(
+        monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture) -> None:
+    caplog.set_level(logging.WARNING)
+    body = b'{"error": "the service is stopping; retry once it is back"}'
+    assert cut_short(monkeypatch, stopping=True) == ([
+        {"type": "http.response.start", "status": 503,
+         "headers": [(b"content-type", b"application/json"),
+                     (b"content-length", str(len(body)).encode()), (b"connection", b"close")]},
+        {"type": "http.response.body", "body": body}], False)
+    # one line, the path quoted (a newline in it cannot start a line of its own) and cut
+    assert caplog.messages == ["POST '/validate\\n" + "x" * 54 + "' cut short: the service is "
+                               "stopping; retry once it is back"]
+
+
+def test_an_answer_begun_before_the_stop_is_not_begun_again(
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    begun = {"type": "http.response.start", "status": 200, "headers": []}
+    assert cut_short(monkeypatch, stopping=True, begun=True) == ([begun], False)
+
+
+@pytest.mark.parametrize(("stopping", "kind"), [(False, "http"), (True, "lifespan"),
+                                                 (True, "websocket")])
+def test_a_cancellation_that_is_not_a_stop_s_goes_on(
+        monkeypatch: pytest.MonkeyPatch, stopping: bool, kind: str) -> None:
+    assert cut_short(monkeypatch, stopping=stopping, kind=kind) == ([], True)
 
 
 def test_a_refusal_answers_its_status_message_and_headers() -> None:
