@@ -37,7 +37,14 @@ from gitops_gen.errors import InputError
 from gitops_gen.repo import layout, proc
 from gitops_gen.repo.forge import STATUS_CONTEXT, ForgeSettings
 from gitops_gen.repo.limits import RunLimits
-from gitops_gen.service.server import Gate, Refused, answering_stop, create_app
+from gitops_gen.service.server import (
+    Gate,
+    Refused,
+    answering_stop,
+    create_app,
+    resolve_commit,
+    server_config,
+)
 
 from .helpers import cli, set_value, template_repo
 from .servicekit import FULL_NAME, SECRET, TIMEOUT, TOKEN, deliver, metrics, sample
@@ -806,6 +813,37 @@ def test_a_validation_a_limit_cut_short_is_not_kept(
     assert sample(metrics(url), "gitops_gen_report_cache_entries") == 0
 
 
+def test_a_request_for_a_commit_being_validated_waits_for_that_validation_within_its_time(
+        repo: Path, serve: Callable[[FastAPI], str], monkeypatch: pytest.MonkeyPatch) -> None:
+    looping = commit_file(repo, "chart/templates/loop.yaml", LOOP)
+    app = create_app(repo, webhook_secret=None, github=None,
+                     run_limits=RunLimits(env_seconds=2, total_seconds=4))
+    url = serve(app)
+    body = {"ref": looping, "environments": ["dev"]}
+
+    def beside_a_validation() -> tuple[httpx.Response, httpx.Response]:
+        with ThreadPoolExecutor(max_workers=1) as pool:
+            first = pool.submit(post_validate, url, body)
+            deadline = time.monotonic() + 60
+            while app.state.gate.running < 1:
+                assert time.monotonic() < deadline
+                time.sleep(0.02)
+            second = post_validate(url, body)  # the first's takes 2 s: its limit
+            return first.result(timeout=60), second
+
+    # it waits up to the validation's time limit (4 s) and a margin
+    owner, joined = beside_a_validation()
+    assert (owner.status_code, owner.headers["x-gitops-gen-report"]) == (200, "miss")
+    assert (joined.status_code, joined.headers["x-gitops-gen-report"]) == (200, "joined")
+    assert joined.content == owner.content
+    # told to retry when the validation outlasts its wait (here half a second)
+    monkeypatch.setattr("gitops_gen.service.server.WAIT_MARGIN", -3.5)
+    owner, late = beside_a_validation()
+    assert owner.status_code == 200
+    assert assert_one_line_error(late, 503) == ("this commit's validation is still running; "
+                                                "retry shortly")
+
+
 def test_the_kept_reports_are_bounded_and_the_least_recently_used_goes_first(
         repo: Path, serve: Callable[[FastAPI], str]) -> None:
     url = serve(create_app(repo, webhook_secret=None, github=None, report_cache=2))
@@ -898,6 +936,14 @@ def cut_short(monkeypatch: pytest.MonkeyPatch, *, stopping: bool, begun: bool = 
     return sent, asyncio.run(main())
 
 
+def test_the_server_s_configuration(repo: Path) -> None:
+    config = server_config(create_app(repo, webhook_secret=None, github=None), "127.0.0.1",
+                           8123)
+    assert (config.host, config.port, config.log_level) == ("127.0.0.1", 8123, "info")
+    assert config.server_header is False  # no server name or version to fingerprint
+    assert config.timeout_graceful_shutdown == 1  # then requests in flight are answered 503
+
+
 def test_a_request_a_stop_cuts_short_is_answered_503(
         monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture) -> None:
     caplog.set_level(logging.WARNING)
@@ -975,6 +1021,20 @@ def test_a_failed_fetch_is_logged_once_per_ref_tried_and_never_with_the_token(
 
 
 # ---- request parsing, the served repository, the gate, in-process ---------------------------
+
+
+@pytest.mark.parametrize("ref", ["", "a" * 257, "-", "--output=/tmp/x", "main\x07", "main\x00",
+                                 "main branch", "main\n", "main\t"])
+def test_a_ref_that_is_no_name_is_refused_before_git_sees_it(repo: Path, ref: str) -> None:
+    with pytest.raises(InputError) as refused:
+        resolve_commit(repo, ref)
+    assert (refused.value.message, refused.value.fix) == (
+        "ref must be a branch, tag or commit name", "e.g. main or HEAD~1")
+
+
+def test_a_ref_up_to_256_characters_is_looked_up(repo: Path) -> None:
+    assert resolve_commit(repo, "a" * 256) is None
+    assert resolve_commit(repo, "HEAD~1") == sha_of(repo, "HEAD~1")
 
 
 def test_a_report_summary_counts_errors_and_warnings() -> None:

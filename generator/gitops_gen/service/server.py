@@ -29,7 +29,7 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import TYPE_CHECKING, Any, TypeVar
 
 import anyio
 import anyio.to_thread
@@ -61,6 +61,9 @@ from .admission import (
 from .deliveries import Queued
 from .reportcache import Abandoned, Answer, Flights, Key, ReportCache
 from .state import ServiceState
+
+if TYPE_CHECKING:
+    import uvicorn
 
 log = logging.getLogger(__name__)
 
@@ -539,6 +542,15 @@ def answering_stop(app: ASGIApp) -> ASGIApp:
     return answered
 
 
+def server_config(app: FastAPI, host: str, port: int) -> uvicorn.Config:
+    """How uvicorn serves app: on host:port, its access log on, no Server header naming it,
+    and a stop's grace of STOP_GRACE, after which requests still in flight are answered 503."""
+    import uvicorn
+
+    return uvicorn.Config(answering_stop(app), host=host, port=port, log_level="info",
+                          server_header=False, timeout_graceful_shutdown=STOP_GRACE)
+
+
 def run(app: FastAPI, host: str, port: int) -> None:
     """Serve app until SIGTERM or SIGINT: then every worker process and git call is
     stopped at once, so requests in flight end (503) and the server exits within a second."""
@@ -550,8 +562,7 @@ def run(app: FastAPI, host: str, port: int) -> None:
             isolated.close_spares()
             super().handle_exit(sig, frame)
 
-    config = uvicorn.Config(answering_stop(app), host=host, port=port, log_level="info",
-                            server_header=False, timeout_graceful_shutdown=STOP_GRACE)
+    config = server_config(app, host, port)
     use_scratch()
     isolated.keep_spares(SPARE_WORKERS, load_helm=True)
     try:
