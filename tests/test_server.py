@@ -222,6 +222,13 @@ def test_an_api_validation_is_recorded_for_the_dashboard_and_logged(
     assert f"validated {sha[:12]}: 0 errors, 1 warning" in caplog.messages
 
 
+def test_an_unknown_ref_is_named_with_what_to_give(
+        repo: Path, serve: Callable[[FastAPI], str]) -> None:
+    url = serve(create_app(repo, webhook_secret=None, github=None))
+    error = assert_one_line_error(post_validate(url, {"ref": "no-such-branch"}), 400)
+    assert error == "git ref 'no-such-branch' not found; give a branch, tag or commit"
+
+
 def test_an_unknown_environment_is_named_with_the_commit_not_the_checkout(
         repo: Path, serve: Callable[[FastAPI], str]) -> None:
     url = serve(create_app(repo, webhook_secret=None, github=None))
@@ -1018,6 +1025,27 @@ def test_a_failed_fetch_is_logged_once_per_ref_tried_and_never_with_the_token(
     assert token not in first + second
     (raw,) = warnings(None, None)  # no forge, no token to hide: git's words as they are
     assert f"gone-{token}" in raw
+
+
+def test_a_full_sha_the_clone_lacks_is_fetched_for_validate_and_the_token_never_logged(
+        tmp_path: Path, serve: Callable[[FastAPI], str],
+        caplog: pytest.LogCaptureFixture) -> None:
+    token = "SECRET-TOKEN-8"
+    root = tmp_path / "clone"
+    clone = git.Repo.init(root)
+    (root / "a").write_text("a\n")
+    clone.index.add(["a"])
+    clone.index.commit("a")
+    clone.create_remote("origin", str(tmp_path / f"gone-{token}"))  # git quotes it on failure
+    url = serve(create_app(root, webhook_secret=None,
+                           github=ForgeSettings(token, "http://127.0.0.1:9")))
+    missing = "1" * 40
+    with caplog.at_level(logging.WARNING, logger="gitops_gen.service.server"):
+        error = assert_one_line_error(post_validate(url, {"ref": missing}), 422)
+    assert error == (f"commit {missing} is not in the repository, even after 'git fetch "
+                     "origin'; check the service's clone has the webhook's repository as origin")
+    (fetched,) = [r.getMessage() for r in caplog.records if r.levelno == logging.WARNING]
+    assert fetched.startswith("git fetch origin failed: ") and token not in fetched
 
 
 # ---- request parsing, the served repository, the gate, in-process ---------------------------
