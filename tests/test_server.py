@@ -944,9 +944,8 @@ def cut_short(monkeypatch: pytest.MonkeyPatch, *, stopping: bool, begun: bool = 
 
 
 def test_the_server_s_configuration(repo: Path) -> None:
-    config = server_config(create_app(repo, webhook_secret=None, github=None), "127.0.0.1",
-                           8123)
-    assert (config.host, config.port, config.log_level) == ("127.0.0.1", 8123, "info")
+    config = server_config(create_app(repo, webhook_secret=None, github=None), "::1", 8123)
+    assert (config.host, config.port, config.log_level) == ("::1", 8123, "info")
     assert config.server_header is False  # no server name or version to fingerprint
     assert config.timeout_graceful_shutdown == 1  # then requests in flight are answered 503
 
