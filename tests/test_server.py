@@ -183,7 +183,9 @@ def test_validate_head_is_what_the_cli_prints(repo: Path, serve: Callable[[FastA
     assert printed.exit_code == 1
     assert response.json() == json.loads(printed.output)
     assert response.json()["ok"] is False
-    assert httpx.post(f"{url}/validate", timeout=TIMEOUT).json() == response.json()  # no body
+    again = httpx.post(f"{url}/validate", timeout=TIMEOUT)  # no body: HEAD, as before
+    assert again.json() == response.json()
+    assert again.headers["x-gitops-gen-report"] == "hit"  # HEAD's commit has its report kept
 
 
 def test_validate_at_an_older_ref_and_never_the_work_tree(
@@ -245,11 +247,14 @@ def test_an_unknown_environment_is_named_with_the_commit_not_the_checkout(
     ({"ref": ""}, "ref"),
     ({"environments": ["nowhere"]}, "nowhere"),
     ({"kubeVersion": "1.9"}, "not supported"),
-    ({"kubeVersion": "latest"}, "kubeVersion"),
-    ({"kubeVersion": 1.3}, "kubeVersion"),
+    ({"kubeVersion": "latest"}, "invalid request: kubeVersion: not MAJOR.MINOR; give e.g. 1.30"),
+    ({"kubeVersion": "SENTINEL-VALUE"}, "kubeVersion: not MAJOR.MINOR"),
+    ({"kubeVersion": 1.3}, "invalid request: kubeVersion: Input should be a valid string"),
     ({"environments": "dev-SENTINEL-VALUE"}, "environments"),
+    ({"environments": [1]}, "invalid request: environments.0: Input should be a valid string"),
     ({"ref": "HEAD", "token": "SENTINEL-VALUE"}, "token"),
-    ("SENTINEL-VALUE", "body"),
+    ("SENTINEL-VALUE", "invalid request: body: Input should be a valid dictionary or instance "
+                       "of ValidateRequest"),
 ])
 def test_bad_input_is_400_in_one_line(repo: Path, serve: Callable[[FastAPI], str],
                                       body: object, words: str) -> None:

@@ -297,7 +297,11 @@ class Service:
             where = ".".join(str(p) for p in first["loc"]) or "body"
             raise Refused(400, f"invalid request: {where}: {first['msg']}") from None
         if args.kube_version is not None:
-            config.check_kube_version(args.kube_version, "kubeVersion")
+            try:
+                config.check_kube_version(args.kube_version)
+            except InputError:  # its message quotes the value: no answer echoes what was sent
+                raise Refused(400, "invalid request: kubeVersion: not MAJOR.MINOR; give e.g. "
+                                   "1.30") from None
 
         # A full sha names its commit: a report kept for it answers without asking git.
         sha = args.ref if _SHA.fullmatch(args.ref) else ""
