@@ -178,6 +178,7 @@ def test_validate_head_is_what_the_cli_prints(repo: Path, serve: Callable[[FastA
     url = serve(create_app(repo, webhook_secret=None, github=None))
     response = post_validate(url, {})
     assert response.status_code == 200
+    assert response.headers["content-type"] == "application/json"
     assert response.headers["x-gitops-gen-commit"] == sha_of(repo, "HEAD")
     printed = cli("validate", "--format", "json", repo=repo)
     assert printed.exit_code == 1
