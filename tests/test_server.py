@@ -1053,6 +1053,19 @@ def test_a_full_sha_the_clone_lacks_is_fetched_for_validate_and_the_token_never_
     assert fetched.startswith("git fetch origin failed: ") and token not in fetched
 
 
+def test_a_delivery_is_refused_when_the_service_cannot_tell_its_repository(
+        tmp_path: Path, serve: Callable[[FastAPI], str]) -> None:
+    root = tmp_path / "clone"  # no origin and no settings: no GitHub repository named
+    clone = git.Repo.init(root)
+    (root / "a").write_text("a\n")
+    clone.index.add(["a"])
+    head = clone.index.commit("a").hexsha
+    url = serve(create_app(root, webhook_secret=SECRET, github=None))
+    assert assert_one_line_error(deliver(url, pull_request(head)), 503) == (
+        "the service cannot tell which GitHub repository it serves; give its clone an origin "
+        "on GitHub (or a GitHub repoURL)")
+
+
 # ---- request parsing, the served repository, the gate, in-process ---------------------------
 
 
@@ -1093,6 +1106,8 @@ SHA = "a" * 40
       "repository": {"full_name": "a.b/c_d-e"}}, ("synchronize", SHA, "a.b/c_d-e", None)),
     ({"action": "opened", "number": "7", "pull_request": {"head": {"sha": SHA}},
       "repository": {"full_name": "acme/x"}}, ("opened", SHA, "acme/x", None)),
+    ({"action": "reopened", "number": 1, "pull_request": {"head": {"sha": SHA}},
+      "repository": {"full_name": "acme/x"}}, ("reopened", SHA, "acme/x", 1)),
 ])
 def test_a_pull_request_payload(payload: dict[str, Any], event: tuple[Any, ...]) -> None:
     from gitops_gen.service import server
@@ -1101,24 +1116,27 @@ def test_a_pull_request_payload(payload: dict[str, Any], event: tuple[Any, ...])
     assert (parsed.action, parsed.sha, parsed.repository, parsed.number) == event
 
 
+NO_HEAD = "not a pull_request payload: action and pull_request.head.sha needed"
+NO_REPOSITORY = "not a pull_request payload: repository.full_name (owner/repo) needed"
+
+
 @pytest.mark.parametrize(("payload", "message"), [
-    ({}, "not a pull_request payload: action and pull_request.head.sha needed"),
-    ({"action": 1, "pull_request": {"head": {"sha": SHA}}}, "action and pull_request.head.sha"),
-    ({"action": "opened", "pull_request": {"head": {"sha": "A" * 40}}}, "action and pull"),
-    ({"action": "opened", "pull_request": {"head": {"sha": SHA[:39]}}}, "action and pull"),
-    ({"action": "opened", "pull_request": {"head": {"sha": SHA}}},
-     "not a pull_request payload: repository.full_name (owner/repo) needed"),
+    ({}, NO_HEAD),
+    ({"action": 1, "pull_request": {"head": {"sha": SHA}}}, NO_HEAD),
+    ({"action": "opened", "pull_request": {"head": {"sha": "A" * 40}}}, NO_HEAD),
+    ({"action": "opened", "pull_request": {"head": {"sha": SHA[:39]}}}, NO_HEAD),
+    ({"action": "opened", "pull_request": {"head": {"sha": SHA}}}, NO_REPOSITORY),
     ({"action": "opened", "pull_request": {"head": {"sha": SHA}},
-      "repository": {"full_name": "no-slash"}}, "repository.full_name (owner/repo) needed"),
+      "repository": {"full_name": "no-slash"}}, NO_REPOSITORY),
     ({"action": "opened", "pull_request": {"head": {"sha": SHA}},
-      "repository": {"full_name": 5}}, "repository.full_name (owner/repo) needed"),
+      "repository": {"full_name": 5}}, NO_REPOSITORY),
 ])
 def test_a_payload_that_is_not_a_pull_request(payload: dict[str, Any], message: str) -> None:
     from gitops_gen.service import server
 
     with pytest.raises(Refused) as caught:
         server.parse_pull_request(payload)
-    assert caught.value.status == 400 and message in caught.value.message
+    assert (caught.value.status, caught.value.message) == (400, message)
 
 
 def test_the_served_repository_is_origins_else_the_settings(tmp_path: Path) -> None:
