@@ -368,6 +368,8 @@ def test_webhook_events_it_does_not_act_on_are_named_and_ignored(
     for event, name in (("issues", "'issues'"), (None, "''")):
         answer = deliver(url, {"action": "opened"}, event=event)
         assert (answer.status_code, answer.json()) == (202, {"ignored": f"event {name}"})
+    ping = deliver(url, {"zen": "hi", "hook_id": 1}, event="ping")  # sent when a hook is made
+    assert (ping.status_code, ping.json()) == (200, {"ok": True, "event": "ping"})
 
 
 def test_webhook_fetches_a_commit_the_clone_lacks(
