@@ -370,6 +370,15 @@ def test_webhook_events_it_does_not_act_on_are_named_and_ignored(
         assert (answer.status_code, answer.json()) == (202, {"ignored": f"event {name}"})
     ping = deliver(url, {"zen": "hi", "hook_id": 1}, event="ping")  # sent when a hook is made
     assert (ping.status_code, ping.json()) == (200, {"ok": True, "event": "ping"})
+    answer = deliver(url, {"action": "opened"}, event="e" * 70)  # named, cut to 64 characters
+    assert (answer.status_code, answer.json()) == (202, {"ignored": f"event {'e' * 64!r}"})
+    head = sha_of(repo, "HEAD")
+    for action in ("closed", "x" * 70):  # pull requests' other actions
+        answer = deliver(url, pull_request(head, action=action))
+        assert (answer.status_code, answer.json()) == (
+            202, {"ignored": f"pull_request action {action[:64]!r}"})
+    assert sample(metrics(url), "gitops_gen_webhook_deliveries_total", event="pull_request",
+                  outcome="ignored") == 2
 
 
 def test_webhook_fetches_a_commit_the_clone_lacks(
