@@ -90,6 +90,19 @@ def comment_writes(github: FakeGitHub) -> list[tuple[str, str]]:
     return [(m, p) for m, p in github.requests if m in ("POST", "PATCH") and "comments" in p]
 
 
+def test_a_pull_request_is_reviewed_against_the_base_its_event_names(
+        repo: Path, github: FakeGitHub) -> None:
+    branch = promotion_branch(repo)
+    base, head = sha_of(repo, "main~1"), sha_of(repo, branch)  # not the target revision's tip
+    github.heads[7] = head
+    app = create_app(repo, webhook_secret=SECRET, github=ForgeSettings(TOKEN, github.url))
+    with running(app) as url:
+        assert deliver(url, pull_request_event(head, base, ref=branch)).status_code == 202
+        idle(app)
+    [comment] = marked(github, 7)
+    assert f"against `{base[:12]}`, its merge-base with `main`" in comment
+
+
 def test_one_comment_per_pull_request_kept_up_to_date(
         repo: Path, github: FakeGitHub) -> None:
     branch = promotion_branch(repo)
