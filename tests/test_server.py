@@ -960,6 +960,18 @@ def cut_short(monkeypatch: pytest.MonkeyPatch, *, stopping: bool, begun: bool = 
     return sent, asyncio.run(main())
 
 
+def test_the_service_s_limits_are_the_documented_ones(repo: Path) -> None:
+    """docs/security.md's: /validate's worker slots (2, 16 waiting), the webhook's queue (32
+    jobs, one at a time), fewer than 8 bodies read at once; and `serve --report-cache`'s
+    256 kept reports, of 64 MiB at most together (service/reportcache.py)."""
+    app = create_app(repo, webhook_secret=None, github=None)
+    state = app.state.service
+    assert (app.state.gate.limit, app.state.gate.queue) == (2, 16)
+    assert (state.jobs.capacity, state.jobs.workers) == (32, 1)
+    assert app.state.readers.limit == 8
+    assert (state.reports.entries, state.reports.max_bytes) == (256, 64 * 1024 * 1024)
+
+
 def test_the_server_s_configuration(repo: Path) -> None:
     config = server_config(create_app(repo, webhook_secret=None, github=None), "::1", 8123)
     assert (config.host, config.port, config.log_level) == ("::1", 8123, "info")

@@ -28,7 +28,7 @@ class JobQueue:
     def __init__(self, *, workers: int = 1, capacity: int = 32,
                  on_depth: Callable[[int], None] | None = None) -> None:
         self.capacity = capacity
-        self._workers = workers
+        self.workers = workers
         self._waiting: deque[Job] = deque()
         self._keys: set[str] = set()  # keys of waiting jobs
         self._running = 0
@@ -64,7 +64,7 @@ class JobQueue:
 
     def _start_workers(self) -> None:
         self._threads = [t for t in self._threads if t.is_alive()]
-        while len(self._threads) < self._workers:
+        while len(self._threads) < self.workers:
             thread = threading.Thread(target=self._work, name="gitops-gen-job", daemon=True)
             thread.start()
             self._threads.append(thread)

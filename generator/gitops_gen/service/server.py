@@ -220,6 +220,7 @@ class Gate:
     it reads a body."""
 
     def __init__(self, limit: int, queue: int) -> None:
+        self.limit, self.queue = limit, queue
         self._limiter = anyio.CapacityLimiter(limit)
         self._admit = limit + queue
         self.admitted = 0
