@@ -967,6 +967,7 @@ def test_the_service_s_limits_are_the_documented_ones(repo: Path) -> None:
     app = create_app(repo, webhook_secret=None, github=None)
     state = app.state.service
     assert (app.state.gate.limit, app.state.gate.queue) == (2, 16)
+    assert (app.state.gate.admitted, app.state.gate.running, app.state.gate.peak) == (0, 0, 0)
     assert (state.jobs.capacity, state.jobs.workers) == (32, 1)
     assert app.state.readers.limit == 8
     assert (state.reports.entries, state.reports.max_bytes) == (256, 64 * 1024 * 1024)
