@@ -47,7 +47,7 @@ from gitops_gen.service.server import (
 )
 
 from .helpers import cli, set_value, template_repo
-from .servicekit import FULL_NAME, SECRET, TIMEOUT, TOKEN, deliver, metrics, sample
+from .servicekit import FULL_NAME, SECRET, TIMEOUT, TOKEN, deliver, idle, metrics, sample
 
 STAGING = layout.values_path("staging")
 
@@ -1088,6 +1088,32 @@ def test_a_delivery_is_refused_when_the_service_cannot_tell_its_repository(
     assert assert_one_line_error(deliver(url, pull_request(head)), 503) == (
         "the service cannot tell which GitHub repository it serves; give its clone an origin "
         "on GitHub (or a GitHub repoURL)")
+
+
+def test_a_pull_request_whose_head_cannot_be_fetched_is_an_error_status_without_the_token(
+        tmp_path: Path, serve: Callable[[FastAPI], str],
+        forge_factory: Callable[..., FakeForge], caplog: pytest.LogCaptureFixture) -> None:
+    caplog.set_level(logging.INFO)
+    root = tmp_path / "clone"
+    clone = git.Repo.init(root)
+    (root / "a").write_text("a\n")
+    clone.index.add(["a"])
+    clone.index.commit("a")
+    clone.create_remote("origin", str(tmp_path / f"gone-{TOKEN}"))  # git quotes it on failure
+    forge = forge_factory()
+    app = create_app(root, webhook_secret=SECRET, github=ForgeSettings(TOKEN, forge.url),
+                     repository=FULL_NAME)
+    url = serve(app)
+    missing = "2" * 40
+    assert deliver(url, pull_request(missing)).status_code == 202
+    idle(app)
+    [status] = [r["body"] for r in forge.requests]
+    assert status["state"] == "error"
+    why = (f"commit {missing} is not in the repository, even after 'git fetch origin'; check "
+           "the service's clone has the webhook's repository as origin")
+    assert f"pull request #7 of {FULL_NAME} at {missing[:12]} not reviewed: {why}" \
+        in caplog.messages
+    assert TOKEN not in caplog.text
 
 
 # ---- request parsing, the served repository, the gate, in-process ---------------------------
