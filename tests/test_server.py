@@ -971,6 +971,13 @@ def test_the_service_s_limits_are_the_documented_ones(repo: Path) -> None:
     assert (state.jobs.capacity, state.jobs.workers) == (32, 1)
     assert app.state.readers.limit == 8
     assert (state.reports.entries, state.reports.max_bytes) == (256, 64 * 1024 * 1024)
+    given = create_app(repo, webhook_secret=None, github=None, max_concurrent=3, max_waiting=4,
+                       webhook_concurrent=5, max_reading=6, queue=7, report_cache=8,
+                       report_cache_bytes=9)
+    state = given.state.service
+    assert (given.state.gate.limit, given.state.gate.queue) == (3, 4)
+    assert (state.jobs.workers, state.jobs.capacity, given.state.readers.limit) == (5, 7, 6)
+    assert (state.reports.entries, state.reports.max_bytes) == (8, 9)
 
 
 def test_the_server_s_configuration(repo: Path) -> None:
