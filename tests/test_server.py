@@ -868,6 +868,22 @@ def test_a_request_for_a_commit_being_validated_waits_for_that_validation_within
                                                 "retry shortly")
 
 
+def test_a_pull_request_is_validated_under_the_service_s_limits(
+        repo: Path, serve: Callable[[FastAPI], str],
+        forge_factory: Callable[..., FakeForge]) -> None:
+    looping = commit_file(repo, "chart/templates/loop.yaml", LOOP)
+    forge = forge_factory()
+    app = create_app(repo, webhook_secret=SECRET, github=ForgeSettings(TOKEN, forge.url),
+                     run_limits=RunLimits(env_seconds=2, total_seconds=20))
+    url = serve(app)
+    assert deliver(url, pull_request(looping)).status_code == 202
+    idle(app, 40)  # each environment's render is cut at 2 s, not the default minute
+    [status] = [r["body"] for r in forge.requests]
+    assert status["state"] == "failure"
+    [done] = app.state.service.history
+    assert "resource-limit" in {f.rule for f in done.findings}
+
+
 def test_the_kept_reports_are_bounded_and_the_least_recently_used_goes_first(
         repo: Path, serve: Callable[[FastAPI], str]) -> None:
     url = serve(create_app(repo, webhook_secret=None, github=None, report_cache=2))
