@@ -166,12 +166,15 @@ def assert_one_line_error(response: httpx.Response, status: int) -> str:
 
 
 def test_healthz(repo: Path, serve: Callable[[FastAPI], str]) -> None:
-    url = serve(create_app(repo, webhook_secret=None, github=None))
+    app = create_app(repo, webhook_secret=None, github=None)
+    assert app.state.repository == FULL_NAME  # its origin's, which `serve` reports
+    url = serve(app)
     response = httpx.get(f"{url}/healthz", timeout=TIMEOUT)
     assert response.status_code == 200
     assert response.json() == {"ok": True, "version": __version__}
     assert_one_line_error(httpx.get(f"{url}/validate", timeout=TIMEOUT), 405)
-    assert_one_line_error(httpx.get(f"{url}/nowhere", timeout=TIMEOUT), 404)
+    for path in ("/nowhere", "/openapi.json", "/docs", "/redoc"):  # no API schema served
+        assert_one_line_error(httpx.get(f"{url}{path}", timeout=TIMEOUT), 404)
 
 
 def test_validate_head_is_what_the_cli_prints(repo: Path, serve: Callable[[FastAPI], str]) -> None:
