@@ -1049,17 +1049,25 @@ def test_a_refusal_answers_its_status_message_and_headers() -> None:
         500, {"error": "error"})
 
 
+def one_commit_clone(tmp_path: Path, origin: str | None = None) -> tuple[Path, str]:
+    """A clone holding one commit, with origin (a path under tmp_path that does not exist:
+    git quotes it when a fetch fails) or none; its path and its commit."""
+    root = tmp_path / "clone"
+    clone = git.Repo.init(root)
+    (root / "a").write_text("a\n")
+    clone.index.add(["a"])
+    head = clone.index.commit("a").hexsha
+    if origin is not None:
+        clone.create_remote("origin", str(tmp_path / origin))
+    return root, head
+
+
 def test_a_failed_fetch_is_logged_once_per_ref_tried_and_never_with_the_token(
         tmp_path: Path, caplog: pytest.LogCaptureFixture) -> None:
     from gitops_gen.service import server
 
     token = "SECRET-TOKEN-7"
-    root = tmp_path / "clone"
-    clone = git.Repo.init(root)
-    (root / "a").write_text("a\n")
-    clone.index.add(["a"])
-    clone.index.commit("a")
-    clone.create_remote("origin", str(tmp_path / f"gone-{token}"))  # git quotes it on failure
+    root, _ = one_commit_clone(tmp_path, f"gone-{token}")
     missing = "1" * 40
 
     def warnings(pull: int | None, github: ForgeSettings | None) -> list[str]:
@@ -1087,12 +1095,7 @@ def test_a_full_sha_the_clone_lacks_is_fetched_for_validate_and_the_token_never_
         tmp_path: Path, serve: Callable[[FastAPI], str],
         caplog: pytest.LogCaptureFixture) -> None:
     token = "SECRET-TOKEN-8"
-    root = tmp_path / "clone"
-    clone = git.Repo.init(root)
-    (root / "a").write_text("a\n")
-    clone.index.add(["a"])
-    clone.index.commit("a")
-    clone.create_remote("origin", str(tmp_path / f"gone-{token}"))  # git quotes it on failure
+    root, _ = one_commit_clone(tmp_path, f"gone-{token}")
     url = serve(create_app(root, webhook_secret=None,
                            github=ForgeSettings(token, "http://127.0.0.1:9")))
     missing = "1" * 40
@@ -1106,11 +1109,7 @@ def test_a_full_sha_the_clone_lacks_is_fetched_for_validate_and_the_token_never_
 
 def test_a_delivery_is_refused_when_the_service_cannot_tell_its_repository(
         tmp_path: Path, serve: Callable[[FastAPI], str]) -> None:
-    root = tmp_path / "clone"  # no origin and no settings: no GitHub repository named
-    clone = git.Repo.init(root)
-    (root / "a").write_text("a\n")
-    clone.index.add(["a"])
-    head = clone.index.commit("a").hexsha
+    root, head = one_commit_clone(tmp_path)  # no origin, no settings: no GitHub repository
     url = serve(create_app(root, webhook_secret=SECRET, github=None))
     assert assert_one_line_error(deliver(url, pull_request(head)), 503) == (
         "the service cannot tell which GitHub repository it serves; give its clone an origin "
@@ -1121,12 +1120,7 @@ def test_a_pull_request_whose_head_cannot_be_fetched_is_an_error_status_without_
         tmp_path: Path, serve: Callable[[FastAPI], str],
         forge_factory: Callable[..., FakeForge], caplog: pytest.LogCaptureFixture) -> None:
     caplog.set_level(logging.INFO)
-    root = tmp_path / "clone"
-    clone = git.Repo.init(root)
-    (root / "a").write_text("a\n")
-    clone.index.add(["a"])
-    clone.index.commit("a")
-    clone.create_remote("origin", str(tmp_path / f"gone-{TOKEN}"))  # git quotes it on failure
+    root, _ = one_commit_clone(tmp_path, f"gone-{TOKEN}")
     forge = forge_factory()
     app = create_app(root, webhook_secret=SECRET, github=ForgeSettings(TOKEN, forge.url),
                      repository=FULL_NAME)
