@@ -68,6 +68,10 @@ def assert_same(text: str, strict: bool = True) -> None:
             # the key's line; both refuse it.
             if not strict and "for merging" in want[1][1]:
                 continue
+            # A block scalar's indicator touching a comment (`!!int |#`): ruamel refuses it at
+            # that line, libyaml reads an empty scalar that the tag then cannot build.
+            if not strict and "chomping or indentation indicators" in want[1][1]:
+                continue
             assert want[1][0] == got[1][0], (text, want, got)
             continue
         assert _plain(got[1]) == _plain(want[1]), text
