@@ -77,6 +77,15 @@ def one_line(output: str) -> str:
     return lines[0]
 
 
+def refused(root: Path, *args: str, input: str | None = None) -> str:
+    """`gitops-gen ARGS` in root, refused: exit 2, nothing written; its one line."""
+    before = snapshot(root)
+    result = cli(*args, input=input, repo=root)
+    assert result.exit_code == 2, result.output
+    assert snapshot(root) == before
+    return one_line(result.output)
+
+
 def fake_sops(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, fail_on: str | None) -> None:
     """Put a sops first on PATH that fails (always, or only for subcommand fail_on)."""
     real = proc.which("sops")
@@ -208,12 +217,8 @@ SECRET_VALUE = "do-not-leak-7f3a"
 )
 def test_set_refusals_exit_2_nothing_written(dev: Path, args: list[str], stdin: str | None,
                                              needle: str) -> None:
-    before = snapshot(dev)
-    result = cli("secrets", "set", *args, input=stdin, repo=dev)
-    assert result.exit_code == 2, result.output
-    line = one_line(result.output)
+    line = refused(dev, "secrets", "set", *args, input=stdin)
     assert needle in line and SECRET_VALUE not in line
-    assert snapshot(dev) == before
 
 
 def test_dirty_secrets_file_is_refused(dev: Path) -> None:
@@ -284,11 +289,7 @@ def test_rotate_one_key_keeps_the_others(dev: Path, age_key: AgeKey) -> None:
     [([sops.GEMINI_KEY], "only set"), (["nope.key"], "not a secret key")],
 )
 def test_rotate_refusals_exit_2(dev: Path, keys: list[str], needle: str) -> None:
-    before = snapshot(dev)
-    result = cli("secrets", "rotate", "dev", *keys, repo=dev)
-    assert result.exit_code == 2, result.output
-    assert needle in one_line(result.output)
-    assert snapshot(dev) == before
+    assert needle in refused(dev, "secrets", "rotate", "dev", *keys)
 
 
 # ---- rekey -------------------------------------------------------------------------------
@@ -378,12 +379,8 @@ def test_rekey_of_one_environment_leaves_the_others_alone(dev: Path, tmp_path: P
 
 
 def test_rekey_all_without_any_environment_is_refused(repo: Path, age_key: AgeKey) -> None:
-    before = snapshot(repo)
-    result = cli("secrets", "rekey", "--all", "--add-recipient", age_key.recipient, repo=repo)
-    assert result.exit_code == 2, result.output
-    assert one_line(result.output) == ("error: no environment has a secrets file; add one with "
-                                       "'gitops-gen env add'")
-    assert snapshot(repo) == before
+    assert refused(repo, "secrets", "rekey", "--all", "--add-recipient", age_key.recipient) == (
+        "error: no environment has a secrets file; add one with 'gitops-gen env add'")
 
 
 @pytest.mark.parametrize("which", ["dev", "--all"])
@@ -478,12 +475,9 @@ def test_rekey_all_remove_recipient_locks_the_person_out_of_every_environment(
         assert data_key(current, age_key) != data_key(shared[env], bob), env
     assert (dev / layout.secrets_path("staging")).read_text() == shared["staging"]
 
-    before = snapshot(dev)
-    again = cli("secrets", "rekey", "--all", "--remove-recipient", bob.recipient, repo=dev)
-    assert again.exit_code == 2, again.output
-    assert one_line(again.output) == ("error: --remove-recipient: no environment has that "
-                                      "recipient; see 'gitops-gen secrets list ENV'")
-    assert snapshot(dev) == before
+    assert refused(dev, "secrets", "rekey", "--all", "--remove-recipient", bob.recipient) == (
+        "error: --remove-recipient: no environment has that recipient; see 'gitops-gen "
+        "secrets list ENV'")
 
 
 @pytest.mark.parametrize(
@@ -513,11 +507,7 @@ def test_rekey_refusals_exit_2(dev: Path, age_key: AgeKey, tmp_path: Path, case:
         "add-and-remove": (["dev", "--add-recipient", other, "--remove-recipient", other],
                            "the same recipient is both added and removed; give it once"),
     }[case]
-    before = snapshot(dev)
-    result = cli("secrets", "rekey", *args, repo=dev)
-    assert result.exit_code == 2, result.output
-    assert one_line(result.output) == f"error: {error}"
-    assert snapshot(dev) == before
+    assert refused(dev, "secrets", "rekey", *args) == f"error: {error}"
 
 
 # ---- no key, failing sops ------------------------------------------------------------

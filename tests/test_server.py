@@ -29,7 +29,6 @@ import anyio
 import git
 import httpx
 import pytest
-import uvicorn
 from fastapi import FastAPI
 
 from gitops_gen import __version__
@@ -47,7 +46,17 @@ from gitops_gen.service.server import (
 )
 
 from .helpers import cli, set_value, template_repo
-from .servicekit import FULL_NAME, SECRET, TIMEOUT, TOKEN, deliver, idle, metrics, sample
+from .servicekit import (
+    FULL_NAME,
+    SECRET,
+    TIMEOUT,
+    TOKEN,
+    deliver,
+    idle,
+    metrics,
+    running,
+    sample,
+)
 
 STAGING = layout.values_path("staging")
 
@@ -80,24 +89,7 @@ def serve() -> Iterator[Callable[[FastAPI], str]]:
     with ExitStack() as stack:
 
         def start(app: FastAPI) -> str:
-            server = uvicorn.Server(uvicorn.Config(
-                app, host="127.0.0.1", port=0, log_config=None, log_level="info",
-                lifespan="off"))
-            thread = threading.Thread(target=server.run, daemon=True)
-            thread.start()
-            deadline = time.monotonic() + 10
-            while not server.started:
-                assert thread.is_alive() and time.monotonic() < deadline, "server did not start"
-                time.sleep(0.02)
-
-            def stop() -> None:
-                server.should_exit = True
-                thread.join(10)
-                assert not thread.is_alive()
-
-            stack.callback(stop)
-            port = server.servers[0].sockets[0].getsockname()[1]
-            return f"http://127.0.0.1:{port}"
+            return stack.enter_context(running(app))
 
         yield start
 
@@ -153,6 +145,14 @@ def post_validate(url: str, body: object) -> httpx.Response:
 def pull_request(sha: str, action: str = "synchronize", number: int = 7) -> dict[str, Any]:
     return {"action": action, "number": number, "pull_request": {"head": {"sha": sha}},
             "repository": {"full_name": FULL_NAME}}
+
+
+def until(condition: Callable[[], bool], seconds: float) -> None:
+    """Wait until condition holds; fail after seconds."""
+    deadline = time.monotonic() + seconds
+    while not condition():
+        assert time.monotonic() < deadline, "the condition did not come true in time"
+        time.sleep(0.02)
 
 
 def assert_one_line_error(response: httpx.Response, status: int) -> str:
@@ -610,10 +610,7 @@ def test_concurrent_body_reads_are_capped_and_timed(
     try:
         for conn in slow:
             conn.sendall(head.encode() + b"{")  # a body that never completes
-        deadline = time.monotonic() + 30
-        while app.state.readers.reading < 2:
-            assert time.monotonic() < deadline
-            time.sleep(0.05)
+        until(lambda: app.state.readers.reading == 2, 30)
         third = raw_request(url, head, b"{" * 1000)
         assert third.startswith(b"HTTP/1.1 503"), third[:200]
         for conn in slow:  # each slow reader is answered once its time is up
@@ -675,10 +672,7 @@ def test_a_bad_request_holds_one_slot_for_a_bounded_time_and_the_webhook_has_its
     url = serve(app)
     with ThreadPoolExecutor(max_workers=1) as pool:
         stuck = pool.submit(post_validate, url, {"ref": looping})
-        deadline = time.monotonic() + 60
-        while app.state.gate.running < 1:
-            assert time.monotonic() < deadline
-            time.sleep(0.05)
+        until(lambda: app.state.gate.running >= 1, 60)
         busy = post_validate(url, {"ref": good})
         assert "too many validations" in assert_one_line_error(busy, 503)
         assert httpx.get(f"{url}/healthz", timeout=TIMEOUT).status_code == 200
@@ -852,10 +846,7 @@ def test_a_request_for_a_commit_being_validated_waits_for_that_validation_within
     def beside_a_validation() -> tuple[httpx.Response, httpx.Response]:
         with ThreadPoolExecutor(max_workers=1) as pool:
             first = pool.submit(post_validate, url, body)
-            deadline = time.monotonic() + 60
-            while app.state.gate.running < 1:
-                assert time.monotonic() < deadline
-                time.sleep(0.02)
+            until(lambda: app.state.gate.running >= 1, 60)
             second = post_validate(url, body)  # the first's takes 2 s: its limit
             return first.result(timeout=60), second
 

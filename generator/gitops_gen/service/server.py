@@ -222,13 +222,12 @@ class Gate:
     def __init__(self, limit: int, queue: int) -> None:
         self.limit, self.queue = limit, queue
         self._limiter = anyio.CapacityLimiter(limit)
-        self._admit = limit + queue
         self.admitted = 0
         self.running = 0
         self.peak = 0
 
     def admit(self) -> None:
-        if self.admitted >= self._admit:
+        if self.admitted >= self.limit + self.queue:
             raise Refused(503, "too many validations in progress; retry shortly")
 
     async def run(self, work: Callable[[], T]) -> T:
