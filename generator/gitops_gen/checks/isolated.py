@@ -45,7 +45,13 @@ RULE = "resource-limit"
 RULES = (Rule(RULE, "rendering and checking an environment stay within the worker's time and "
                    "memory limits"),)
 MAX_OUTPUT = 256 * limits.MIB
-_MEMORY_SIGNS = ("out of memory", "MemoryError", "memory allocation", "cannot allocate memory")
+# How a worker that hit its data-segment limit says so on its way out. The last one is the Go
+# runtime's (the Helm SDK): a new OS thread's stack is a private writable mapping, which
+# RLIMIT_DATA counts, so at the limit glibc's pthread_create fails (nptl/pthread_create.c turns
+# allocate_stack's ENOMEM into EAGAIN), Go retries EAGAIN and then aborts with this line
+# (src/runtime/cgo/gcc_libinit.c, _cgo_try_pthread_create; gcc_linux_amd64.c).
+_MEMORY_SIGNS = ("out of memory", "MemoryError", "memory allocation", "cannot allocate memory",
+                 "pthread_create failed: Resource temporarily unavailable")
 
 
 # Not of the error family on purpose: a bug, which the CLI shows as an internal error (exit 3).
