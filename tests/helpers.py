@@ -7,11 +7,12 @@ import os
 import shutil
 import subprocess
 import sys
+import threading
 import time
 from collections.abc import Callable, Sequence
 from functools import cache
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 import git
 import jsonschema_rs
@@ -28,6 +29,7 @@ from .conftest import CRD_FILES, make_age_key
 
 REPO_URL = "https://git.example.com/org/todo-gitops.git"
 GEMINI = "AIzaTestOnly-not-a-real-key-000000000000"
+T = TypeVar("T")
 
 
 def cli(*args: str, repo: Path | None = None, input: str | None = None,
@@ -115,6 +117,29 @@ def python(script: str) -> subprocess.Popen[str]:
     """script in a new interpreter (this environment: HOME, the age key, PATH)."""
     return subprocess.Popen([sys.executable, "-c", script], stdout=subprocess.PIPE,
                             stderr=subprocess.PIPE, text=True, env=dict(os.environ))
+
+
+def without_hanging(call: Callable[[], T], seconds: float = 60) -> T:
+    """call() in a thread: what it returns or raises. A call that blocks (a FIFO opened for
+    reading, a loop on hostile input) fails the test instead of hanging the suite; seconds is
+    a bound on a hang, never a claim about speed (benchmarks/ measures that)."""
+    outcome: list[Any] = []
+
+    def run() -> None:
+        try:
+            outcome.append((True, call()))
+        except BaseException as exc:  # handed to the test below
+            outcome.append((False, exc))
+
+    worker = threading.Thread(target=run, daemon=True, name="without-hanging")
+    worker.start()
+    worker.join(seconds)
+    if not outcome:
+        pytest.fail(f"{call!r} blocked: it had not returned after {seconds:g} s")
+    [(returned, value)] = outcome
+    if not returned:
+        raise value
+    return value  # type: ignore[no-any-return]
 
 
 def wait_for(path: Path, proc: subprocess.Popen[str], seconds: float = 60) -> None:

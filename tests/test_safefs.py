@@ -4,7 +4,6 @@ alias bombs, nesting, cycles."""
 from __future__ import annotations
 
 import os
-import time
 from pathlib import Path
 
 import pytest
@@ -12,6 +11,8 @@ import yaml
 
 from gitops_gen.errors import InputError, PathRefused, TreeTooLarge, YamlError
 from gitops_gen.repo import limits, safefs, yamlio
+
+from .helpers import without_hanging
 
 
 @pytest.fixture
@@ -48,10 +49,8 @@ def test_links_are_refused_wherever_they_are_on_the_way(tree: Path, tmp_path: Pa
 
 def test_a_fifo_is_refused_without_blocking(tree: Path) -> None:
     os.mkfifo(tree / "chart" / "values.schema.json")
-    start = time.monotonic()
     with pytest.raises(PathRefused, match="not a regular file"):
-        safefs.read_bytes(tree, "chart/values.schema.json")
-    assert time.monotonic() - start < 30  # a blocking open would hang here, not be slow
+        without_hanging(lambda: safefs.read_bytes(tree, "chart/values.schema.json"))
 
 
 def test_size_and_encoding(tree: Path) -> None:
@@ -126,14 +125,12 @@ HOSTILE = [
 
 
 @pytest.mark.parametrize(("text", "problem", "line"), HOSTILE)
-def test_round_trip_loading_refuses_within_a_second(text: str, problem: str,
-                                                    line: int | None) -> None:
-    start = time.monotonic()
+def test_round_trip_loading_refuses_hostile_yaml(text: str, problem: str,
+                                                 line: int | None) -> None:
     with pytest.raises(YamlError) as caught:
-        yamlio.load(text, "overlays/dev/values.yaml")
+        without_hanging(lambda: yamlio.load(text, "overlays/dev/values.yaml"))
     assert problem in caught.value.problem
     assert caught.value.line == line
-    assert time.monotonic() - start < 30  # not a timing assertion: a hang fails here
 
 
 @pytest.mark.parametrize(("text", "problem", "line"), HOSTILE)
