@@ -122,25 +122,26 @@ def python(script: str) -> subprocess.Popen[str]:
 def without_hanging(call: Callable[[], T], seconds: float = 60) -> T:
     """call() in a thread: what it returns or raises. A call that blocks (a FIFO opened for
     reading, a loop on hostile input) fails the test instead of hanging the suite; seconds is
-    a bound on a hang, never a claim about speed (benchmarks/ measures that)."""
-    outcome: list[Any] = []
+    a bound on a hang, never a claim about speed (benchmarks/ measures that). A daemon thread,
+    not concurrent.futures: its threads are joined at exit, so a blocked one would hang the
+    test process there instead."""
+    returned: list[T] = []
+    raised: list[BaseException] = []
 
     def run() -> None:
         try:
-            outcome.append((True, call()))
-        except BaseException as exc:  # handed to the test below
-            outcome.append((False, exc))
+            returned.append(call())
+        except BaseException as exc:  # re-raised in the test's thread below
+            raised.append(exc)
 
-    worker = threading.Thread(target=run, daemon=True, name="without-hanging")
-    worker.start()
-    worker.join(seconds)
-    if not outcome:
-        pytest.fail(f"{call!r} blocked: it had not returned after {seconds:g} s")
-    [(returned, value)] = outcome
+    thread = threading.Thread(target=run, daemon=True, name="without-hanging")
+    thread.start()
+    thread.join(seconds)
+    if raised:
+        raise raised[0]
     if not returned:
-        raise value
-    return value  # type: ignore[no-any-return]
-
+        pytest.fail(f"the call blocked: it had not returned after {seconds:g} s")
+    return returned[0]
 
 def wait_for(path: Path, proc: subprocess.Popen[str], seconds: float = 60) -> None:
     """Until path exists (a running script's mark); fails if proc ends or time runs out."""

@@ -192,14 +192,15 @@ def test_a_template_that_allocates_too_much_is_stopped_at_the_memory_limit(repo:
     assert [(f.env, "more than 400 MiB" in f.message) for f in found] == [("dev", True)]
 
 
-# How the Helm SDK's Go runtime ends when the data-segment limit stops it from starting a
-# thread: one line on stderr, then abort().
-GO_THREAD_ABORT = ("import os, resource, sys\n"
-                   "resource.setrlimit(resource.RLIMIT_CORE, (0, 0))\n"
-                   "sys.stderr.write('runtime/cgo: pthread_create failed: "
-                   "Resource temporarily unavailable\\n')\n"
-                   "sys.stderr.flush()\n"
-                   "os.abort()\n")
+def go_thread_abort(reason: str) -> tuple[str, ...]:
+    """A stand-in worker that ends as the Helm SDK's Go runtime does when it cannot start a
+    thread: one line on stderr, then abort()."""
+    script = ("import os, resource, sys\n"
+              "resource.setrlimit(resource.RLIMIT_CORE, (0, 0))\n"
+              f"sys.stderr.write('runtime/cgo: pthread_create failed: {reason}\\n')\n"
+              "sys.stderr.flush()\n"
+              "os.abort()\n")
+    return (sys.executable, "-c", script)
 
 
 def test_a_worker_that_cannot_start_a_thread_at_the_memory_limit_is_stopped_at_it(
@@ -207,15 +208,13 @@ def test_a_worker_that_cannot_start_a_thread_at_the_memory_limit_is_stopped_at_i
     """Which of Go's threads and allocations meets the limit first varies from machine to
     machine; a thread that cannot start is the memory limit as much as a failed allocation."""
     monkeypatch.setattr(isolated, "_spares", isolated._Spares())  # no worker started earlier
-    monkeypatch.setattr(isolated, "WORKER", (sys.executable, "-c", GO_THREAD_ABORT))
+    monkeypatch.setattr(isolated, "WORKER", go_thread_abort("Resource temporarily unavailable"))
     report = isolated.validate(repo, ["dev"], run_limits=RunLimits(memory_mb=400))
     found = [f for f in report.findings if f.rule == "resource-limit"]
     assert [(f.env, "more than 400 MiB" in f.message) for f in found] == [(None, True)]
-    monkeypatch.setattr(isolated, "WORKER", (sys.executable, "-c", GO_THREAD_ABORT.replace(
-        "Resource temporarily unavailable", "Invalid argument")))
+    monkeypatch.setattr(isolated, "WORKER", go_thread_abort("Invalid argument"))
     with pytest.raises(isolated.WorkerFailed, match="exit code -6: .*Invalid argument"):
         isolated.validate(repo, ["dev"], run_limits=RunLimits(memory_mb=400))
-
 
 def test_a_whole_validation_has_a_time_limit_and_names_what_it_did_not_check(
         repo: Path) -> None:
